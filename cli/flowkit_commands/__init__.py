@@ -1,0 +1,1 @@
+"""Subcommands of `flowkit`, one module each."""

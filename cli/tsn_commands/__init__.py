@@ -1,0 +1,1 @@
+"""Subcommands of `tsn`, one module each."""

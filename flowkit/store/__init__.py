@@ -1,0 +1,12 @@
+"""The flowkit HDF5 store: one file holding, per video, RGB frames and quantized flow streams as
+encoded images with offsets for random access. Layout: docs/store-format.md."""
+
+from flowkit.store.format import ALL_STREAMS, FLOW_STREAMS, RGB, FLOW_X, FLOW_Y, WARP_X, WARP_Y
+from flowkit.store.reader import FlowStore
+from flowkit.store.records import VideoRecord
+from flowkit.store.writer import StoreWriter
+
+__all__ = [
+    "ALL_STREAMS", "FLOW_STREAMS", "RGB", "FLOW_X", "FLOW_Y", "WARP_X", "WARP_Y",
+    "FlowStore", "StoreWriter", "VideoRecord",
+]

@@ -1,0 +1,37 @@
+"""Names and constants of the flowkit HDF5 store layout (documented in docs/store-format.md)."""
+
+FORMAT_NAME = "flowkit-store"
+FORMAT_VERSION = 1
+
+RGB = "rgb"
+FLOW_X, FLOW_Y = "flow_x", "flow_y"
+WARP_X, WARP_Y = "warp_x", "warp_y"
+ALL_STREAMS = (RGB, FLOW_X, FLOW_Y, WARP_X, WARP_Y)
+# Flow streams hold one record per consecutive pair of stored frames, RGB one per frame.
+FLOW_STREAMS = (FLOW_X, FLOW_Y, WARP_X, WARP_Y)
+
+CODECS = ("jpeg", "png")
+DEFAULT_CODEC = {RGB: "jpeg", FLOW_X: "png", FLOW_Y: "png", WARP_X: "png", WARP_Y: "png"}
+
+STATUS_OK = "ok"
+STATUS_FAILED = "failed"
+
+# Split membership codes, as in HMDB51's split files.
+SPLIT_UNUSED, SPLIT_TRAIN, SPLIT_TEST = 0, 1, 2
+
+# Bytes per chunk of the concatenated-record datasets: small enough that reading one frame
+# touches one or two chunks.
+DATA_CHUNK_BYTES = 64 * 1024
+OFFSETS_CHUNK = 4096
+
+VIDEO_STR_COLUMNS = ("name", "path", "sha256", "status", "error")
+VIDEO_INT_COLUMNS = ("label", "num_frames", "orig_width", "orig_height", "warp_fallbacks")
+VIDEO_INT64_COLUMNS = ("rgb_start", "flow_start")
+VIDEO_FLOAT_COLUMNS = ("fps",)
+
+
+def stream_length(stream: str, num_frames: int) -> int:
+    """Records a video of `num_frames` stored frames has in `stream`."""
+    if stream in FLOW_STREAMS:
+        return max(num_frames - 1, 0)
+    return num_frames

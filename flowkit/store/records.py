@@ -1,0 +1,41 @@
+"""The per-video record kept in a store's `videos` table."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from flowkit.store.format import STATUS_OK
+
+
+@dataclass
+class VideoRecord:
+    """One row of the `videos` table.
+
+    name: unique id (source path relative to the input root, without extension, '/'-separated).
+    num_frames: RGB frames stored (after --step/--max-frames); flow streams hold num_frames - 1.
+    rgb_start / flow_start: index of the video's first record in the rgb / flow streams, filled
+    in by the writer. label: class index into the store's classes, -1 when unknown.
+    warp_fallbacks: pairs whose camera-motion homography fell back to the identity.
+    """
+
+    name: str
+    path: str = ""
+    label: int = -1
+    num_frames: int = 0
+    fps: float = 0.0
+    orig_width: int = 0
+    orig_height: int = 0
+    sha256: str = ""
+    status: str = STATUS_OK
+    error: str = ""
+    warp_fallbacks: int = 0
+    rgb_start: int = 0
+    flow_start: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "VideoRecord":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})

@@ -1,0 +1,156 @@
+"""Writing a store: videos are appended one at a time; the file appears only when complete.
+
+The writer builds `<path>.partial` and renames it onto `path` in `close()`, so a crash never
+leaves a half-written store under the final name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from flowkit.store import format as fmt
+from flowkit.store.records import VideoRecord
+
+
+def _partial_path(path: Path) -> Path:
+    return path.with_name(path.name + ".partial")
+
+
+class StoreWriter:
+    """Create a store at `path`.
+
+    streams: {stream name: codec} for the streams this store holds (a subset of
+    format.ALL_STREAMS). attrs: store-wide attributes (size, bound, algo, flow parameters, ...);
+    dicts and lists are saved as JSON strings. Use as a context manager: a clean exit
+    publishes the file, an exception deletes the partial file.
+    """
+
+    def __init__(self, path: str | os.PathLike, streams: Mapping[str, str], attrs: Mapping | None = None):
+        self.path = Path(path)
+        unknown = set(streams) - set(fmt.ALL_STREAMS)
+        if unknown:
+            raise ValueError(f"unknown stream(s) {sorted(unknown)}; expected names from {fmt.ALL_STREAMS}")
+        for codec in streams.values():
+            if codec not in fmt.CODECS:
+                raise ValueError(f"unknown codec {codec!r}")
+        import h5py
+
+        self._partial = _partial_path(self.path)
+        self._partial.parent.mkdir(parents=True, exist_ok=True)
+        self._file = h5py.File(self._partial, "w")
+        self._streams = dict(streams)
+        self._records: list[VideoRecord] = []
+        self._names: set[str] = set()
+        self._totals = {s: 0 for s in self._streams}  # records written per stream
+        self._bytes = {s: 0 for s in self._streams}
+        self._classes: list[str] = []
+        self._splits: dict[int, np.ndarray] = {}
+        self._file.attrs["format"] = fmt.FORMAT_NAME
+        self._file.attrs["format_version"] = fmt.FORMAT_VERSION
+        for key, value in (attrs or {}).items():
+            self._file.attrs[key] = json.dumps(value) if isinstance(value, (dict, list, tuple)) else value
+        for stream, codec in self._streams.items():
+            group = self._file.create_group(f"streams/{stream}")
+            group.attrs["codec"] = codec
+            group.create_dataset("data", shape=(0,), maxshape=(None,), dtype=np.uint8, chunks=(fmt.DATA_CHUNK_BYTES,))
+            group.create_dataset(
+                "offsets", data=np.zeros(1, np.int64), maxshape=(None,), chunks=(fmt.OFFSETS_CHUNK,)
+            )
+
+    @property
+    def streams(self) -> dict[str, str]:
+        return dict(self._streams)
+
+    def add_video(self, record: VideoRecord, encoded: Mapping[str, Sequence[np.ndarray | bytes]]) -> VideoRecord:
+        """Append one video. encoded: {stream: list of encoded records (1-D uint8 arrays or bytes)},
+        one entry per stream of the store for an ok video (rgb: num_frames records, flow streams:
+        num_frames - 1), nothing for a failed one. Returns the record with its start indices set."""
+        if record.name in self._names:
+            raise ValueError(f"video {record.name!r} is already in the store")
+        ok = record.status == fmt.STATUS_OK
+        if ok and set(encoded) != set(self._streams):
+            raise ValueError(f"video {record.name!r}: got streams {sorted(encoded)}, store has {sorted(self._streams)}")
+        if not ok and any(len(v) for v in encoded.values()):
+            raise ValueError(f"failed video {record.name!r} must have no frames")
+        for stream, items in encoded.items():
+            expected = fmt.stream_length(stream, record.num_frames)
+            if len(items) != expected:
+                raise ValueError(f"video {record.name!r}: stream {stream} has {len(items)} records, expected {expected}")
+        record.rgb_start = self._totals.get(fmt.RGB, 0)
+        flow_stream = next((s for s in fmt.FLOW_STREAMS if s in self._streams), None)
+        record.flow_start = self._totals[flow_stream] if flow_stream else 0
+        for stream, items in encoded.items():
+            self._append(stream, items)
+        self._records.append(record)
+        self._names.add(record.name)
+        return record
+
+    def _append(self, stream: str, items: Sequence[np.ndarray | bytes]) -> None:
+        if not items:
+            return
+        buffers = [np.frombuffer(item, np.uint8) if isinstance(item, (bytes, bytearray)) else np.asarray(item, np.uint8).reshape(-1) for item in items]
+        sizes = np.fromiter((b.size for b in buffers), np.int64, len(buffers))
+        group = self._file[f"streams/{stream}"]
+        data, offsets = group["data"], group["offsets"]
+        start = self._bytes[stream]
+        data.resize((start + int(sizes.sum()),))
+        data[start:] = np.concatenate(buffers)
+        count = self._totals[stream]
+        offsets.resize((count + 1 + len(buffers),))
+        offsets[count + 1 :] = start + np.cumsum(sizes)
+        self._bytes[stream] = start + int(sizes.sum())
+        self._totals[stream] = count + len(buffers)
+
+    def set_classes(self, names: Sequence[str]) -> None:
+        """Class names, indexed by VideoRecord.label."""
+        self._classes = [str(n) for n in names]
+
+    def set_split(self, number: int, membership: Mapping[str, int]) -> None:
+        """Split `number`'s membership: {video name: SPLIT_TRAIN | SPLIT_TEST | SPLIT_UNUSED}. Videos
+        not named are unused. Applied to the records in close()."""
+        self._splits[int(number)] = dict(membership)
+
+    def close(self) -> Path:
+        """Write the tables, close and publish the file under its final name. Returns the path."""
+        import h5py
+
+        str_dtype = h5py.string_dtype()
+        table = self._file.create_group("videos")
+        columns = {name: [getattr(r, name) for r in self._records] for name in VideoRecord.__dataclass_fields__}
+        for name in fmt.VIDEO_STR_COLUMNS:
+            table.create_dataset(name, data=np.array(columns[name], dtype=object), dtype=str_dtype)
+        for name in fmt.VIDEO_INT_COLUMNS:
+            table.create_dataset(name, data=np.array(columns[name], dtype=np.int32))
+        for name in fmt.VIDEO_INT64_COLUMNS:
+            table.create_dataset(name, data=np.array(columns[name], dtype=np.int64))
+        for name in fmt.VIDEO_FLOAT_COLUMNS:
+            table.create_dataset(name, data=np.array(columns[name], dtype=np.float32))
+        self._file.create_dataset("classes", data=np.array(self._classes, dtype=object), dtype=str_dtype)
+        splits = self._file.create_group("splits")
+        for number, membership in sorted(self._splits.items()):
+            codes = np.array([membership.get(r.name, fmt.SPLIT_UNUSED) for r in self._records], dtype=np.int8)
+            splits.create_dataset(str(number), data=codes)
+        self._file.close()
+        os.replace(self._partial, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Discard the partial file."""
+        try:
+            self._file.close()
+        finally:
+            self._partial.unlink(missing_ok=True)
+
+    def __enter__(self) -> "StoreWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
