@@ -1,0 +1,92 @@
+"""A tiny synthetic flowkit store whose classes differ by motion, for TSN tests.
+
+Class c moves a random smooth texture in direction 360 * c / classes degrees at 2-4 px per
+frame: the RGB frames are the translated texture and the flow (and warped flow) is that constant
+velocity plus Gaussian noise, so a small net tells the classes apart from flow in a few
+iterations (and from RGB differences; single RGB frames carry no class information).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from flowkit.store import StoreWriter, VideoRecord
+from flowkit.store.encode import encode_streams
+from flowkit.store.format import DEFAULT_CODEC, SPLIT_TEST, SPLIT_TRAIN
+
+BOUND = 20.0
+FLOW_NOISE = 0.5  # pixels, standard deviation
+
+
+def class_velocity(label: int, classes: int, speed: float = 3.0) -> tuple[float, float]:
+    """(vx, vy) in pixels per frame of class `label`: direction 2 pi label / classes."""
+    angle = 2 * math.pi * label / classes
+    return speed * math.cos(angle), speed * math.sin(angle)
+
+
+def _moving_texture(rng, frames: int, width: int, height: int, vx: float, vy: float) -> np.ndarray:
+    """(frames, H, W, 3) uint8: a smooth random texture translated by (vx, vy) per frame."""
+    import cv2
+
+    margin = int(math.ceil(frames * max(abs(vx), abs(vy)))) + 4
+    big_w, big_h = width + 2 * margin, height + 2 * margin
+    coarse = rng.integers(0, 256, (big_h // 6 + 2, big_w // 6 + 2, 3)).astype(np.float32)
+    texture = cv2.resize(coarse, (big_w, big_h), interpolation=cv2.INTER_CUBIC)
+    texture = np.clip(texture, 0, 255).astype(np.uint8)
+    out = np.empty((frames, height, width, 3), np.uint8)
+    for t in range(frames):
+        # dst(p) = texture(p + margin - t v): content moves by +v per frame (flow = v).
+        shift = np.float32([[1, 0, margin - t * vx], [0, 1, margin - t * vy]])
+        out[t] = cv2.warpAffine(texture, shift, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+    return out
+
+
+def held_out_count(videos_per_class: int) -> int:
+    """Videos per class that split 1 puts in the test subset (a quarter, at least one of two)."""
+    return 0 if videos_per_class < 2 else max(1, videos_per_class // 4)
+
+
+def make_tiny_store(
+    path,
+    classes: int = 3,
+    videos_per_class: int = 4,
+    frames: int = 12,
+    size: tuple[int, int] = (64, 48),
+    streams=("rgb", "flow_x", "flow_y", "warp_x", "warp_y"),
+    seed: int = 0,
+    flow_codec: str = "png",
+    bound: float = BOUND,
+) -> Path:
+    """Write a store at `path` and return its path.
+
+    size: (width, height). Videos are named move_<deg>/v_move_<deg>_g<j>, labelled by class;
+    split 1 puts the last held_out_count(videos_per_class) videos of each class in test, the rest in
+    train. Flow streams use `flow_codec` (png, or jpeg as dense_flow), RGB JPEG.
+    """
+    width, height = size
+    rng = np.random.default_rng(seed)
+    codecs = {s: (flow_codec if s != "rgb" else DEFAULT_CODEC[s]) for s in streams}
+    names = [f"move_{round(360 * c / classes):03d}" for c in range(classes)]
+    path = Path(path)
+    membership = {}
+    with StoreWriter(path, codecs, attrs={"size": [width, height], "bound": bound, "algo": "synthetic", "step": 1}) as writer:
+        for label, class_name in enumerate(names):
+            for j in range(videos_per_class):
+                speed = rng.uniform(2.0, 4.0)
+                vx, vy = class_velocity(label, classes, speed)
+                rgb = _moving_texture(rng, frames, width, height, vx, vy)
+                velocity = np.array([vx, vy], np.float32).reshape(1, 2, 1, 1)
+                flow = velocity + rng.normal(0, FLOW_NOISE, (frames - 1, 2, height, width)).astype(np.float32)
+                warp = velocity + rng.normal(0, FLOW_NOISE, (frames - 1, 2, height, width)).astype(np.float32)
+                encoded = encode_streams(codecs, rgb=rgb, flow=flow, warp=warp, bound=bound)
+                name = f"{class_name}/v_{class_name}_g{j + 1:02d}"
+                record = VideoRecord(name=name, path=name + ".avi", label=label, num_frames=frames, fps=25.0,
+                                     orig_width=width, orig_height=height)
+                writer.add_video(record, encoded)
+                membership[name] = SPLIT_TEST if j >= videos_per_class - held_out_count(videos_per_class) else SPLIT_TRAIN
+        writer.set_classes(names)
+        writer.set_split(1, membership)
+    return path

@@ -1,0 +1,188 @@
+"""TSNDataset: segment-sampled, augmented clips of one split of a flowkit store.
+
+Item i is video i of the split: K snippets sampled (tsn.data.sampling), records decoded from
+the store, cropped / resized / flipped (tsn.data.transforms) and normalized per modality
+(tsn.data.modalities). The store handle is opened lazily per process, so the dataset can go
+to DataLoader workers (tsn.data.loader.build_loader seeds them).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from tsn.data import transforms as T
+from tsn.data.device_decode import EncodedClip
+from tsn.data.modalities import get_modality
+from tsn.data.sampling import sample_indices
+
+DECODE_MODES = ("cpu", "device")
+
+
+def _open(store):
+    if isinstance(store, (str, os.PathLike)):
+        from flowkit.store import FlowStore
+
+        return FlowStore(store)
+    return store
+
+
+def _jpeg_size(buffer: np.ndarray) -> tuple[int, int]:
+    """(width, height) from a JPEG's header, without decoding it."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(buffer.tobytes())) as image:
+        return image.size
+
+
+class TSNDataset(Dataset):
+    """Clips of `subset` ('train' | 'test') of split `split` of `store` (a FlowStore, a path to
+    one, or a RawFramesSource) for `modality` (rgb, rgbdiff, flow, warp).
+
+    train (default: subset == 'train') picks random snippets and a random multi-scale corner
+    crop with flip; otherwise centred snippets and `crops` test crops (1 centre, 10 = 5
+    positions x flip). Item: (clip, label), clip float32 (crops * segments, C, input_size,
+    input_size), crop-major (clip.view(crops, segments, C, s, s)), C = modality channels
+    (rgb 3, rgbdiff 15, flow/warp 10), label int (-1 when unknown). With decode='device' the
+    item is an EncodedClip for tsn.data.device_decode.decode_batch (JPEG streams only; PNG
+    streams fall back to 'cpu' with a warning, see `decode_note`).
+
+    Videos without a single record of the modality's stream (a 1-frame video has no flow) are
+    left out and listed in `skipped`. `names` and `labels` give the kept videos in item order.
+    """
+
+    def __init__(
+        self,
+        store,
+        split: int = 1,
+        subset: str = "train",
+        modality: str = "rgb",
+        segments: int = 3,
+        train: bool | None = None,
+        crops: int = 1,
+        input_size: int = 224,
+        scales=T.MULTISCALE_SCALES,
+        max_distort: int = T.MAX_DISTORT,
+        more_fix_crop: bool = False,
+        flip: bool = True,
+        decode: str = "cpu",
+        seed: int = 0,
+    ):
+        self.store = _open(store)
+        self.modality = get_modality(modality)
+        self.split, self.subset = int(split), subset
+        self.segments = int(segments)
+        self.train = subset == "train" if train is None else bool(train)
+        self.crops = int(crops)
+        self.input_size = int(input_size)
+        self.scales, self.max_distort, self.more_fix_crop, self.flip = tuple(scales), int(max_distort), bool(more_fix_crop), bool(flip)
+        if self.segments < 1:
+            raise ValueError(f"segments must be >= 1, got {segments}")
+        if self.crops not in (1, 10):
+            raise ValueError(f"crops must be 1 or 10, got {crops}")
+        if self.train and self.crops != 1:
+            raise ValueError("training takes one random crop per clip; crops=10 is for testing")
+        if decode not in DECODE_MODES:
+            raise ValueError(f"decode must be one of {', '.join(DECODE_MODES)}, got {decode!r}")
+        missing = [s for s in self.modality.streams if s not in self.store.streams]
+        if missing:
+            have = ", ".join(self.store.streams) or "none"
+            raise ValueError(f"{self.store.path} has no stream {', '.join(missing)} needed by modality {modality!r}; it has {have}")
+        self.decode, self.decode_note = decode, ""
+        if decode == "device":
+            png = [s for s in self.modality.streams if self.store.streams[s] != "jpeg"]
+            if png:
+                self.decode = "cpu"
+                self.decode_note = (
+                    f"streams {', '.join(png)} are not JPEG ({self.store.streams[png[0]]}); "
+                    "decoding them in the loader workers on the CPU instead of on the device"
+                )
+                warnings.warn(self.decode_note, stacklevel=2)
+        stream = self.modality.record_stream
+        candidates = self.store.split_videos(self.split, subset)
+        self.video_ids = [v for v in candidates if self.store.num_records(v, stream) > 0]
+        self.skipped = [self.store.videos[v].name for v in candidates if self.store.num_records(v, stream) == 0]
+        if not self.video_ids:
+            raise ValueError(f"split {self.split} of {self.store.path} has no {subset} videos with {modality} records")
+        self.names = [self.store.videos[v].name for v in self.video_ids]
+        self.labels = [int(self.store.videos[v].label) for v in self.video_ids]
+        self.bound = float(self.store.bound)
+        self.reseed(seed)
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.store.classes)
+
+    def reseed(self, seed: int) -> None:
+        """Restart the sampling / augmentation random stream (build_loader does it per worker)."""
+        self._rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return len(self.video_ids)
+
+    def sample(self, index: int) -> np.ndarray:
+        """Record indices of item `index`: (segments, L) int64 (random in training)."""
+        video = self.video_ids[index]
+        count = self.store.num_records(video, self.modality.record_stream)
+        return sample_indices(count, self.segments, self.modality.snippet_length, self.train, self._rng)
+
+    def boxes(self, image_w: int, image_h: int) -> list[T.CropBox]:
+        """The crops of one item for frames of image_w x image_h (random in training)."""
+        if self.train:
+            return [
+                T.sample_multiscale_crop(
+                    image_w, image_h, self.input_size, self._rng, self.scales, self.max_distort, self.more_fix_crop, self.flip
+                )
+            ]
+        if self.crops == 10:
+            return T.ten_crop_boxes(image_w, image_h, self.input_size)
+        return [T.centre_crop_box(image_w, image_h, self.input_size)]
+
+    def read_records(self, video: int, indices: np.ndarray) -> np.ndarray:
+        """Decoded records of `video`: indices (U,) -> (U, H, W, c) uint8 (rgb channels, or
+        quantized flow x then y)."""
+        planes = [self.store.read(s, video, indices) for s in self.modality.streams]
+        if len(planes) == 1:
+            return planes[0]
+        return np.stack(planes, axis=-1)
+
+    def __getitem__(self, index: int):
+        video = self.video_ids[index]
+        indices = self.sample(index)
+        unique, order = np.unique(indices.reshape(-1), return_inverse=True)
+        if self.decode == "device":
+            return self._encoded_item(video, index, unique, order)
+        records = self.read_records(video, unique)
+        boxes = self.boxes(records.shape[2], records.shape[1])
+        return self._finish(records, boxes, order), self.labels[index]
+
+    def _finish(self, records: np.ndarray, boxes: list[T.CropBox], order: np.ndarray) -> torch.Tensor:
+        m, s = self.modality, self.input_size
+        crops = []
+        for box in boxes:
+            # Crop the unique records first, then expand repeats (short videos) by `order`.
+            cropped = T.crop_records(records, box, s, m.flow_x_channel)[order]
+            snippets = torch.from_numpy(cropped).reshape(self.segments, m.snippet_length, s, s, m.record_channels)
+            crops.append(m.to_input(snippets.permute(0, 1, 4, 2, 3), self.bound))
+        return torch.cat(crops)
+
+    def _encoded_item(self, video: int, index: int, unique: np.ndarray, order: np.ndarray) -> EncodedClip:
+        records = {s: self.store.read_encoded(s, video, unique) for s in self.modality.streams}
+        image_w, image_h = _jpeg_size(records[self.modality.streams[0]][0])
+        boxes = self.boxes(image_w, image_h)
+        return EncodedClip(
+            records={s: [torch.from_numpy(np.ascontiguousarray(b)) for b in bufs] for s, bufs in records.items()},
+            order=torch.from_numpy(order.astype(np.int64)),
+            boxes=torch.tensor([b.as_tuple() for b in boxes], dtype=torch.int64),
+            label=self.labels[index],
+            modality=self.modality.name,
+            segments=self.segments,
+            input_size=self.input_size,
+            bound=self.bound,
+        )

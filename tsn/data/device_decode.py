@@ -1,0 +1,110 @@
+"""Batch JPEG decode on the training device (torchvision.io.decode_jpeg, nvJPEG on CUDA).
+
+In this mode a loader worker only reads bytes and draws the augmentation: TSNDataset returns an
+EncodedClip (the JPEG records it sampled plus the crop boxes), collate_encoded gathers a batch,
+and decode_batch decodes every JPEG of the batch in one call on the device, then crops,
+resizes, flips and normalizes there. The result equals the CPU path's up to JPEG decoder and
+resize rounding (a fraction of a uint8 level). Only JPEG streams can be decoded this way; the
+dataset falls back to worker (CPU) decode for PNG streams (flowkit's default for flow).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tsn.data.modalities import get_modality
+from tsn.data.transforms import CropBox
+
+
+@dataclass
+class EncodedClip:
+    """One video's sampled records, still encoded.
+
+    records: {stream: list of U 1-D uint8 torch tensors (JPEG files)}, the unique records read.
+    order: (segments * L,) int64 tensor, position in the U records of each snippet record
+    (segment-major). boxes: (crops, 5) int64 tensor of CropBox.as_tuple() rows. label: int.
+    modality, segments, input_size, bound: what decode_batch needs to finish the clip.
+    """
+
+    records: dict
+    order: object
+    boxes: object
+    label: int
+    modality: str
+    segments: int
+    input_size: int
+    bound: float
+
+
+@dataclass
+class EncodedBatch:
+    """A batch of EncodedClip (a list) plus labels, (B,) int64 tensor."""
+
+    clips: list
+    labels: object
+
+    def pin_memory(self) -> "EncodedBatch":
+        # Record tensors are small and decoded on the device; pinning them buys nothing.
+        return self
+
+
+def collate_encoded(samples: list[EncodedClip]) -> EncodedBatch:
+    """DataLoader collate_fn for EncodedClip samples."""
+    import torch
+
+    return EncodedBatch(list(samples), torch.tensor([s.label for s in samples], dtype=torch.int64))
+
+
+def _decode_stream(buffers: list, stream: str, device):
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    mode = ImageReadMode.RGB if stream == "rgb" else ImageReadMode.GRAY
+    return decode_jpeg(buffers, mode=mode, device=device)
+
+
+def _crop_resize(frames, box: CropBox, input_size: int, flow_x_channel):
+    """frames (U, c, H, W) uint8 on the device -> (U, c, s, s) float32 in uint8 units."""
+    import torch.nn.functional as F
+
+    region = frames[:, :, box.y : box.y + box.h, box.x : box.x + box.w].float()
+    if (box.w, box.h) != (input_size, input_size):
+        region = F.interpolate(region, size=(input_size, input_size), mode="bilinear", align_corners=False)
+    if box.flip:
+        region = region.flip(-1)
+        if flow_x_channel is not None:
+            region[:, flow_x_channel] = 255.0 - region[:, flow_x_channel]
+    return region
+
+
+def decode_batch(batch: EncodedBatch, device) -> tuple:
+    """Decode, crop, resize, flip and normalize a batch on `device` (e.g. "cuda"; "cpu" works
+    too). Returns (clips, labels): clips float32 (B, crops * segments, C, s, s) crop-major, as
+    TSNDataset's CPU path, labels (B,) int64, both on `device`."""
+    import torch
+
+    clips = batch.clips
+    if not clips:
+        raise ValueError("empty batch")
+    streams = list(clips[0].records)
+    decoded = {}
+    for stream in streams:
+        buffers = [buf for clip in clips for buf in clip.records[stream]]
+        decoded[stream] = _decode_stream(buffers, stream, device)
+    outputs, position = [], 0
+    for clip in clips:
+        modality = get_modality(clip.modality)
+        count = len(clip.records[streams[0]])
+        # (U, c, H, W): rgb's 3 channels, or flow x and y stacked as 2 channels.
+        planes = [torch.stack(decoded[s][position : position + count]) for s in streams]
+        frames = torch.cat(planes, dim=1)
+        position += count
+        order = clip.order.to(frames.device)
+        crops = []
+        for row in clip.boxes.tolist():
+            box = CropBox(row[0], row[1], row[2], row[3], bool(row[4]))
+            region = _crop_resize(frames, box, clip.input_size, modality.flow_x_channel)[order]
+            s = clip.input_size
+            region = region.reshape(clip.segments, modality.snippet_length, modality.record_channels, s, s)
+            crops.append(modality.to_input(region, clip.bound))
+        outputs.append(torch.cat(crops))
+    return torch.stack(outputs), batch.labels.to(device)
