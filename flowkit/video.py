@@ -1,0 +1,253 @@
+"""Video decoding: a thin layer over cv2.VideoCapture that yields RGB frames, plus video discovery.
+
+Decoding rule (what a damaged file gives you):
+- A missing file, a file OpenCV cannot open (not a video, empty, an mp4 whose index is cut off)
+  or one with zero decodable frames raises `VideoDecodeError` (a ValueError, so the CLI prints one line).
+- Otherwise decoding stops at the first frame OpenCV cannot read, and the frames before it are
+  returned: the result is always a contiguous prefix of the stream, so frame t really is the t-th
+  frame and consecutive frames really are consecutive (flow between them means what it says).
+  A truncated file therefore returns the frames that decode. When we can tell the stream did not
+  simply end there (more frames decode after the failed one, or the container announced more frames
+  than decoded) a `PartialDecodeWarning` names the file and the counts; the frames after a
+  mid-stream failure are dropped, never spliced in. (Frames before the failure are what the decoder
+  gives: FFmpeg may already have concealed damage in the last few of them.)
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+VIDEO_EXTENSIONS: frozenset[str] = frozenset(
+    {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp", ".ogv"}
+)
+LIST_EXTENSIONS: frozenset[str] = frozenset({".txt", ".lst"})
+
+# After a failed read, how many more frames we try to decode to tell "end of stream" from
+# "corrupt frame in the middle". Cheap: at a real end these return immediately.
+_READS_AFTER_FAILURE = 3
+
+
+class VideoDecodeError(ValueError):
+    """A video that cannot be opened or has no decodable frame."""
+
+
+class PartialDecodeWarning(UserWarning):
+    """Decoding stopped before the end of the stream announced by the container."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the container says about a video. frame_count may be wrong or 0 (unknown)."""
+
+    fps: float
+    width: int
+    height: int
+    frame_count: int
+
+
+def _open(path: str | Path):
+    """cv2.VideoCapture on `path`, or VideoDecodeError saying why it cannot be opened."""
+    import cv2
+
+    path = Path(path)
+    if not path.exists():
+        raise VideoDecodeError(f"video file not found: {path}")
+    if not path.is_file():
+        raise VideoDecodeError(f"not a file: {path}")
+    if path.stat().st_size == 0:
+        raise VideoDecodeError(f"empty file, not a video: {path}")
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        capture.release()
+        raise VideoDecodeError(f"cannot open as a video (not a video, or corrupt/truncated container): {path}")
+    return capture
+
+
+def _info_from_capture(capture) -> VideoInfo:
+    import cv2
+
+    frame_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    return VideoInfo(
+        fps=float(capture.get(cv2.CAP_PROP_FPS)),
+        width=int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+        height=int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+        frame_count=max(frame_count, 0),
+    )
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Container metadata of a video without decoding it: fps, width, height (pixels) and the
+    frame count the container reports (may differ from the number of decodable frames; 0 = unknown).
+    Raises VideoDecodeError if the file is missing or cannot be opened."""
+    capture = _open(path)
+    try:
+        return _info_from_capture(capture)
+    finally:
+        capture.release()
+
+
+def _validate(size, step, max_frames) -> None:
+    if size is not None:
+        if len(size) != 2 or any(int(v) != v or v <= 0 for v in size):
+            raise ValueError(f"size must be (width, height) with positive integers, got {size!r}")
+    if int(step) != step or step < 1:
+        raise ValueError(f"step must be an integer >= 1, got {step!r}")
+    if max_frames is not None and (int(max_frames) != max_frames or max_frames < 1):
+        raise ValueError(f"max_frames must be None or an integer >= 1, got {max_frames!r}")
+
+
+def resize_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize an (H, W, C) image to size=(width, height): INTER_AREA when neither side grows
+    (no aliasing), INTER_LINEAR when a side grows. Returns the input itself if already that size."""
+    import cv2
+
+    width, height = int(size[0]), int(size[1])
+    if frame.shape[1] == width and frame.shape[0] == height:
+        return frame
+    downscaling = width <= frame.shape[1] and height <= frame.shape[0]
+    interpolation = cv2.INTER_AREA if downscaling else cv2.INTER_LINEAR
+    return cv2.resize(frame, (width, height), interpolation=interpolation)
+
+
+def iter_frames(
+    path: str | Path,
+    size: tuple[int, int] | None = (340, 256),
+    step: int = 1,
+    max_frames: int | None = None,
+) -> Iterator[np.ndarray]:
+    """Yield decoded frames 0, step, 2*step, ... of a video, one at a time, at most max_frames of them.
+
+    Each frame is an (H, W, 3) uint8 RGB array (not OpenCV's BGR), resized to size=(width, height)
+    pixels (None keeps the stored size). Frames between kept ones are decoded but not converted.
+    Raises VideoDecodeError when the file is missing, cannot be opened, or no frame decodes
+    (raised lazily, when iteration starts / ends). See the module docstring for damaged files.
+    """
+    import cv2
+
+    _validate(size, step, max_frames)
+    capture = _open(path)
+    try:
+        announced = _info_from_capture(capture).frame_count
+        decoded = 0  # frames decoded, kept or not
+        kept = 0
+        stopped_early = False
+        while max_frames is None or kept < max_frames:
+            if not capture.grab():
+                stopped_early = True
+                break
+            if decoded % step == 0:
+                ok, bgr = capture.retrieve()
+                if not ok or bgr is None:
+                    stopped_early = True
+                    break
+                if bgr.ndim == 2:
+                    rgb = cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB)
+                else:
+                    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                yield rgb if size is None else resize_frame(rgb, size)
+                kept += 1
+            decoded += 1
+        if decoded == 0:
+            raise VideoDecodeError(f"no decodable frame in video: {path}")
+        if stopped_early:
+            _warn_if_partial(capture, path, decoded, announced)
+    finally:
+        capture.release()
+
+
+def _warn_if_partial(capture, path, decoded: int, announced: int) -> None:
+    """Warn when decoding stopped at frame `decoded` although the stream goes on."""
+    frames_follow = any(capture.grab() for _ in range(_READS_AFTER_FAILURE))
+    if frames_follow:
+        warnings.warn(
+            f"{path}: frame {decoded} failed to decode but later frames decode; "
+            f"kept the first {decoded} frames (of {announced or 'unknown'} announced)",
+            PartialDecodeWarning,
+            stacklevel=3,
+        )
+    elif announced and decoded < announced:
+        warnings.warn(
+            f"{path}: decoded {decoded} frames, the container announced {announced} (truncated file?)",
+            PartialDecodeWarning,
+            stacklevel=3,
+        )
+
+
+def read_frames(
+    path: str | Path,
+    size: tuple[int, int] | None = (340, 256),
+    step: int = 1,
+    max_frames: int | None = None,
+) -> np.ndarray:
+    """Decode a video into a (T, H, W, 3) uint8 RGB array: decoded frames 0, step, 2*step, ...,
+    at most max_frames of them, resized to size=(width, height) pixels (None keeps the stored size).
+    Same rules and errors as `iter_frames`; use that for videos too long to hold in memory."""
+    return np.stack(list(iter_frames(path, size=size, step=step, max_frames=max_frames)))
+
+
+def find_videos(paths: str | Path | Iterable[str | Path], root: str | Path | None = None) -> list[Path]:
+    """Expand video files, folders and list files into a list of video paths.
+
+    - a file with a video extension (VIDEO_EXTENSIONS, any case) is taken as is;
+    - a folder is searched recursively for video files, sorted by relative path (deterministic);
+    - a list file (.txt / .lst) holds one entry per line (a video file or a folder); only the first
+      whitespace-separated token counts, so mmaction2 lines `path label` and
+      `path total_frames label` work; blank lines and lines starting with # are skipped; relative
+      entries resolve against `root` if given, else against the list file's folder (UCF101's lists
+      are relative to the video root, so pass root=<UCF-101 folder> for them).
+    Order follows the arguments; a video reached twice is listed once (first place).
+    Raises FileNotFoundError naming any path that does not exist, ValueError for an argument that is
+    neither a video, a folder nor a list file.
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    found: dict[Path, None] = {}
+    for path in paths:
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"no such file or folder: {path}")
+        if path.is_file() and path.suffix.lower() in LIST_EXTENSIONS:
+            entries = _list_file_entries(path, Path(root) if root is not None else path.parent)
+        else:
+            entries = [path]
+        for entry in entries:
+            for video in _expand(entry):
+                found.setdefault(video, None)
+    return list(found)
+
+
+def _expand(path: Path) -> list[Path]:
+    """A folder's videos (recursive, sorted) or the video file itself."""
+    if path.is_dir():
+        videos = [p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS]
+        return sorted(videos, key=lambda p: p.relative_to(path).as_posix())
+    if path.suffix.lower() in VIDEO_EXTENSIONS:
+        return [path]
+    raise ValueError(
+        f"not a video file (extensions {', '.join(sorted(VIDEO_EXTENSIONS))}), "
+        f"a folder or a list file (.txt/.lst): {path}"
+    )
+
+
+def _list_file_entries(list_file: Path, base: Path) -> list[Path]:
+    """The paths named by a list file, resolved against `base`; FileNotFoundError names the line."""
+    entries = []
+    text = list_file.read_text(encoding="utf-8")
+    for line_number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        entry = Path(line.split()[0])
+        if not entry.is_absolute():
+            entry = base / entry
+        if not entry.exists():
+            raise FileNotFoundError(f"no such file or folder: {entry} (listed in {list_file}, line {line_number})")
+        if entry.is_file() and entry.suffix.lower() in LIST_EXTENSIONS:
+            raise ValueError(f"list files cannot name other list files: {entry} (in {list_file}, line {line_number})")
+        entries.append(entry)
+    return entries
