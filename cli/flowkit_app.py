@@ -6,6 +6,7 @@ import click
 
 COMMANDS = {
     "flow": "cli.flowkit_commands.flow:flow",
+    "synth": "cli.flowkit_commands.synth:synth",
 }
 
 
