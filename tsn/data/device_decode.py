@@ -56,10 +56,16 @@ def collate_encoded(samples: list[EncodedClip]) -> EncodedBatch:
 
 
 def _decode_stream(buffers: list, stream: str, device):
+    import warnings
+
     from torchvision.io import ImageReadMode, decode_jpeg
 
     mode = ImageReadMode.RGB if stream == "rgb" else ImageReadMode.GRAY
-    return decode_jpeg(buffers, mode=mode, device=device)
+    with warnings.catch_warnings():
+        # torchvision 0.29 marks its image codecs deprecated in favour of TorchCodec; they work,
+        # and are what this mode is built on, so one warning per batch would only be noise.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return decode_jpeg(buffers, mode=mode, device=device)
 
 
 def _crop_resize(frames, box: CropBox, input_size: int, flow_x_channel):

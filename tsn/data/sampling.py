@@ -37,7 +37,9 @@ def random_offsets(num_records: int, segments: int, length: int, rng: np.random.
     if num_records > max(segments, length):
         return np.sort(rng.integers(0, room, size=segments)).astype(np.int64)
     if room > 0:
-        return np.round(np.arange(segments) * room / segments).astype(np.int64)
+        # mmaction2 rounds here, which can start a snippet past the last full one; floor keeps
+        # every start valid.
+        return (np.arange(segments) * room // segments).astype(np.int64)
     return np.zeros(segments, dtype=np.int64)
 
 
