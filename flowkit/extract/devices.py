@@ -1,0 +1,38 @@
+"""Choosing where flow runs: parsing `--gpu` and checking the GPUs exist."""
+
+from __future__ import annotations
+
+
+def parse_gpu_ids(spec: str) -> tuple[int, ...] | None:
+    """'0' -> (0,), '0,1' -> (0, 1), 'all' -> None (every GPU). ValueError for anything else."""
+    spec = spec.strip().lower()
+    if spec == "all":
+        return None
+    try:
+        ids = tuple(int(part) for part in spec.split(","))
+    except ValueError:
+        raise ValueError(f"--gpu takes GPU ids like 0 or 0,1 or all, got {spec!r}") from None
+    if any(i < 0 for i in ids) or len(set(ids)) != len(ids):
+        raise ValueError(f"--gpu ids must be distinct and >= 0, got {spec!r}")
+    return ids
+
+
+def local_gpu_count() -> int:
+    """CUDA devices torch sees on this machine (0 without CUDA)."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def resolve_local_gpus(ids: tuple[int, ...] | None) -> tuple[int, ...]:
+    """Check GPU ids against this machine's devices; None means all of them.
+    Raises ValueError (one line) when there is no GPU or an id does not exist."""
+    count = local_gpu_count()
+    if count == 0:
+        raise ValueError("--gpu: no CUDA GPU is visible on this machine (use --cpu)")
+    if ids is None:
+        return tuple(range(count))
+    unknown = [i for i in ids if i >= count]
+    if unknown:
+        raise ValueError(f"--gpu: no GPU {', '.join(map(str, unknown))}; this machine has {count} (ids 0..{count - 1})")
+    return ids

@@ -1,0 +1,76 @@
+"""Running the per-video work in this process, without Ray: inline (workers=0) or on a pool of
+threads (decode, JPEG/PNG coding and torch all release the GIL). On a GPU, every thread's pairs go
+through one FlowBatcher so the device sees large batches from several videos at once."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from flowkit.extract.batcher import FlowBatcher
+from flowkit.extract.jobs import VideoJob
+from flowkit.extract.options import ContentOptions, RunOptions
+from flowkit.extract.worker import VideoResult, local_flow_fn, run_job
+
+# A GPU batch packs up to this many workers' chunks of `batch_pairs` pairs.
+GPU_BATCH_CHUNKS = 4
+
+
+@contextlib.contextmanager
+def _torch_threads(count: int):
+    """Set torch's intra-op threads for the block (threads x torch threads <= cores)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, count))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def run_in_process(jobs: Sequence[VideoJob], content: ContentOptions, run: RunOptions, parts_dir: Path) -> Iterator[VideoResult]:
+    """Extract `jobs` here, yielding each video's result as it finishes (its part is written).
+    workers=0: one video at a time on this thread; workers=N: N threads. On CUDA the first of
+    run.gpus is used (several GPUs need Ray)."""
+    if run.device == "cuda" and len(run.gpus) > 1:
+        raise ValueError("without Ray, extraction uses one GPU; pass a single --gpu id, or install ray to use several")
+    device = f"cuda:{run.gpus[0]}" if run.device == "cuda" else "cpu"
+    threads = max(run.workers, 1)
+    flow_fn = local_flow_fn(content, device, run.compile)
+    batcher = None
+    if run.device == "cuda" and threads > 1:
+        batcher = FlowBatcher(flow_fn, max_pairs=run.batch_pairs * GPU_BATCH_CHUNKS)
+        flow_fn = batcher
+    cores = os.cpu_count() or 1
+    torch_threads = cores if run.device == "cuda" or threads == 1 else cores // threads
+    try:
+        with _torch_threads(torch_threads):
+            if threads == 1:
+                for job in jobs:
+                    yield run_job(job, content, parts_dir, flow_fn, run.batch_pairs)
+                return
+            pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="flowkit-extract")
+            try:
+                queue = iter(jobs)
+                running = set()
+                # Keep a few videos queued per thread, not all of them: memory stays bounded.
+                for job in queue:
+                    running.add(pool.submit(run_job, job, content, parts_dir, flow_fn, run.batch_pairs))
+                    if len(running) >= 2 * threads:
+                        break
+                while running:
+                    done, running = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        for job in queue:
+                            running.add(pool.submit(run_job, job, content, parts_dir, flow_fn, run.batch_pairs))
+                            break
+                        yield future.result()
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+    finally:
+        if batcher is not None:
+            batcher.close()

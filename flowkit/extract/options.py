@@ -1,0 +1,103 @@
+"""What an extraction run is asked to do: the content settings (they decide the bytes of the store)
+and the run settings (where and how fast it runs; they never change the result)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+
+from flowkit.quantize import DEFAULT_BOUND
+from flowkit.store import format as fmt
+
+TSN_SIZE = (340, 256)  # (width, height), TSN's frame size
+DEFAULT_BATCH_PAIRS = 16
+DEFAULT_MAX_RETRIES = 2
+
+
+@dataclass(frozen=True)
+class ContentOptions:
+    """Settings that determine the store's content; recorded in the parts folder and the store.
+
+    size: (width, height) pixels frames are resized to before flow, None keeps each video's size.
+    step: keep every step-th decoded frame. max_frames: keep at most this many frames (None: all).
+    bound: flow quantization bound in pixels. algo: flowkit.flow algorithm name. flow_params:
+    {OpenCV parameter name: value} for the algorithm. warped: also store warped flow. rgb: store
+    RGB frames. flow_codec: 'png' (lossless) or 'jpeg'. jpeg_quality: for RGB (and JPEG flow).
+    """
+
+    size: tuple[int, int] | None = TSN_SIZE
+    step: int = 1
+    max_frames: int | None = None
+    bound: float = DEFAULT_BOUND
+    algo: str = "tvl1"
+    flow_params: dict = field(default_factory=dict)
+    warped: bool = False
+    rgb: bool = True
+    flow_codec: str = fmt.DEFAULT_CODEC[fmt.FLOW_X]
+    jpeg_quality: int = 95
+
+    def __post_init__(self):
+        if self.size is not None:
+            object.__setattr__(self, "size", (int(self.size[0]), int(self.size[1])))
+            if min(self.size) < 8:
+                raise ValueError(f"size must be at least 8x8 pixels, got {self.size[0]}x{self.size[1]}")
+        if int(self.step) != self.step or self.step < 1:
+            raise ValueError(f"step must be an integer >= 1, got {self.step}")
+        if self.max_frames is not None and (int(self.max_frames) != self.max_frames or self.max_frames < 2):
+            raise ValueError(f"max-frames must be an integer >= 2 (flow needs a pair), got {self.max_frames}")
+        if not self.bound > 0:
+            raise ValueError(f"bound must be positive, got {self.bound}")
+        if self.flow_codec not in fmt.CODECS:
+            raise ValueError(f"flow codec must be one of {', '.join(fmt.CODECS)}, got {self.flow_codec!r}")
+        if not 1 <= int(self.jpeg_quality) <= 100:
+            raise ValueError(f"jpeg quality must be in 1..100, got {self.jpeg_quality}")
+
+    def streams(self) -> dict[str, str]:
+        """{stream: codec} of the store this produces."""
+        streams = {fmt.RGB: "jpeg"} if self.rgb else {}
+        flows = (fmt.FLOW_X, fmt.FLOW_Y) + ((fmt.WARP_X, fmt.WARP_Y) if self.warped else ())
+        streams.update({s: self.flow_codec for s in flows})
+        return streams
+
+    def record(self) -> dict:
+        """JSON-able dict of every setting (for the parts folder's params file and store attrs)."""
+        values = asdict(self)
+        values["size"] = list(self.size) if self.size is not None else None
+        values["flow_params"] = dict(sorted(self.flow_params.items()))
+        return values
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How the run executes. None of these change the store's content.
+
+    device: 'cpu' or 'cuda'. gpus: GPU ids for 'cuda' (() = all visible). workers: CPU workers
+    (Ray worker processes, or threads without Ray); 0 runs everything in this process, one video
+    at a time, without Ray. address: join this Ray cluster instead of starting one. dashboard:
+    start Ray's dashboard on 127.0.0.1 (local Ray only). batch_pairs: frame pairs per flow call.
+    max_retries: times Ray reruns a video whose worker died. compile: torch.compile the flow
+    engine (CUDA). progress: show a tqdm bar on stderr. overwrite: replace an existing output and
+    discard parts from an earlier run. labels: labels source (see flowkit.extract.labels).
+    """
+
+    device: str = "cpu"
+    gpus: tuple[int, ...] = ()
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    address: str | None = None
+    dashboard: bool = False
+    batch_pairs: int = DEFAULT_BATCH_PAIRS
+    max_retries: int = DEFAULT_MAX_RETRIES
+    compile: bool = False
+    progress: bool = True
+    overwrite: bool = False
+    labels: str | None = None
+
+    def __post_init__(self):
+        if self.device not in ("cpu", "cuda"):
+            raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
+        if int(self.workers) != self.workers or self.workers < 0:
+            raise ValueError(f"workers must be an integer >= 0, got {self.workers}")
+        if self.batch_pairs < 1:
+            raise ValueError(f"batch_pairs must be >= 1, got {self.batch_pairs}")
+        if self.max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")

@@ -1,0 +1,188 @@
+"""`extract`: videos in, one store out, resumable.
+
+Order of work: plan the videos (names, sorted), check the options, open the parts folder (reuse
+it when an earlier run with the same settings was interrupted), extract the videos that have no
+part yet (Ray, or in this process), then assemble the store from every part in name order and
+remove the parts folder. A kill at any point loses at most the videos in flight; rerunning the same
+command finishes the job and gives the same store as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Iterable
+
+from flowkit.extract.assemble import assemble_store
+from flowkit.extract.jobs import VideoJob, default_output, plan_jobs
+from flowkit.extract.labels import labels_from_folders, load_labels
+from flowkit.extract.options import ContentOptions, RunOptions
+from flowkit.extract.parts import parts_dir_for, part_path, prepare_parts_dir, read_part_record
+from flowkit.extract.summary import Summary
+from flowkit.store import format as fmt
+
+TVL1_ALGORITHMS = ("tvl1", "opencv-tvl1")
+
+
+def resolve_flow_params(algo: str, params: dict) -> dict:
+    """The full parameter set of `algo` (defaults filled in, names checked), so that runs asking
+    for the same thing in different words record the same settings. ValueError for unknown names."""
+    from flowkit.flow import ALGORITHMS
+
+    if algo not in ALGORITHMS:
+        raise ValueError(f"unknown flow algorithm {algo!r}; choose from {', '.join(ALGORITHMS)}")
+    if algo in TVL1_ALGORITHMS:
+        from flowkit.flow.params import TVL1Params
+
+        return TVL1Params.from_kwargs(**params).as_dict()
+    return dict(sorted(params.items()))
+
+
+def _versions() -> dict:
+    import cv2
+    import h5py
+    import numpy
+    import torch
+
+    import flowkit
+
+    return {"flowkit": flowkit.__version__, "torch": torch.__version__, "opencv": cv2.__version__, "numpy": numpy.__version__, "h5py": h5py.__version__}
+
+
+def store_attrs(content: ContentOptions) -> dict:
+    """Store-wide attributes recording how the store was made (docs/store-format.md)."""
+    attrs = {
+        "bound": float(content.bound),
+        "algo": content.algo,
+        "flow_params": content.flow_params,
+        "step": int(content.step),
+        "warped": bool(content.warped),
+        "jpeg_quality": int(content.jpeg_quality),
+        "versions": _versions(),
+    }
+    if content.size is not None:
+        attrs["size"] = list(content.size)
+    if content.max_frames is not None:
+        attrs["max_frames"] = int(content.max_frames)
+    return attrs
+
+
+def _check_devices(run: RunOptions) -> RunOptions:
+    if run.device != "cuda" or run.address:
+        return run  # a cluster's GPUs are checked once connected
+    from flowkit.extract.devices import resolve_local_gpus
+
+    return replace(run, gpus=resolve_local_gpus(run.gpus or None))
+
+
+def _runner(run: RunOptions, notes: list[str]):
+    """(function running jobs, engine name) for these run options."""
+    from flowkit.extract.local import run_in_process
+    from flowkit.extract.ray_runner import ray_available, run_with_ray
+
+    if run.workers == 0:
+        return run_in_process, "in-process"
+    if ray_available():
+        return run_with_ray, "ray"
+    if run.address:
+        raise ValueError("--address needs the ray package, which is not installed here")
+    notes.append(f"ray is not installed: extracting in this process with {run.workers} threads")
+    return run_in_process, "in-process threads"
+
+
+def _progress(total: int, initial: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="video", desc="extract", file=sys.stderr, disable=not enabled, dynamic_ncols=True)
+
+
+def extract(
+    paths: Iterable[str | Path],
+    output: str | Path | None = None,
+    content: ContentOptions | None = None,
+    run: RunOptions | None = None,
+) -> Summary:
+    """Extract every video under `paths` (video files, folders searched recursively, list files)
+    into the store `output` (default: `<first path's name>.h5` in the current folder).
+
+    content: what is stored (size, step, flow algorithm and parameters, warped flow, ...). run: how
+    it runs (device, workers, Ray address, labels source, overwrite, ...). Videos that fail are
+    recorded as failed in the store and listed in the summary; nothing is raised for them.
+    Raises ValueError / OSError for bad options: no videos, unknown GPU, an output that exists
+    (without overwrite and with no interrupted run to resume), a parts folder from a run with
+    other settings. Returns the run's Summary.
+    """
+    started = time.perf_counter()
+    content = content or ContentOptions()
+    run = run or RunOptions()
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise ValueError("no input paths given")
+    jobs = plan_jobs(paths)
+    output = Path(output) if output is not None else default_output(paths)
+    content = replace(content, flow_params=resolve_flow_params(content.algo, content.flow_params))
+    labels = load_labels(run.labels) if run.labels else None
+    run = _check_devices(run)
+    parts_dir = parts_dir_for(output)
+    if output.exists() and not parts_dir.exists() and not run.overwrite:
+        raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
+    if output.is_dir():
+        raise IsADirectoryError(f"output {output} is a folder; give a file name like {output / 'videos.h5'}")
+    prepare_parts_dir(parts_dir, {"format_version": fmt.FORMAT_VERSION, **content.record()}, run.overwrite)
+
+    # Failed videos are tried again: a failure may come from the environment (a missing
+    # library, a full disk) rather than the video, and a video that really is broken fails the
+    # same way again, so the result does not change.
+    todo = [job for job in jobs if not _has_ok_part(parts_dir, job)]
+    notes: list[str] = []
+    summary = Summary(output=output, resumed=len(jobs) - len(todo))
+    if todo:
+        runner, summary.engine = _runner(run, notes)
+        _run_jobs(runner, todo, content, run, parts_dir, summary, started)
+    else:
+        summary.engine = "none (all videos done)"
+    records = [read_part_record(part_path(parts_dir, job.name)) for job in jobs]
+    classes, label_of, splits = _labels(jobs, labels)
+    assemble_store(parts_dir, output, [j.name for j in jobs], content.streams(), store_attrs(content), classes, label_of, splits, progress=run.progress)
+    shutil.rmtree(parts_dir)
+
+    ok = [r for r in records if r.status == fmt.STATUS_OK]
+    summary.videos_ok = len(ok)
+    summary.videos_failed = len(records) - len(ok)
+    summary.failures = [(r.name, r.error) for r in records if r.status != fmt.STATUS_OK]
+    summary.frames = sum(r.num_frames for r in ok)
+    summary.notes = notes + summary.notes
+    summary.wall_s = time.perf_counter() - started
+    return summary
+
+
+def _has_ok_part(parts_dir: Path, job: VideoJob) -> bool:
+    path = part_path(parts_dir, job.name)
+    return path.is_file() and read_part_record(path).status == fmt.STATUS_OK
+
+
+def _run_jobs(runner, todo: list[VideoJob], content: ContentOptions, run: RunOptions, parts_dir: Path, summary: Summary, started: float) -> None:
+    """Run `todo`, updating the progress bar and the summary's work counters."""
+    failed = 0
+    with _progress(summary.resumed + len(todo), summary.resumed, run.progress) as bar:
+        for result in runner(todo, content, run, parts_dir):
+            summary.videos_processed += 1
+            summary.frames_processed += result.num_frames
+            summary.notes.extend(result.notes)
+            failed += result.status != fmt.STATUS_OK
+            elapsed = max(time.perf_counter() - started, 1e-9)
+            bar.set_postfix({"frames/s": f"{summary.frames_processed / elapsed:.1f}", "failed": failed}, refresh=False)
+            bar.update(1)
+
+
+def _labels(jobs: list[VideoJob], labels):
+    """(classes, {name: label}, {split: {name: code}}) from a labels source or the folder names."""
+    folder_of = {job.name: job.folder for job in jobs}
+    if labels is None:
+        classes, label_of = labels_from_folders(folder_of)
+        return classes, label_of, {}
+    label_of, splits = labels.resolve(folder_of, folder_of)
+    return labels.classes, label_of, splits

@@ -1,0 +1,178 @@
+"""Running the per-video work on Ray: one task per video on CPU workers, and with GPUs one flow
+actor per GPU that batches the frame pairs of every task using it.
+
+A local Ray is started with `num_cpus = workers`, no dashboard unless asked (then on 127.0.0.1),
+and its servers bound to the loopback interface; `address` joins an existing cluster instead
+(inputs and the output folder must then be on a filesystem every node sees at the same path).
+A task whose worker process dies is retried `max_retries` times by Ray; after that the video is
+recorded as failed. Errors of the video itself (it does not decode...) are failures at once,
+never retried. `import ray` happens only inside these functions.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from flowkit.extract.jobs import VideoJob
+from flowkit.extract.options import ContentOptions, RunOptions
+from flowkit.extract.worker import VideoResult, failed_result, local_flow_fn, make_flow_fn, run_job
+
+# Ray reads this before deciding the node address: "0" makes a local Ray advertise and bind
+# 127.0.0.1 instead of the machine's network address (so nothing listens on the network).
+_LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+# In-flight tasks per CPU worker: enough to keep workers fed, few enough that ray.wait stays cheap.
+TASKS_PER_WORKER = 3
+GPU_BATCH_CHUNKS = 4
+
+
+def ray_available() -> bool:
+    """Whether the ray package can be imported here."""
+    return importlib.util.find_spec("ray") is not None
+
+
+class FlowServer:
+    """The body of a GPU flow actor: a flow engine behind a FlowBatcher, called concurrently by the
+    tasks of many videos (the actor runs with max_concurrency > 1)."""
+
+    def __init__(self, algo: str, flow_params: dict, device: str, compile: bool, max_pairs: int):
+        from flowkit.extract.batcher import FlowBatcher
+
+        self.batcher = FlowBatcher(make_flow_fn(algo, flow_params, device, compile), max_pairs=max_pairs)
+
+    def flow(self, prev: np.ndarray, next: np.ndarray) -> np.ndarray:
+        """(N, H, W) uint8 prev and next -> (N, 2, H, W) float32 flow in pixels."""
+        import torch
+
+        flow = self.batcher(torch.from_numpy(np.array(prev)), torch.from_numpy(np.array(next)))
+        return flow.numpy()
+
+
+class RemoteFlow:
+    """A flow function (tensors in, tensor out) that runs on a FlowServer actor."""
+
+    def __init__(self, actor):
+        self.actor = actor
+
+    def __call__(self, prev, next):
+        import ray
+        import torch
+
+        flow = ray.get(self.actor.flow.remote(prev.cpu().numpy(), next.cpu().numpy()))
+        return torch.from_numpy(np.array(flow))
+
+
+def _task(job: VideoJob, content: ContentOptions, parts_dir: str, actor, batch_pairs: int) -> VideoResult:
+    flow_fn = RemoteFlow(actor) if actor is not None else local_flow_fn(content, "cpu")
+    return run_job(job, content, parts_dir, flow_fn, batch_pairs)
+
+
+def init_ray(run: RunOptions) -> bool:
+    """Connect to run.address, or start a local Ray bound to 127.0.0.1. Returns True when this
+    call started or connected Ray (the caller shuts it down), False when Ray was already up."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    common = dict(logging_level=logging.WARNING, log_to_driver=False)
+    if run.address:
+        ray.init(address=run.address, **common)
+        return True
+    from ray._private import ray_constants
+
+    ray_constants.ENABLE_RAY_CLUSTER = False  # this process; the variable below tells Ray's own processes
+    saved = {name: os.environ.get(name) for name in (_LOOPBACK_ENV, "CUDA_VISIBLE_DEVICES")}
+    os.environ[_LOOPBACK_ENV] = "0"
+    if run.device == "cuda" and run.gpus:
+        # Ray hands each GPU actor one of these devices.
+        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, run.gpus))
+    try:
+        ray.init(
+            num_cpus=max(run.workers, 1),
+            num_gpus=len(run.gpus) if run.device == "cuda" else 0,
+            include_dashboard=run.dashboard,
+            dashboard_host="127.0.0.1",
+            **common,
+        )
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    return True
+
+
+def _cluster_gpus(ray, run: RunOptions) -> int:
+    """How many flow actors to start: one per requested GPU, checked against the cluster."""
+    available = int(ray.cluster_resources().get("GPU", 0))
+    if available == 0:
+        raise ValueError("--gpu: the Ray cluster has no GPU (use --cpu)")
+    wanted = len(run.gpus) if run.gpus else available
+    if wanted > available:
+        raise ValueError(f"--gpu: asked for {wanted} GPUs, the Ray cluster has {available}")
+    return wanted
+
+
+def _failure_reason(ray, exc: BaseException, max_retries: int) -> str:
+    """One line saying why a task gave no result: its own error, or its worker kept dying."""
+    if isinstance(exc, ray.exceptions.RayTaskError):  # raised by our code: not retried
+        cause = exc.cause if getattr(exc, "cause", None) is not None else exc
+        text = str(cause).strip()
+        return f"{type(cause).__name__}: {text.splitlines()[0]}" if text else type(cause).__name__
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    return f"its worker died {max_retries + 1} times ({type(exc).__name__}{': ' + first if first else ''})"
+
+
+def run_with_ray(jobs: Sequence[VideoJob], content: ContentOptions, run: RunOptions, parts_dir: Path) -> Iterator[VideoResult]:
+    """Extract `jobs` on Ray, yielding each video's result as it finishes (its part is written)."""
+    started = init_ray(run)
+    import ray
+
+    try:
+        actors = []
+        if run.device == "cuda":
+            server = ray.remote(FlowServer).options(
+                num_gpus=1,
+                num_cpus=0,  # it mostly waits on the GPU; CPU slots stay with the decoding tasks
+                max_concurrency=max(4, 2 * run.workers),
+                max_restarts=run.max_retries,
+                max_task_retries=run.max_retries,
+            )
+            actors = [
+                server.remote(content.algo, content.flow_params, "cuda", run.compile, run.batch_pairs * GPU_BATCH_CHUNKS)
+                for _ in range(_cluster_gpus(ray, run))
+            ]
+        task = ray.remote(_task).options(num_cpus=1, max_retries=run.max_retries, retry_exceptions=False)
+        workers = max(run.workers, 1) if not run.address else max(int(ray.cluster_resources().get("CPU", 1)), 1)
+        window = TASKS_PER_WORKER * workers
+        queue = iter(enumerate(jobs))
+        pending: dict = {}
+
+        def submit_next() -> None:
+            for index, job in queue:
+                actor = actors[index % len(actors)] if actors else None
+                pending[task.remote(job, content, str(parts_dir), actor, run.batch_pairs)] = job
+                return
+
+        for _ in range(window):
+            submit_next()
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                job = pending.pop(ref)
+                submit_next()
+                try:
+                    result = ray.get(ref)
+                except Exception as exc:
+                    result = failed_result(job, parts_dir, _failure_reason(ray, exc, run.max_retries))
+                yield result
+    finally:
+        if started:
+            ray.shutdown()
