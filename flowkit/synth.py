@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-# Class name (UCF101-style CamelCase, used for folders and file names) -> motion kind.
+# One class per motion, named UCF101-style (CamelCase; used for folders and file names).
 # The first eight are the default classes.
 MOTIONS: tuple[str, ...] = (
     "MoveRight",
@@ -327,15 +327,10 @@ def _bounds(affine: np.ndarray, width: float, height: float) -> tuple[float, flo
 
 @dataclass
 class _Sprite:
-    premultiplied: np.ndarray  # (S, S, 3) float32, colour * alpha
-    alpha: np.ndarray  # (S, S) float32
+    pixels: np.ndarray  # (S, S, 4) float32: colour * alpha (premultiplied, so warping blends right), alpha
     base_scale: float  # sprite pixels -> world pixels at t_ref
     centre: tuple[float, float]  # world position at t_ref
     motion: _MotionParams
-
-
-def _sprite_pixels(sprite: _Sprite) -> np.ndarray:
-    return np.dstack([sprite.premultiplied, sprite.alpha])
 
 
 def render_video(
@@ -389,7 +384,8 @@ def render_video(
         alpha = random_shape_mask(side, appearance_rng)
         colour = random_texture(side, side, appearance_rng, feature_scale=0.9 * side / diameter)
         # The shape spans 0.9 * side sprite pixels; base_scale makes that `diameter` world pixels.
-        sprites.append(_Sprite(colour * alpha[..., None], alpha, diameter / (0.9 * side), centre, params))
+        pixels = np.dstack([colour * alpha[..., None], alpha])
+        sprites.append(_Sprite(pixels, diameter / (0.9 * side), centre, params))
 
     video = np.empty((frames, height, width, 3), np.uint8)
     for t in range(frames):
@@ -414,11 +410,10 @@ def _draw_sprite(frame, sprite: _Sprite, motion: str, dt: float, world_to_screen
 
     width, height = size
     dx, dy, angle, log_scale = object_motion(motion, sprite.motion, dt)
-    side = sprite.alpha.shape[0]
+    side = sprite.pixels.shape[0]
     scale = sprite.base_scale * math.exp(log_scale)
     cx, cy = sprite.centre[0] + dx, sprite.centre[1] + dy
     reach = scale * side * math.sqrt(0.5)  # sprite half-diagonal in world pixels
-    pixels = None
     for k in range(math.floor((view[0] - reach - cx) / width), math.ceil((view[2] + reach - cx) / width) + 1):
         for m in range(math.floor((view[1] - reach - cy) / height), math.ceil((view[3] + reach - cy) / height) + 1):
             to_world = _compose(
@@ -431,12 +426,10 @@ def _draw_sprite(frame, sprite: _Sprite, motion: str, dt: float, world_to_screen
             bx1, by1 = min(int(math.ceil(bx1)) + 1, width), min(int(math.ceil(by1)) + 1, height)
             if bx0 >= bx1 or by0 >= by1:
                 continue
-            if pixels is None:
-                pixels = _sprite_pixels(sprite)
             to_roi = to_screen.copy()
             to_roi[:, 2] -= (bx0, by0)
             warped = cv2.warpAffine(
-                pixels, to_roi, (bx1 - bx0, by1 - by0),
+                sprite.pixels, to_roi, (bx1 - bx0, by1 - by0),
                 flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0,
             )
             roi = frame[by0:by1, bx0:bx1]
@@ -490,13 +483,14 @@ def make_dataset(
     all with CRLF line endings like UCF101's, and synth.json with the parameters and video table.
     Videos of a class are numbered in groups of CLIPS_PER_GROUP clips; ~30% of the groups, chosen
     from the seed and the same for every class, form the test split (as UCF101 splits by group).
-    classes: the first `classes` entries of MOTIONS. size: (width, height) pixels. A video's frames
+    classes: the first `classes` entries of MOTIONS. size: (width, height) pixels, both even (the
+    codecs would crop odd sizes). A video's frames
     depend only on (seed, class index, group, clip): byte-identical across runs and dataset sizes.
     Refuses a non-empty out_dir unless overwrite=True, which replaces the videos folder and lists.
     """
-    import cv2
-    from tqdm import tqdm
     import time
+
+    from tqdm import tqdm
 
     started = time.perf_counter()
     if int(classes) != classes or not 1 <= classes <= len(MOTIONS):
@@ -510,6 +504,9 @@ def make_dataset(
     if camera_motion not in CAMERA_MOTIONS:
         raise ValueError(f"unknown camera motion {camera_motion!r}; choose from {', '.join(CAMERA_MOTIONS)}")
     width, height = _check_size(size)
+    if width % 2 or height % 2:
+        # OpenCV's mp4v and MJPG writers silently crop odd sizes to even ones.
+        raise ValueError(f"video size must have an even width and height, got {width}x{height}")
     classes, videos_per_class, frames, seed = int(classes), int(videos_per_class), int(frames), int(seed)
 
     out_dir = Path(out_dir)
@@ -608,7 +605,7 @@ def _choose_container(out_dir: Path, size: tuple[int, int]) -> tuple[str, str, l
         try:
             write_video(probe_path, probe_frames, FPS, fourcc)
             decoded = read_frames(probe_path, size=None)
-            if len(decoded) == 2 and abs(float(decoded[1].mean()) - 200) < 8:
+            if decoded.shape == probe_frames.shape and abs(float(decoded[1].mean()) - 200) < 8:
                 notes = [] if container == ".mp4" else ["mp4v writing failed here; wrote MJPG .avi instead"]
                 return container, fourcc, notes
         except (OSError, VideoDecodeError):

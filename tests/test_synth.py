@@ -192,8 +192,11 @@ def test_bad_arguments(tmp_path):
         make_dataset(tmp_path / "x", frames=1, progress=False)
     with pytest.raises(ValueError, match="camera motion"):
         make_dataset(tmp_path / "x", camera_motion="zoom", progress=False)
+    with pytest.raises(ValueError, match="even"):
+        make_dataset(tmp_path / "x", size=(97, 72), progress=False)
     with pytest.raises(ValueError, match="motion"):
         render_video("Dance", 4, SIZE)
+    assert not (tmp_path / "x").exists()  # arguments are checked before anything is written
 
 
 def test_refuses_non_empty_folder_and_overwrite_removes_stale_videos(tmp_path):
@@ -203,6 +206,28 @@ def test_refuses_non_empty_folder_and_overwrite_removes_stale_videos(tmp_path):
         make_dataset(tmp_path, **kwargs)
     info = make_dataset(tmp_path, overwrite=True, **kwargs)
     assert len(list((tmp_path / "videos").rglob("*.mp4"))) == len(info.videos) == 4
+
+
+def test_falls_back_to_mjpg_avi_when_mp4v_cannot_be_written(tmp_path, monkeypatch):
+    import flowkit.synth as synth
+
+    real_write_video = synth.write_video
+
+    def no_mp4v(path, frames, fps=25.0, fourcc="mp4v"):
+        if fourcc == "mp4v":
+            raise OSError("mp4v unavailable (simulated)")
+        real_write_video(path, frames, fps, fourcc)
+
+    monkeypatch.setattr(synth, "write_video", no_mp4v)
+    with pytest.warns(UserWarning, match="MJPG"):
+        info = make_dataset(tmp_path, classes=2, videos_per_class=2, frames=3, size=(64, 48), progress=False)
+    assert (info.container, info.fourcc) == (".avi", "MJPG")
+    videos = sorted((tmp_path / "videos").rglob("*"))
+    videos = [p for p in videos if p.is_file()]
+    assert len(videos) == 4 and all(p.suffix == ".avi" for p in videos)
+    assert all(len(opencv_frames(p)) == 3 for p in videos)
+    assert read_crlf_lines(tmp_path / "testlist01.txt")[0].endswith(".avi")
+    assert not list(tmp_path.glob(".synth-probe*"))
 
 
 def test_parse_size():
