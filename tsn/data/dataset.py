@@ -144,13 +144,10 @@ class TSNDataset(Dataset):
             return T.ten_crop_boxes(image_w, image_h, self.input_size)
         return [T.centre_crop_box(image_w, image_h, self.input_size)]
 
-    def read_records(self, video: int, indices: np.ndarray) -> np.ndarray:
-        """Decoded records of `video`: indices (U,) -> (U, H, W, c) uint8 (rgb channels, or
-        quantized flow x then y)."""
-        planes = [self.store.read(s, video, indices) for s in self.modality.streams]
-        if len(planes) == 1:
-            return planes[0]
-        return np.stack(planes, axis=-1)
+    def read_records(self, video: int, indices: np.ndarray) -> list[np.ndarray]:
+        """Decoded records of `video`, one array per stream of the modality: indices (U,) ->
+        rgb [(U, H, W, 3) uint8 RGB], flow/warp [(U, H, W) x, (U, H, W) y] uint8 quantized."""
+        return [self.store.read(s, video, indices) for s in self.modality.streams]
 
     def __getitem__(self, index: int):
         video = self.video_ids[index]
@@ -158,18 +155,25 @@ class TSNDataset(Dataset):
         unique, order = np.unique(indices.reshape(-1), return_inverse=True)
         if self.decode == "device":
             return self._encoded_item(video, index, unique, order)
-        records = self.read_records(video, unique)
-        boxes = self.boxes(records.shape[2], records.shape[1])
-        return self._finish(records, boxes, order), self.labels[index]
+        planes = self.read_records(video, unique)
+        boxes = self.boxes(planes[0].shape[2], planes[0].shape[1])
+        return self._finish(planes, boxes, order), self.labels[index]
 
-    def _finish(self, records: np.ndarray, boxes: list[T.CropBox], order: np.ndarray) -> torch.Tensor:
+    def _finish(self, planes: list[np.ndarray], boxes: list[T.CropBox], order: np.ndarray) -> torch.Tensor:
         m, s = self.modality, self.input_size
         crops = []
         for box in boxes:
-            # Crop the unique records first, then expand repeats (short videos) by `order`.
-            cropped = T.crop_records(records, box, s, m.flow_x_channel)[order]
-            snippets = torch.from_numpy(cropped).reshape(self.segments, m.snippet_length, s, s, m.record_channels)
-            crops.append(m.to_input(snippets.permute(0, 1, 4, 2, 3), self.bound))
+            # Crop the unique records, then expand repeats (short videos) by `order`; flow x
+            # and y stay separate planes until they are small.
+            cropped = [T.crop_records(p, box, s) for p in planes]
+            if m.is_flow:
+                if box.flip:
+                    T.negate_quantized(cropped[m.flow_x_channel])
+                records = torch.from_numpy(np.stack(cropped, axis=1))  # (U, 2, s, s)
+            else:
+                records = torch.from_numpy(cropped[0]).permute(0, 3, 1, 2)  # (U, 3, s, s)
+            snippets = records[torch.from_numpy(order)].reshape(self.segments, m.snippet_length, m.record_channels, s, s)
+            crops.append(m.to_input(snippets, self.bound))
         return torch.cat(crops)
 
     def _encoded_item(self, video: int, index: int, unique: np.ndarray, order: np.ndarray) -> EncodedClip:

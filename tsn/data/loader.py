@@ -30,9 +30,13 @@ def _find_reseedable(dataset):
 
 
 def seed_worker(worker_id: int) -> None:
-    """worker_init_fn: seed Python, NumPy and the dataset's sampling stream from the worker's
-    torch seed (the loader's generator draws a base seed per epoch; worker k gets base + k), so a
+    """worker_init_fn: one OpenCV thread per worker; seed Python, NumPy and the dataset's
+    sampling stream from the worker's torch seed (the loader's generator draws a base seed per epoch; worker k gets base + k), so a
     run with the same loader seed sees the same snippets and crops."""
+    import cv2
+
+    # Workers are the parallelism; OpenCV's own threads would only oversubscribe the cores.
+    cv2.setNumThreads(1)
     seed = torch.initial_seed()
     random.seed(seed)
     np.random.seed(seed % 2**32)

@@ -122,15 +122,22 @@ def ten_crop_boxes(image_w: int, image_h: int, input_size: int) -> list[CropBox]
     return boxes
 
 
-def flip_records(records: np.ndarray, flow_x_channel: int | None) -> np.ndarray:
-    """Mirror uint8 records (N, H, W, c) left-right; channel flow_x_channel (quantized x flow)
-    becomes 255 - q, i.e. the flow's x component is negated."""
-    flipped = records[:, :, ::-1]
-    if flow_x_channel is None:
-        return np.ascontiguousarray(flipped)
-    flipped = flipped.copy()
-    flipped[..., flow_x_channel] = 255 - flipped[..., flow_x_channel]
-    return flipped
+def negate_quantized(plane: np.ndarray) -> np.ndarray:
+    """Negate uint8 quantized flow in place (q -> 255 - q, i.e. v -> -v in pixels); returns it."""
+    return np.subtract(255, plane, out=plane)
+
+
+def flip_records(records: np.ndarray, flow_x_channel: int | None = None) -> np.ndarray:
+    """Mirror uint8 records (N, H, W) or (N, H, W, c) left-right -> a new array; channel
+    flow_x_channel (quantized x flow) becomes 255 - q, i.e. the flow's x component is negated."""
+    import cv2
+
+    out = np.empty_like(records)
+    for i, record in enumerate(records):
+        out[i] = cv2.flip(record, 1).reshape(record.shape)
+    if flow_x_channel is not None:
+        negate_quantized(out[..., flow_x_channel])
+    return out
 
 
 def flip_flow(flow):
@@ -145,16 +152,24 @@ def flip_flow(flow):
 
 
 def crop_records(records: np.ndarray, box: CropBox, input_size: int, flow_x_channel: int | None = None) -> np.ndarray:
-    """Cut `box` out of uint8 records (N, H, W, c), resize bilinearly to input_size x input_size
-    and apply its flip -> (N, input_size, input_size, c) uint8."""
+    """Cut `box` out of uint8 records (N, H, W) or (N, H, W, c), resize bilinearly to
+    input_size x input_size and apply its flip (negating channel flow_x_channel, if given) ->
+    (N, input_size, input_size[, c]) uint8."""
     import cv2
 
     region = records[:, box.y : box.y + box.h, box.x : box.x + box.w]
     if region.shape[1:3] != (box.h, box.w):
         raise ValueError(f"crop {box} does not fit frames of size {records.shape[2]}x{records.shape[1]}")
-    if (box.w, box.h) != (input_size, input_size):
-        resized = [cv2.resize(r, (input_size, input_size), interpolation=cv2.INTER_LINEAR) for r in region]
-        region = np.stack([r.reshape(input_size, input_size, -1) for r in resized])
-    if box.flip:
-        return flip_records(region, flow_x_channel)
-    return np.ascontiguousarray(region)
+    resize = (box.w, box.h) != (input_size, input_size)
+    if not resize and not box.flip:
+        return np.ascontiguousarray(region)
+    out = np.empty((len(records), input_size, input_size) + records.shape[3:], np.uint8)
+    for i, record in enumerate(region):
+        if resize:
+            record = cv2.resize(record, (input_size, input_size), interpolation=cv2.INTER_LINEAR)
+        if box.flip:
+            record = cv2.flip(record, 1)
+        out[i] = record.reshape(out.shape[1:])
+    if box.flip and flow_x_channel is not None:
+        negate_quantized(out[..., flow_x_channel])
+    return out

@@ -1,0 +1,184 @@
+"""TSN training-loader throughput: a flowkit store vs the equivalent rawframe JPEG folders.
+
+    python -m benchmarks.loader_throughput [--videos 32] [--frames 48] [--workers 2]
+
+Generates videos of smooth moving textures at 340x256 with smooth flow, and writes them twice:
+as stores (RGB JPEG; flow PNG, flowkit's default, and flow JPEG, dense_flow's codec) and as
+rawframe folders (img_00001.jpg, flow_x_00001.jpg, flow_y_00001.jpg per video, flow JPEG like
+dense_flow, RGB the very same JPEG bytes as the store). Then, in the same process and with the
+same workers, batch size, sampling (3 segments) and augmentation (multi-scale corner crop,
+flip, resize to 224), it times TSNDataset over each source for the rgb and flow modalities,
+alternating sources over rounds and reporting the median. Only the frame source differs
+(tsn.data.rawframes.RawFramesSource reads one file per record with cv2.imread, like
+tsn-pytorch / mmaction2). Both sources are in the page cache (just written). Prints one JSON
+line: clips/s per modality and source, store/rawframes ratios, files and bytes on disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+WIDTH, HEIGHT = 340, 256
+
+
+def _smooth_field(rng, shape_hw, cells: int, channels: int) -> np.ndarray:
+    import cv2
+
+    h, w = shape_hw
+    coarse = rng.normal(0, 1, (max(2, h // cells), max(2, w // cells), channels)).astype(np.float32)
+    return cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC).reshape(h, w, channels)
+
+
+def synth_video(rng, frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """One video: rgb (T, 256, 340, 3) uint8, a smooth texture moving at a random velocity;
+    flow (T-1, 2, 256, 340) float32 pixels, that velocity plus a smooth field."""
+    import cv2
+
+    vx, vy = rng.uniform(-4, 4, 2)
+    margin = int(math.ceil(frames * max(abs(vx), abs(vy)))) + 4
+    texture = _smooth_field(rng, (HEIGHT + 2 * margin, WIDTH + 2 * margin), 12, 3) * 50 + 128
+    texture = np.clip(texture, 0, 255).astype(np.uint8)
+    rgb = np.empty((frames, HEIGHT, WIDTH, 3), np.uint8)
+    for t in range(frames):
+        shift = np.float32([[1, 0, margin - t * vx], [0, 1, margin - t * vy]])
+        rgb[t] = cv2.warpAffine(texture, shift, (WIDTH, HEIGHT), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+    flow = np.empty((frames - 1, 2, HEIGHT, WIDTH), np.float32)
+    for t in range(frames - 1):
+        flow[t] = np.moveaxis(_smooth_field(rng, (HEIGHT, WIDTH), 32, 2), -1, 0) * 2 + np.array([vx, vy]).reshape(2, 1, 1)
+    return rgb, flow
+
+
+def build_sources(root: Path, videos: int, frames: int, seed: int) -> dict:
+    """Write the stores and rawframe folders under root; returns their paths and the split."""
+    from tqdm import tqdm
+
+    from flowkit.store import StoreWriter, VideoRecord
+    from flowkit.store.encode import encode_streams
+    from flowkit.store.format import SPLIT_TRAIN
+    from tsn.data.rawframes import write_rawframes
+
+    rng = np.random.default_rng(seed)
+    png_codecs = {"rgb": "jpeg", "flow_x": "png", "flow_y": "png"}
+    jpeg_codecs = {"rgb": "jpeg", "flow_x": "jpeg", "flow_y": "jpeg"}
+    attrs = {"size": [WIDTH, HEIGHT], "bound": 20.0, "algo": "synthetic", "step": 1}
+    paths = {"store_png": root / "store_png.h5", "store_jpeg": root / "store_jpeg.h5", "rawframes": root / "rawframes"}
+    entries = []
+    with StoreWriter(paths["store_png"], png_codecs, attrs) as png_writer, StoreWriter(paths["store_jpeg"], jpeg_codecs, attrs) as jpeg_writer:
+        for i in tqdm(range(videos), desc="writing sources", file=sys.stderr, leave=False):
+            rgb, flow = synth_video(rng, frames)
+            jpeg = encode_streams(jpeg_codecs, rgb=rgb, flow=flow)
+            png = encode_streams({"flow_x": "png", "flow_y": "png"}, flow=flow)
+            png["rgb"] = jpeg["rgb"]  # identical RGB bytes in every source
+            name, label = f"class{i % 4}/video{i:03d}", i % 4
+            png_writer.add_video(VideoRecord(name=name, label=label, num_frames=frames), png)
+            jpeg_writer.add_video(VideoRecord(name=name, label=label, num_frames=frames), jpeg)
+            write_rawframes(paths["rawframes"], name, jpeg)
+            entries.append((name, frames, label))
+        for writer in (png_writer, jpeg_writer):
+            writer.set_classes([f"class{c}" for c in range(4)])
+            writer.set_split(1, {name: SPLIT_TRAIN for name, _, _ in entries})
+    paths["entries"] = entries
+    return paths
+
+
+def disk_usage(path: Path) -> dict:
+    """Files and bytes (apparent size and allocated blocks) under path (a file or a folder)."""
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    stats = [p.stat() for p in files]
+    return {"files": len(files), "bytes": sum(s.st_size for s in stats), "allocated_bytes": sum(s.st_blocks * 512 for s in stats)}
+
+
+def time_loader(dataset, batch_size: int, workers: int, epochs: int, seed: int) -> float:
+    """Clips per second over `epochs` epochs, timed from the first batch (worker start-up
+    excluded)."""
+    from tsn.data import build_loader
+
+    loader = build_loader(dataset, batch_size=batch_size, workers=workers, seed=seed, pin_memory=False)
+    clips, start = 0, None
+    for _ in range(epochs):
+        for batch, _labels in loader:
+            if start is None:
+                start = time.perf_counter()  # the first batch pays for starting the workers
+                continue
+            clips += len(batch)
+    elapsed = time.perf_counter() - start
+    del loader
+    return clips / elapsed
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--videos", type=int, default=32, help="videos to generate")
+    parser.add_argument("--frames", type=int, default=48, help="frames per video")
+    parser.add_argument("--workers", type=int, default=2, help="DataLoader workers (same for every source)")
+    parser.add_argument("--batch-size", type=int, default=8, help="clips per batch")
+    parser.add_argument("--segments", type=int, default=3, help="TSN segments per clip")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per timed run")
+    parser.add_argument("--rounds", type=int, default=5, help="timed runs per source (median reported)")
+    parser.add_argument("--seed", type=int, default=0, help="data and loader seed")
+    parser.add_argument("--keep", type=Path, default=None, help="write the data here and keep it (default: a temp dir)")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from tsn.data import RawFramesSource, TSNDataset
+
+    torch.set_num_threads(1)  # the workers do the work; keep the main process from competing
+    with tempfile.TemporaryDirectory(prefix="loader_bench_") as tmp:
+        root = args.keep or Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
+        paths = build_sources(root, args.videos, args.frames, args.seed)
+        rawframes = RawFramesSource(paths["rawframes"], train=paths["entries"], bound=20.0)
+        sources = {"store": paths["store_png"], "store_jpeg_flow": paths["store_jpeg"], "rawframes": rawframes}
+        rates = {}
+        for modality in ("rgb", "flow"):
+            # RGB bytes are identical in both stores: time one of them for rgb.
+            names = ["store", "rawframes"] if modality == "rgb" else ["store", "store_jpeg_flow", "rawframes"]
+            runs = {name: [] for name in names}
+            for _ in range(args.rounds):
+                for name in names:
+                    dataset = TSNDataset(sources[name], subset="train", modality=modality, segments=args.segments, seed=args.seed)
+                    runs[name].append(time_loader(dataset, args.batch_size, args.workers, args.epochs, args.seed))
+            rates[modality] = {f"{name}_clips_per_s": round(statistics.median(r), 2) for name, r in runs.items()}
+            rates[modality]["store_over_rawframes"] = round(statistics.median(runs["store"]) / statistics.median(runs["rawframes"]), 3)
+            if modality == "flow":
+                rates[modality]["store_jpeg_flow_over_rawframes"] = round(
+                    statistics.median(runs["store_jpeg_flow"]) / statistics.median(runs["rawframes"]), 3
+                )
+        disk = {
+            "store": disk_usage(paths["store_png"]),
+            "store_jpeg_flow": disk_usage(paths["store_jpeg"]),
+            "rawframes": disk_usage(paths["rawframes"]),
+        }
+    result = {
+        "benchmark": "loader_throughput",
+        "videos": args.videos,
+        "frames": args.frames,
+        "frame_size": [WIDTH, HEIGHT],
+        "workers": args.workers,
+        "batch_size": args.batch_size,
+        "segments": args.segments,
+        "input_size": 224,
+        "rounds": args.rounds,
+        "epochs_per_round": args.epochs,
+        "cpus": len(os.sched_getaffinity(0)),
+        "torch": torch.__version__,
+        "clips_per_s": rates,
+        "disk": disk,
+    }
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()
