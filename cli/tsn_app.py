@@ -4,7 +4,11 @@ from cli.lazy_group import LazyGroup
 
 import click
 
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "train": "cli.tsn_commands.train:train_command",
+    "test": "cli.tsn_commands.test:test_command",
+    "fuse": "cli.tsn_commands.fuse:fuse_command",
+}
 
 
 @click.group(cls=LazyGroup, lazy_commands=COMMANDS)

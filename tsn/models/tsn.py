@@ -1,0 +1,216 @@
+"""The Temporal Segment Network: one backbone scores every snippet, a consensus joins the segments.
+
+Shapes: the input is (B, T, C, H, W) float - B videos, T snippets each (segments, or segments x
+crops at test time), C channels (3 rgb, 10 flow/warp = 5 x/y pairs, rgbdiff as tsn.data builds it).
+`snippet_scores` gives (B, T, num_classes) logits, `forward` their consensus (B, num_classes).
+
+Good practices of the paper (Wang et al. 2016) and its reference code (yjxiong/tsn-pytorch):
+- cross-modality initialization: a non-RGB net starts from the RGB weights, its first convolution's
+  kernels averaged over the RGB channels and replicated over the new input channels;
+- partial BN: every BatchNorm except the first keeps its statistics and affine parameters frozen
+  (eval mode, requires_grad False), also across model.train() calls;
+- a high dropout before the new classifier (0.8 spatial, 0.7 temporal), classifier initialized
+  N(0, 0.001), bias 0;
+- parameter groups (`optim_policies`) with the reference's learning-rate and weight-decay multipliers.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from torch import nn
+
+from tsn.models.backbones import build_backbone
+
+CONSENSUS_TYPES = ("avg", "max", "weighted")
+MODALITIES = ("rgb", "rgbdiff", "flow", "warp")
+# Dropout ratio before the classifier, per modality (tsn-pytorch's training commands).
+DEFAULT_DROPOUT = {"rgb": 0.8, "rgbdiff": 0.8, "flow": 0.7, "warp": 0.7}
+# Modalities whose first convolution learns faster (tsn-pytorch applies it to 'Flow').
+FLOW_MODALITIES = ("flow", "warp")
+CLASSIFIER_INIT_STD = 0.001
+
+
+class SegmentConsensus(nn.Module):
+    """Combine per-snippet scores (B, T, C) into video scores (B, C).
+
+    avg: mean over snippets (the paper's default). max: element-wise maximum over snippets.
+    weighted: sum_t w_t s_t with w = softmax(theta) over `segments` learned logits theta (zeros at
+    start, so training begins as avg); softmax keeps the weights positive and summing to 1, so the
+    scale of the scores does not drift. When T differs from `segments` (25 test snippets after
+    training with 3), snippet t takes the weight of the training segment covering its temporal
+    position, floor((t + 0.5) * segments / T), and the weights are renormalized.
+    """
+
+    def __init__(self, kind: str = "avg", segments: int = 3):
+        super().__init__()
+        if kind not in CONSENSUS_TYPES:
+            raise ValueError(f"unknown consensus {kind!r}; choose from {', '.join(CONSENSUS_TYPES)}")
+        self.kind = kind
+        self.segments = segments
+        if kind == "weighted":
+            self.logits = nn.Parameter(torch.zeros(segments))
+
+    def segment_weights(self, count: int) -> torch.Tensor:
+        """(count,) float weights summing to 1 for `count` snippets in temporal order (weighted only)."""
+        weights = torch.softmax(self.logits.float(), dim=0)
+        if count != self.segments:
+            position = ((torch.arange(count, device=weights.device) + 0.5) * self.segments / count).long()
+            weights = weights[position.clamp_(max=self.segments - 1)]
+            weights = weights / weights.sum()
+        return weights
+
+    def forward(self, scores: torch.Tensor) -> torch.Tensor:
+        if self.kind == "avg":
+            return scores.mean(dim=1)
+        if self.kind == "max":
+            return scores.amax(dim=1)
+        weights = self.segment_weights(scores.shape[1]).to(scores.dtype)
+        return torch.einsum("btc,t->bc", scores, weights)
+
+    def extra_repr(self) -> str:
+        return f"kind={self.kind}, segments={self.segments}"
+
+
+def first_conv(module: nn.Module) -> tuple[str, nn.Conv2d]:
+    """(qualified name, layer) of the first nn.Conv2d in `module`'s registration order."""
+    for name, layer in module.named_modules():
+        if isinstance(layer, nn.Conv2d):
+            return name, layer
+    raise ValueError(f"{type(module).__name__} has no Conv2d layer")
+
+
+def cross_modality_init(module: nn.Module, in_channels: int) -> nn.Conv2d:
+    """Replace `module`'s first convolution by one taking `in_channels` inputs whose kernels are the
+    old kernels averaged over their input channels and replicated: new weight[:, c] = mean_k
+    old weight[:, k] for every c. Bias, stride, padding are kept. Returns the new layer."""
+    name, old = first_conv(module)
+    new = nn.Conv2d(in_channels, old.out_channels, old.kernel_size, old.stride, old.padding,
+                    old.dilation, old.groups, bias=old.bias is not None, padding_mode=old.padding_mode)
+    with torch.no_grad():
+        mean = old.weight.mean(dim=1, keepdim=True)
+        new.weight.copy_(mean.expand(-1, in_channels, -1, -1))
+        if old.bias is not None:
+            new.bias.copy_(old.bias)
+    parent_name, _, attr = name.rpartition(".")
+    setattr(module.get_submodule(parent_name) if parent_name else module, attr, new)
+    return new
+
+
+class TSN(nn.Module):
+    """Temporal Segment Network over a registered backbone (tsn.models.backbones).
+
+    num_classes: classifier outputs. modality: one of MODALITIES. in_channels: input channels C of
+    a snippet. arch: backbone name. segments: K, the training snippets per video (sizes weighted
+    consensus). consensus: avg | max | weighted. dropout: before the classifier, None for the
+    modality's default. partial_bn: freeze all BN layers but the first. pretrained: local weights
+    file for the RGB backbone, applied before cross-modality initialization.
+    """
+
+    def __init__(self, num_classes: int, modality: str = "rgb", in_channels: int = 3, arch: str = "bninception",
+                 segments: int = 3, consensus: str = "avg", dropout: float | None = None, partial_bn: bool = True,
+                 pretrained: str | os.PathLike | None = None):
+        super().__init__()
+        if modality not in MODALITIES:
+            raise ValueError(f"unknown modality {modality!r}; choose from {', '.join(MODALITIES)}")
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be positive, got {num_classes}")
+        self.modality = modality
+        self.in_channels = in_channels
+        self.arch = arch
+        self.segments = segments
+        self.backbone = build_backbone(arch, pretrained)
+        if in_channels != 3:
+            cross_modality_init(self.backbone, in_channels)
+        self.dropout = nn.Dropout(DEFAULT_DROPOUT[modality] if dropout is None else dropout)
+        self.fc = nn.Linear(self.backbone.feature_dim, num_classes)
+        nn.init.normal_(self.fc.weight, 0.0, CLASSIFIER_INIT_STD)
+        nn.init.zeros_(self.fc.bias)
+        self.consensus = SegmentConsensus(consensus, segments)
+        self.partial_bn = partial_bn
+        self.train()
+
+    def config(self) -> dict:
+        """The constructor arguments (without `pretrained`): TSN(**model.config()) rebuilds the
+        architecture a state dict of this model loads into."""
+        return {"num_classes": self.num_classes, "modality": self.modality, "in_channels": self.in_channels,
+                "arch": self.arch, "segments": self.segments, "consensus": self.consensus.kind,
+                "dropout": self.dropout.p, "partial_bn": self.partial_bn}
+
+    @property
+    def num_classes(self) -> int:
+        return self.fc.out_features
+
+    def batch_norms(self) -> list[nn.modules.batchnorm._BatchNorm]:
+        """The backbone's BatchNorm layers in registration order (the first is never frozen)."""
+        return [m for m in self.backbone.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+    def frozen_batch_norms(self) -> list[nn.modules.batchnorm._BatchNorm]:
+        """The BatchNorm layers partial BN freezes: all but the first, or none when it is off."""
+        return self.batch_norms()[1:] if self.partial_bn else []
+
+    def train(self, mode: bool = True) -> "TSN":
+        """Set training mode, then put the frozen BN layers back in eval mode: their running
+        statistics do not update and their affine parameters get no gradient."""
+        super().train(mode)
+        for bn in self.frozen_batch_norms():
+            bn.eval()
+            for parameter in bn.parameters():
+                parameter.requires_grad_(False)
+        return self
+
+    def snippet_scores(self, clips: torch.Tensor) -> torch.Tensor:
+        """(B, T, C, H, W) -> (B, T, num_classes) logits of each snippet."""
+        if clips.ndim != 5 or clips.shape[2] != self.in_channels:
+            raise ValueError(f"expected input (B, T, {self.in_channels}, H, W), got {tuple(clips.shape)}")
+        batch, snippets = clips.shape[:2]
+        features = self.backbone(clips.flatten(0, 1))
+        return self.fc(self.dropout(features)).view(batch, snippets, -1)
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        """(B, T, C, H, W) -> (B, num_classes) consensus logits (cross-entropy goes on these)."""
+        return self.consensus(self.snippet_scores(clips))
+
+    def optim_policies(self) -> list[dict]:
+        """SGD parameter groups as tsn-pytorch's get_optim_policies: each has `params`, `name`,
+        `lr_mult` and `decay_mult` (multipliers of the base lr and weight decay).
+
+        first conv weight: lr x5 for flow/warp, x1 otherwise; first conv bias: lr x10 flow / x2,
+        no decay; other conv and linear weights x1; their biases lr x2, no decay; trainable BN
+        parameters (the first BN under partial BN) and the weighted-consensus logits: no decay.
+        Frozen BN parameters are left out.
+        """
+        flow = self.modality in FLOW_MODALITIES
+        groups = {
+            "first_conv_weight": ([], 5 if flow else 1, 1),
+            "first_conv_bias": ([], 10 if flow else 2, 0),
+            "normal_weight": ([], 1, 1),
+            "normal_bias": ([], 2, 0),
+            "bn": ([], 1, 0),
+            "consensus": ([], 1, 0),
+        }
+        frozen = {id(p) for bn in self.frozen_batch_norms() for p in bn.parameters()}
+        seen_conv = False
+        for module in self.modules():
+            own = list(module.parameters(recurse=False))
+            if not own:
+                continue
+            if isinstance(module, nn.Conv2d):
+                prefix = "normal" if seen_conv else "first_conv"
+                seen_conv = True
+                groups[f"{prefix}_weight"][0].append(module.weight)
+                if module.bias is not None:
+                    groups[f"{prefix}_bias"][0].append(module.bias)
+            elif isinstance(module, nn.Linear):
+                groups["normal_weight"][0].append(module.weight)
+                if module.bias is not None:
+                    groups["normal_bias"][0].append(module.bias)
+            elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+                groups["bn"][0].extend(p for p in own if id(p) not in frozen)
+            elif isinstance(module, SegmentConsensus):
+                groups["consensus"][0].extend(own)
+            else:
+                raise ValueError(f"no learning policy for parameters of {type(module).__name__}")
+        return [{"params": params, "name": name, "lr_mult": lr_mult, "decay_mult": decay_mult}
+                for name, (params, lr_mult, decay_mult) in groups.items() if params]

@@ -1,0 +1,88 @@
+"""Where and how training runs: device choice, bf16 autocast, torchrun's process group, seeding."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+def pick_device(name: str | None = None) -> torch.device:
+    """`name` ('cpu', 'cuda', 'cuda:1') as a torch.device; None -> cuda if available, else cpu.
+    Raises ValueError when CUDA is asked for and absent."""
+    if name is None or name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ValueError(f"bad device {name!r}: {exc}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} asked for but CUDA is not available")
+    return device
+
+
+def amp_default(device: torch.device) -> bool:
+    """bf16 autocast on by default on CUDA devices that support bf16; off on CPU, where it is
+    usually slower than float32 (measure with benchmarks.train_throughput)."""
+    return device.type == "cuda" and torch.cuda.is_bf16_supported()
+
+
+def autocast(device: torch.device, enabled: bool):
+    """bf16 autocast context for `device` when enabled, else a no-op."""
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch RNGs (the data pipeline and dropout draw from them)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@dataclass(frozen=True)
+class DistributedContext:
+    """Rank information of this process; world_size 1 when not launched by torchrun."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device_name: str | None) -> tuple[DistributedContext, torch.device]:
+    """Join torchrun's process group when WORLD_SIZE > 1 (nccl on CUDA, gloo on CPU); each process
+    takes cuda:LOCAL_RANK. Returns the context and this process's device."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return DistributedContext(), pick_device(device_name)
+    import torch.distributed as dist
+
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    device = pick_device(device_name)
+    if device.type == "cuda":
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return DistributedContext(rank, world_size, local_rank), device
+
+
+def shutdown_distributed(context: DistributedContext) -> None:
+    if context.enabled:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()

@@ -1,0 +1,397 @@
+"""Train one TSN stream from a flowkit store: train_one_epoch(), evaluate(), train(config).
+
+The recipe follows the paper and its reference code (tsn-pytorch / mmaction's TSN configs):
+SGD with momentum 0.9 and weight decay 5e-4 over tsn-pytorch's parameter groups, lr divided by
+10 at the step epochs, gradient-norm clipping, cross-entropy on the segmental consensus,
+validation on the split's test videos (training segment count, centre crop) every few epochs.
+Per-modality defaults (MODALITY_DEFAULTS):
+
+| modality | lr | lr steps (epochs) | epochs | clip | dropout |
+| --- | --- | --- | --- | --- | --- |
+| rgb | 0.001 | 30, 60 | 80 | 40 | 0.8 |
+| flow, warp | 0.005 | 190, 300 | 340 | 20 | 0.7 |
+| rgbdiff | 0.001 | 80, 160 | 180 | 40 | 0.8 |
+
+The reference batch is 256 videos (32 per GPU x 8 GPUs); `batch_size` here is per process, so
+`torchrun --nproc-per-node 8 ... --batch-size 32` reproduces it.
+
+A run folder holds checkpoint.pt (rewritten every epoch; `resume` continues from it),
+metrics.jsonl (one line per `log_every` iterations and per epoch) and curves.png. Under torchrun
+(WORLD_SIZE > 1) the model is wrapped in DistributedDataParallel, each process reads its
+DistributedSampler shard, and only rank 0 evaluates and writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from tsn.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint, unwrap
+from tsn.metrics import summarize_labelled
+from tsn.models.backbones import BACKBONES
+from tsn.models.tsn import CONSENSUS_TYPES, MODALITIES, TSN
+from tsn.runtime import DistributedContext, amp_default, autocast, init_distributed, seed_everything, shutdown_distributed
+
+MODALITY_DEFAULTS = {
+    "rgb": {"lr": 0.001, "lr_steps": (30, 60), "epochs": 80, "clip_grad": 40.0},
+    "flow": {"lr": 0.005, "lr_steps": (190, 300), "epochs": 340, "clip_grad": 20.0},
+    "warp": {"lr": 0.005, "lr_steps": (190, 300), "epochs": 340, "clip_grad": 20.0},
+    "rgbdiff": {"lr": 0.001, "lr_steps": (80, 160), "epochs": 180, "clip_grad": 40.0},
+}
+LR_DECAY = 0.1
+METRICS_NAME = "metrics.jsonl"
+CURVES_NAME = "curves.png"
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs. None means "the default for this modality/arch/device"
+    (filled in by resolve_config). Units: lr per sample-averaged loss, epochs over the split's
+    training videos, input_size in pixels, clip_grad as a total L2 norm."""
+
+    store: str
+    modality: str = "rgb"
+    split: int = 1
+    arch: str = "bninception"
+    segments: int = 3
+    consensus: str = "avg"
+    epochs: int | None = None
+    batch_size: int = 32
+    lr: float | None = None
+    lr_steps: tuple[int, ...] | None = None
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    clip_grad: float | None = None  # 0 disables clipping
+    dropout: float | None = None
+    partial_bn: bool | None = None  # None: on when starting from pretrained weights
+    pretrained: str | None = None
+    input_size: int | None = None
+    workers: int | None = None
+    device: str | None = None
+    amp: bool | None = None  # bf16 autocast; None: on for CUDA, off for CPU
+    decode: str = "cpu"  # "device": JPEG decode on the training device (tsn.data)
+    output: str | None = None  # run folder; None: runs/<store stem>_<modality>
+    resume: str | None = None  # a checkpoint path, or "auto" for <output>/checkpoint.pt
+    eval_every: int = 5
+    log_every: int = 20
+    iters_per_epoch: int | None = None  # stop each epoch early (smoke runs, benchmarks)
+    seed: int = 0
+    progress: bool = True
+
+
+def default_output(store: str | os.PathLike, modality: str) -> Path:
+    """runs/<store file stem>_<modality>, e.g. runs/ucf101_flow."""
+    return Path("runs") / f"{Path(store).stem}_{modality}"
+
+
+def resolve_config(config: TrainConfig) -> TrainConfig:
+    """A copy of `config` with every None default filled in and the values checked (ValueError)."""
+    if config.modality not in MODALITIES:
+        raise ValueError(f"unknown modality {config.modality!r}; choose from {', '.join(MODALITIES)}")
+    if config.arch not in BACKBONES:
+        raise ValueError(f"unknown architecture {config.arch!r}; choose from {', '.join(BACKBONES)}")
+    if config.consensus not in CONSENSUS_TYPES:
+        raise ValueError(f"unknown consensus {config.consensus!r}; choose from {', '.join(CONSENSUS_TYPES)}")
+    for name in ("segments", "batch_size", "eval_every", "log_every"):
+        if getattr(config, name) < 1:
+            raise ValueError(f"{name} must be at least 1, got {getattr(config, name)}")
+    defaults = MODALITY_DEFAULTS[config.modality]
+    resolved = replace(
+        config,
+        store=str(config.store),
+        epochs=defaults["epochs"] if config.epochs is None else int(config.epochs),
+        lr=defaults["lr"] if config.lr is None else float(config.lr),
+        lr_steps=tuple(int(s) for s in (defaults["lr_steps"] if config.lr_steps is None else config.lr_steps)),
+        clip_grad=defaults["clip_grad"] if config.clip_grad is None else float(config.clip_grad),
+        partial_bn=(config.pretrained is not None) if config.partial_bn is None else bool(config.partial_bn),
+        pretrained=str(config.pretrained) if config.pretrained is not None else None,
+        input_size=BACKBONES[config.arch].input_size if config.input_size is None else int(config.input_size),
+        output=str(default_output(config.store, config.modality) if config.output is None else config.output),
+    )
+    if resolved.epochs < 1 or resolved.lr <= 0 or resolved.input_size < 16:
+        raise ValueError(f"need epochs >= 1, lr > 0 and input size >= 16; got {resolved.epochs}, {resolved.lr}, {resolved.input_size}")
+    if resolved.resume == "auto":
+        resolved = replace(resolved, resume=str(Path(resolved.output) / CHECKPOINT_NAME))
+    return resolved
+
+
+def build_optimizer(model: TSN, config: TrainConfig) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.MultiStepLR]:
+    """SGD over model.optim_policies() (group lr = lr x lr_mult, decay = weight_decay x decay_mult)
+    and the step schedule dividing every group's lr by 10 at each of config.lr_steps epochs."""
+    groups = [
+        {"params": g["params"], "name": g["name"], "lr": config.lr * g["lr_mult"],
+         "weight_decay": config.weight_decay * g["decay_mult"]}
+        for g in model.optim_policies()
+    ]
+    optimizer = torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(config.lr_steps), gamma=LR_DECAY)
+    return optimizer, scheduler
+
+
+def base_lr(optimizer: torch.optim.Optimizer) -> float:
+    """Current lr of the groups with multiplier 1 (what the schedule reports as 'the' lr)."""
+    for group in optimizer.param_groups:
+        if group.get("name") == "normal_weight":
+            return float(group["lr"])
+    return float(optimizer.param_groups[0]["lr"])
+
+
+class MetricsLog:
+    """Appends JSON lines to <run>/metrics.jsonl (rank 0 only; other ranks drop records)."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+
+    def write(self, record: dict) -> None:
+        if self.path is None:
+            return
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def read(self) -> list[dict]:
+        if self.path is None or not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+
+def _all_reduce_sum(values: list[float], context: DistributedContext, device: torch.device) -> list[float]:
+    if not context.enabled:
+        return values
+    import torch.distributed as dist
+
+    tensor = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(tensor)
+    return tensor.tolist()
+
+
+def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, device: torch.device, epoch: int,
+                    config: TrainConfig, log: MetricsLog, context: DistributedContext = DistributedContext()) -> dict:
+    """One pass over `loader` (at most config.iters_per_epoch batches): forward under autocast,
+    cross-entropy on the consensus, backward, gradient clipping, SGD step. Every config.log_every
+    iterations appends an 'iter' record (window-averaged loss and accuracy, lr, clips/s; a clip
+    is one training video of `segments` snippets). Returns {'loss', 'accuracy', 'clips',
+    'seconds', 'clips_per_s'} summed over all processes."""
+    from tqdm import tqdm
+
+    from tsn.data import prepare_batch
+
+    model.train()
+    criterion = nn.CrossEntropyLoss()
+    total = len(loader) if config.iters_per_epoch is None else min(len(loader), config.iters_per_epoch)
+    bar = tqdm(total=total, desc=f"epoch {epoch + 1}/{config.epochs}", file=sys.stderr, leave=False,
+               disable=not (config.progress and context.is_main), dynamic_ncols=True)
+    sums = {"loss": 0.0, "correct": 0.0, "clips": 0.0}
+    window = {"loss": 0.0, "correct": 0.0, "clips": 0.0, "start": time.perf_counter()}
+    start = time.perf_counter()
+    for iteration, batch in enumerate(loader):
+        if iteration >= total:
+            break
+        clips, labels = prepare_batch(batch, device)
+        with autocast(device, config.amp):
+            logits = model(clips)
+            loss = criterion(logits.float(), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.clip_grad:
+            nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
+        optimizer.step()
+        count = labels.numel()
+        batch_loss = loss.item() * count
+        correct = (logits.argmax(dim=1) == labels).sum().item()
+        for bucket in (sums, window):
+            bucket["loss"] += batch_loss
+            bucket["correct"] += correct
+            bucket["clips"] += count
+        bar.update(1)
+        bar.set_postfix(loss=f"{sums['loss'] / sums['clips']:.3f}", acc=f"{sums['correct'] / sums['clips']:.2f}")
+        if (iteration + 1) % config.log_every == 0:
+            elapsed = time.perf_counter() - window["start"]
+            log.write({"kind": "iter", "epoch": epoch + 1, "iteration": iteration + 1,
+                       "progress": epoch + (iteration + 1) / total,
+                       "loss": window["loss"] / window["clips"], "accuracy": window["correct"] / window["clips"],
+                       "lr": base_lr(optimizer), "clips_per_s": window["clips"] * context.world_size / max(elapsed, 1e-9)})
+            window = {"loss": 0.0, "correct": 0.0, "clips": 0.0, "start": time.perf_counter()}
+    bar.close()
+    seconds = time.perf_counter() - start
+    loss_sum, correct_sum, clips = _all_reduce_sum([sums["loss"], sums["correct"], sums["clips"]], context, device)
+    clips = max(clips, 1.0)
+    return {"loss": loss_sum / clips, "accuracy": correct_sum / clips, "clips": int(clips), "seconds": seconds,
+            "clips_per_s": clips / max(seconds, 1e-9)}
+
+
+@torch.no_grad()
+def predict(model: nn.Module, loader, device: torch.device, crops: int = 1, amp: bool = False,
+            progress: bool = False, desc: str = "test") -> tuple[np.ndarray, np.ndarray]:
+    """Video scores of every batch of `loader` in order.
+
+    A batch's clips (B, crops * T, C, H, W), crop-major as tsn.data produces them, give snippet
+    logits that are averaged over the crops, then combined over the T snippets by the model's
+    consensus (tsn-pytorch's test protocol for avg). Returns (scores (N, num_classes) float32
+    logits, labels (N,) int64)."""
+    from tqdm import tqdm
+
+    from tsn.data import prepare_batch
+
+    tsn = unwrap(model)
+    tsn.eval()
+    scores, labels = [], []
+    for batch in tqdm(loader, desc=desc, file=sys.stderr, leave=False, disable=not progress, dynamic_ncols=True):
+        clips, batch_labels = prepare_batch(batch, device)
+        with autocast(device, amp):
+            snippet = tsn.snippet_scores(clips).float()
+        batch_size, count, classes = snippet.shape
+        if count % crops:
+            raise ValueError(f"{count} snippets per clip is not a multiple of {crops} crops")
+        per_segment = snippet.view(batch_size, crops, count // crops, classes).mean(dim=1)
+        scores.append(tsn.consensus(per_segment).cpu().numpy())
+        labels.append(batch_labels.cpu().numpy())
+    if not scores:
+        return np.zeros((0, tsn.num_classes), np.float32), np.zeros(0, np.int64)
+    return np.concatenate(scores).astype(np.float32), np.concatenate(labels).astype(np.int64)
+
+
+def evaluate(model: nn.Module, loader, device: torch.device, amp: bool = False, progress: bool = False) -> dict:
+    """Validation metrics over `loader` (1 crop): {'loss', 'top1', 'top5', 'mean_class_accuracy'}
+    with accuracies as fractions. Videos with label -1 are left out."""
+    scores, labels = predict(model, loader, device, crops=1, amp=amp, progress=progress, desc="val")
+    known = labels >= 0
+    if not known.any():
+        return {}
+    loss = float(nn.functional.cross_entropy(torch.from_numpy(scores[known]), torch.from_numpy(labels[known])))
+    return {"loss": loss, **summarize_labelled(scores, labels)}
+
+
+def _check_resume(checkpoint: dict, model: TSN, classes: list[str], path: str) -> None:
+    expected = model.config()
+    saved = checkpoint["model_config"]
+    for key in ("modality", "arch", "num_classes", "in_channels", "segments", "consensus"):
+        if saved.get(key) != expected[key]:
+            raise ValueError(f"checkpoint {path} has {key}={saved.get(key)!r}, this run has {expected[key]!r}")
+    if list(checkpoint["classes"]) != list(classes):
+        raise ValueError(f"checkpoint {path} was trained on other classes than the store's")
+
+
+def train(config: TrainConfig) -> dict:
+    """Train (or resume) a TSN stream as `config` says. Returns {'run_dir', 'checkpoint',
+    'epochs', 'metrics' (last epoch record)}. Raises ValueError / OSError for bad input (store
+    without the modality's streams, split without videos, incompatible checkpoint)."""
+    from flowkit.store import FlowStore
+    from tsn.data import TSNDataset, build_loader, input_channels
+
+    config = resolve_config(config)
+    context, device = init_distributed(config.device)
+    amp = amp_default(device) if config.amp is None else bool(config.amp)
+    config = replace(config, amp=amp, device=str(device))
+    try:
+        store = FlowStore(config.store)
+        train_set = TSNDataset(store, split=config.split, subset="train", modality=config.modality,
+                               segments=config.segments, train=True, input_size=config.input_size,
+                               decode=config.decode, seed=config.seed)
+        val_set = None
+        if store.split_videos(config.split, "test"):
+            val_set = TSNDataset(store, split=config.split, subset="test", modality=config.modality,
+                                 segments=config.segments, train=False, crops=1, input_size=config.input_size,
+                                 decode=config.decode, seed=config.seed)
+        classes = list(store.classes)
+        labels = np.asarray(train_set.labels)
+        if labels.min() < 0 or labels.max() >= len(classes):
+            raise ValueError(f"split {config.split} of {config.store} has training videos without a valid label")
+
+        seed_everything(config.seed)
+        model = TSN(len(classes), config.modality, input_channels(config.modality), config.arch, config.segments,
+                    config.consensus, config.dropout, config.partial_bn, config.pretrained).to(device)
+        optimizer, scheduler = build_optimizer(model, config)
+        start_epoch = 0
+        if config.resume:
+            checkpoint = load_checkpoint(config.resume)
+            _check_resume(checkpoint, model, classes, config.resume)
+            model.load_state_dict(checkpoint["model"])
+            optimizer.load_state_dict(checkpoint["optimizer"])
+            scheduler.load_state_dict(checkpoint["lr_scheduler"])
+            start_epoch = int(checkpoint["epoch"])
+
+        run_dir = Path(config.output)
+        log = MetricsLog(run_dir / METRICS_NAME if context.is_main else None)
+        if context.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            if not config.resume:
+                (run_dir / METRICS_NAME).unlink(missing_ok=True)
+            (run_dir / "config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
+
+        net: nn.Module = model
+        if context.enabled:
+            net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+        last = {}
+        for epoch in range(start_epoch, config.epochs):
+            # Seeding per epoch makes a resumed run draw the same snippets, crops and dropout
+            # masks as an uninterrupted one.
+            seed_everything(config.seed * 100003 + epoch)
+            sampler = None
+            if context.enabled:
+                from torch.utils.data.distributed import DistributedSampler
+
+                sampler = DistributedSampler(train_set, context.world_size, context.rank, shuffle=True, seed=config.seed)
+                sampler.set_epoch(epoch)
+            loader = build_loader(train_set, config.batch_size, shuffle=True, workers=config.workers,
+                                  seed=config.seed * 100003 + epoch, drop_last=False, sampler=sampler)
+            stats = train_one_epoch(net, loader, optimizer, device, epoch, config, log, context)
+            del loader
+            lr_used = base_lr(optimizer)
+            scheduler.step()
+            record = {"kind": "epoch", "epoch": epoch + 1, "train_loss": stats["loss"], "train_accuracy": stats["accuracy"],
+                      "lr": lr_used, "clips_per_s": stats["clips_per_s"], "seconds": stats["seconds"]}
+            due = (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs
+            if context.is_main and val_set is not None and due:
+                val_loader = build_loader(val_set, config.batch_size, shuffle=False, workers=config.workers, seed=config.seed)
+                val = evaluate(model, val_loader, device, amp, progress=config.progress)
+                record.update({f"val_{k}": v for k, v in val.items()})
+            if context.is_main:
+                log.write(record)
+                save_checkpoint(run_dir / CHECKPOINT_NAME, model, optimizer, scheduler, epoch + 1, asdict(config),
+                                classes, record)
+                _plot(log, run_dir)
+                print(_epoch_line(record), file=sys.stderr)
+            if context.enabled:
+                import torch.distributed as dist
+
+                dist.barrier()
+            last = record
+        return {"run_dir": str(run_dir), "checkpoint": str(run_dir / CHECKPOINT_NAME), "epochs": config.epochs,
+                "metrics": last}
+    finally:
+        shutdown_distributed(context)
+
+
+def _plot(log: MetricsLog, run_dir: Path) -> None:
+    from tsn.plots import plot_training_curves
+
+    plot_training_curves(log.read(), run_dir / CURVES_NAME)
+
+
+def _epoch_line(record: dict) -> str:
+    text = (f"epoch {record['epoch']}: loss {record['train_loss']:.4f} acc {record['train_accuracy']:.3f} "
+            f"lr {record['lr']:.2g} {record['clips_per_s']:.1f} clips/s")
+    if "val_top1" in record:
+        text += (f" | val loss {record['val_loss']:.4f} top-1 {record['val_top1']:.3f} "
+                 f"mean class acc. {record['val_mean_class_accuracy']:.3f}")
+    return text
+
+
+def config_fields() -> list[str]:
+    """Names of TrainConfig's fields (the CLI maps its options onto them)."""
+    return [f.name for f in fields(TrainConfig)]
+
+
+if __name__ == "__main__":  # torchrun --nproc-per-node N -m tsn.train --store S ... (same options as `tsn train`)
+    from cli.tsn_commands.train import train_command
+
+    train_command(prog_name="python -m tsn.train")
