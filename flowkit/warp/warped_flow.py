@@ -131,10 +131,9 @@ def warped_flow_batch(
     if tuple(flow.shape) != (count, 2, height, width):
         raise ValueError(f"flow must be ({count}, 2, {height}, {width}), got {tuple(flow.shape)}")
     flow_cpu = flow.detach().float().cpu().numpy()
-    fit_jobs = [
-        executor.submit(lambda i=i: fit_pair(feature_jobs[i].result(), flow_cpu[i], params)) for i in range(count)
-    ]
-    fits = [job.result() for job in fit_jobs]
+    # Collected here, not inside pool jobs: a pool job waiting on another could starve the pool.
+    features = [job.result() for job in feature_jobs]
+    fits = list(executor.map(fit_pair, features, flow_cpu, [params] * count))
 
     homographies = torch.from_numpy(np.stack([fit.homography for fit in fits]).astype(np.float64))
     fallback = torch.tensor([fit.fallback for fit in fits], dtype=torch.bool)
