@@ -1,0 +1,271 @@
+"""Dual TV-L1 optical flow (Zach, Pock, Bischof 2007; Wedel et al. 2009) in torch, batched, following
+OpenCV's cv::optflow::DualTVL1OpticalFlow step by step so that results track it closely:
+
+- pyramid by cv2.resize(INTER_LINEAR) with `scale_step`, stopping before a side gets under 16 px;
+- per scale, `warps` times: warp the second image and its centred gradient with the current flow
+  (bicubic, zero outside), then up to `outer_iterations` blocks of a 5x5 median filter of the flow
+  followed by up to `inner_iterations` iterations of thresholding, divergence, primal and dual updates;
+- a scale's iterations stop once the summed squared flow change of an iteration is at most
+  epsilon**2 * pixels (OpenCV's scaledEpsilon), checked after every iteration.
+
+Batching: the N pairs of a batch are solved together. Each pair keeps its own convergence flag and
+stops changing after its own last iteration, so a pair's flow does not depend on the rest of its
+batch; the batch loop ends early once every pair has converged (checked every few iterations, so
+the host rarely waits for the device).
+
+Flow convention (OpenCV's): flow maps prev to next, next(p + flow(p)) ~ prev(p); (N, 2, H, W),
+float32, pixels, x then y.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+import torch.nn.functional as F
+
+from flowkit.flow.frames import frame_pair
+from flowkit.flow.median import median_filter
+from flowkit.flow.params import TVL1Params
+from flowkit.flow.resize import downscale, resize_linear
+from flowkit.flow.warp import centered_gradient, warp_bicubic, warp_bilinear
+
+FLT_EPSILON = 1.1920928955078125e-07  # std::numeric_limits<float>::epsilon(), OpenCV's |grad I|^2 floor
+MIN_PYRAMID_SIDE = 16  # OpenCV drops pyramid scales narrower or lower than this
+MAX_ITERATIONS_PER_CALL = 6  # iterations run per (compiled) call between convergence checks
+INTERPOLATIONS = ("bicubic", "bilinear")
+
+
+def tvl1_iteration(u, px, py, g, neg_inv_grad, rho_c, active, l_t: float, theta: float, taut: float,
+                   scaled_epsilon):
+    """One TV-L1 iteration for a batch: thresholding, divergence, primal and dual updates (pure function).
+
+    u: flow (N, C, H, W), C = 2 (x, y) or 3 (x, y, illumination when gamma > 0); px, py: dual
+    variables (N, C, H, W), x and y components per flow channel; g: (N, C, H, W) the warped image
+    gradient per channel (I1wx, I1wy[, gamma]); neg_inv_grad: (N, 1, H, W) -1 / max(|grad I1w|^2,
+    FLT_EPSILON); rho_c: (N, 1, H, W) constant part of the residual; active: (N,) bool, the pairs still
+    iterating; l_t = lambda * theta; taut = tau / theta; scaled_epsilon: threshold on the summed
+    squared flow change. Returns new (u, px, py, active); inactive pairs come back unchanged.
+    Written for torch.compile to fuse (see tvl1_iteration_ for the in-place eager twin).
+    """
+    # Thresholding (TH): OpenCV's three cases are the clamp of -rho / |grad I|^2 to [-l_t, l_t].
+    rho = (g * u).sum(1, keepdim=True) + rho_c
+    coef = (rho * neg_inv_grad).clamp(-l_t, l_t)
+    # Divergence of p: backward differences, zero outside (OpenCV's `divergence`).
+    div = (px - F.pad(px[..., :-1], (1, 0))) + (py - F.pad(py[..., :-1, :], (0, 0, 1, 0)))
+    step = theta * div + coef * g
+    keep = active[:, None, None, None]
+    u = torch.where(keep, u + step, u)
+    change = step.square().sum((1, 2, 3))
+    # Forward differences, zero on the last column / row (OpenCV's `forwardGradient`).
+    ux = F.pad(u[..., 1:] - u[..., :-1], (0, 1))
+    uy = F.pad(u[..., 1:, :] - u[..., :-1, :], (0, 0, 0, 1))
+    norm = 1.0 + taut * torch.sqrt(ux * ux + uy * uy)
+    px = torch.where(keep, (px + taut * ux) / norm, px)
+    py = torch.where(keep, (py + taut * uy) / norm, py)
+    return u, px, py, active & (change > scaled_epsilon)
+
+
+def tvl1_iteration_(u, px, py, g, neg_inv_grad, rho_c, l_t: float, theta: float, taut: float) -> torch.Tensor:
+    """tvl1_iteration for a batch whose pairs are all active, updating u, px, py in place; returns the
+    (N,) summed squared flow change. The same arithmetic in fewer passes and no allocation of
+    full-size results per operation, which makes it about 2.5x faster than tvl1_iteration in eager mode.
+    """
+    rho = (g * u).sum(1, keepdim=True).add_(rho_c)
+    coef = rho.mul_(neg_inv_grad).clamp_(-l_t, l_t)
+    step = px.clone()
+    step[..., 1:] -= px[..., :-1]
+    step += py
+    step[..., 1:, :] -= py[..., :-1, :]
+    step = torch.addcmul(step.mul_(theta), coef, g)
+    change = step.square().sum((1, 2, 3))
+    u += step
+    ux = step.zero_()  # reuse the buffer: forward differences with the last column / row at zero
+    torch.sub(u[..., 1:], u[..., :-1], out=ux[..., :-1])
+    uy = torch.zeros_like(u)
+    torch.sub(u[..., 1:, :], u[..., :-1, :], out=uy[..., :-1, :])
+    norm = (ux * ux).addcmul_(uy, uy).sqrt_().mul_(taut).add_(1.0)
+    px.add_(ux, alpha=taut).div_(norm)
+    py.add_(uy, alpha=taut).div_(norm)
+    return change
+
+
+def _run_iterations(u, px, py, g, neg_inv_grad, rho_c, active, steps: int, l_t: float, theta: float, taut: float,
+                    epsilon: float):
+    """`steps` iterations of tvl1_iteration; the unit that gets compiled."""
+    h, w = u.shape[-2:]
+    scaled_epsilon = epsilon * epsilon * h * w
+    for _ in range(steps):
+        u, px, py, active = tvl1_iteration(u, px, py, g, neg_inv_grad, rho_c, active, l_t, theta, taut, scaled_epsilon)
+    return u, px, py, active
+
+
+def _iterations_per_call(inner_iterations: int) -> int:
+    """Largest divisor of inner_iterations up to MAX_ITERATIONS_PER_CALL, so one compiled unit fits all."""
+    return max(k for k in range(1, MAX_ITERATIONS_PER_CALL + 1) if inner_iterations % k == 0)
+
+
+def resolve_device(device) -> torch.device:
+    """A torch.device from a name, with ValueError (not a crash later) when it cannot be used."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"invalid device {device!r}: {exc}") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} requested but CUDA is not available on this machine")
+        index = dev.index or 0
+        if index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
+    elif dev.type != "cpu":
+        raise ValueError(f"unsupported device {device!r}: use 'cpu' or 'cuda[:index]'")
+    return dev
+
+
+class TVL1Engine:
+    """A reusable batched TV-L1 solver on one device; keeps compiled kernels between calls.
+
+    device: "cpu", "cuda", "cuda:1", ... . compile: run the iterations through torch.compile
+    (inductor: C++/OpenMP on CPU, Triton on CUDA); the first call pays the compilation (seconds,
+    less with inductor's on-disk cache), later calls of any size and batch reuse it. Without it, CPU
+    runs an in-place eager iteration and checks convergence after every iteration.
+    interpolation: "bicubic" (OpenCV's) or "bilinear" warping. Other keyword arguments are the TV-L1
+    parameters with OpenCV's names (see TVL1Params; `lambda` is accepted for `lambda_`).
+    Call with two frame batches (see flowkit.flow.frames for accepted shapes) to get float32 flow
+    (N, 2, H, W) in pixels, x then y, prev -> next (next(p + flow(p)) ~ prev(p)), on this device.
+    """
+
+    def __init__(self, device="cpu", compile: bool = False, interpolation: str = "bicubic", **params):
+        self.params = TVL1Params.from_kwargs(**params)
+        self.device = resolve_device(device)
+        if interpolation not in INTERPOLATIONS:
+            raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
+        self.interpolation = interpolation
+        self.compile = bool(compile)
+        p = self.params
+        self._constants = dict(l_t=float(p.lambda_ * p.theta), theta=float(p.theta), taut=float(p.tau / p.theta))
+        # Eager CPU checks convergence after each iteration (a host check costs nothing there), which
+        # lets a batch whose pairs are all still active use the in-place iteration.
+        self._per_iteration = not self.compile and self.device.type == "cpu"
+        self.steps_per_call = 1 if self._per_iteration else _iterations_per_call(p.inner_iterations)
+        iterate = functools.partial(_run_iterations, steps=self.steps_per_call, epsilon=float(p.epsilon),
+                                    **self._constants)
+        self._iterate = torch.compile(iterate, dynamic=True) if self.compile else iterate
+
+    def __call__(self, prev, next, initial_flow=None) -> torch.Tensor:
+        """Flow for each pair: prev, next frames (N, H, W) / (N, 3, H, W) / (H, W) -> (N, 2, H, W) float32.
+
+        initial_flow: (N, 2, H, W) starting flow in pixels, required with use_initial_flow=True.
+        """
+        i0, i1 = frame_pair(prev, next, self.device)
+        expected = (i0.shape[0], 2, *i0.shape[1:])
+        if self.params.use_initial_flow:
+            if initial_flow is None:
+                raise ValueError(f"use_initial_flow=True needs initial_flow of shape {expected}")
+            initial_flow = torch.as_tensor(initial_flow, dtype=torch.float32, device=self.device)
+            if tuple(initial_flow.shape) != expected:
+                raise ValueError(f"initial_flow must have shape {expected}, got {tuple(initial_flow.shape)}")
+        elif initial_flow is not None:
+            raise ValueError("initial_flow given but use_initial_flow is False")
+        with torch.no_grad():
+            return self._solve(i0, i1, initial_flow)
+
+    def _pyramid(self, i0: torch.Tensor, i1: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """[(I0, I1)] from fine to coarse, as OpenCV builds it (each level from the previous one)."""
+        levels = [(i0, i1)]
+        for _ in range(1, self.params.nscales):
+            a = downscale(levels[-1][0], self.params.scale_step)
+            if a.shape[-1] < MIN_PYRAMID_SIDE or a.shape[-2] < MIN_PYRAMID_SIDE:
+                break
+            levels.append((a, downscale(levels[-1][1], self.params.scale_step)))
+        return levels
+
+    def _solve(self, i0: torch.Tensor, i1: torch.Tensor, initial_flow: torch.Tensor | None) -> torch.Tensor:
+        p = self.params
+        levels = self._pyramid(i0, i1)
+        channels = 3 if p.gamma != 0 else 2
+        h, w = levels[-1][0].shape[-2:]
+        u = torch.zeros(i0.shape[0], channels, h, w, device=self.device)
+        if initial_flow is not None:
+            # Only the coarsest scale's start matters: finer scales start from the coarser result.
+            for _ in range(1, len(levels)):
+                initial_flow = downscale(initial_flow, p.scale_step) * p.scale_step
+            u[:, :2] = initial_flow
+        for s in range(len(levels) - 1, -1, -1):
+            u = self._solve_scale(*levels[s], u)
+            if s > 0:
+                u = resize_linear(u, levels[s - 1][0].shape[-2:])
+                u[:, :2] *= 1.0 / p.scale_step  # the illumination channel is not a displacement
+        return u[:, :2].contiguous()
+
+    def _linearize(self, i0: torch.Tensor, i1_stack: torch.Tensor, u: torch.Tensor):
+        """Warp I1 and its gradient with u: returns g (N, C, H, W), neg_inv_grad and rho_c (N, 1, H, W)."""
+        warp = warp_bicubic if self.interpolation == "bicubic" else warp_bilinear
+        i1w, i1wx, i1wy = warp(i1_stack, u[:, :2]).unbind(1)
+        grad = i1wx * i1wx + i1wy * i1wy
+        neg_inv_grad = (-1.0 / grad.clamp_min(FLT_EPSILON))[:, None]
+        rho_c = (i1w - i1wx * u[:, 0] - i1wy * u[:, 1] - i0)[:, None]
+        planes = [i1wx, i1wy]
+        if u.shape[1] == 3:
+            planes.append(torch.full_like(i1wx, self.params.gamma))
+        return torch.stack(planes, 1), neg_inv_grad, rho_c
+
+    def _median(self, u: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+        """u with its x, y planes median filtered for the active pairs."""
+        filtered = median_filter(u[:, :2], self.params.median_filtering)
+        if not self._per_iteration or not bool(active.all()):
+            filtered = torch.where(active[:, None, None, None], filtered, u[:, :2])
+        return torch.cat((filtered, u[:, 2:]), 1) if u.shape[1] > 2 else filtered
+
+    def _solve_scale(self, i0: torch.Tensor, i1: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """Refine u (N, C, H, W) on one pyramid scale: `warps` linearizations, each iterated to convergence."""
+        p = self.params
+        i1x, i1y = centered_gradient(i1)
+        i1_stack = torch.stack((i1, i1x, i1y), 1)
+        px = torch.zeros_like(u)
+        py = torch.zeros_like(u)
+        scaled_epsilon = p.epsilon * p.epsilon * u.shape[-2] * u.shape[-1]
+        calls_per_block = p.inner_iterations // self.steps_per_call
+        for _ in range(p.warps):
+            g, neg_inv_grad, rho_c = self._linearize(i0, i1_stack, u)
+            active = torch.ones(u.shape[0], dtype=torch.bool, device=u.device)
+            for _ in range(p.outer_iterations):
+                if p.median_filtering > 1:
+                    u = self._median(u, active)
+                for _ in range(calls_per_block):
+                    if self._per_iteration and bool(active.all()):
+                        change = tvl1_iteration_(u, px, py, g, neg_inv_grad, rho_c, **self._constants)
+                        active = change > scaled_epsilon
+                    else:
+                        u, px, py, active = self._iterate(u, px, py, g, neg_inv_grad, rho_c, active)
+                    if not bool(active.any()):
+                        break
+                if not bool(active.any()):
+                    break
+        return u
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_engine(device: str, compile: bool, interpolation: str, params: TVL1Params) -> TVL1Engine:
+    return TVL1Engine(device, compile, interpolation, **params.as_dict())
+
+
+def tvl1(prev, next, device=None, compile: bool = False, interpolation: str = "bicubic", initial_flow=None,
+         **params) -> torch.Tensor:
+    """Dual TV-L1 optical flow between frame batches, as OpenCV's DualTVL1OpticalFlow computes it.
+
+    prev, next: numpy arrays or tensors, uint8 (0..255) or float ([0, 1]), of shape (N, H, W),
+    (N, 1, H, W), (N, 3, H, W) (RGB, converted to gray) or (H, W) for a single pair.
+    device: where to compute (default: the input's device; CPU for numpy). compile: use torch.compile
+    (pays a compilation on first use; worth it for many pairs). params: OpenCV's names and defaults,
+    tau=0.25, lambda_=0.15 (or lambda), theta=0.3, nscales=5, warps=5, epsilon=0.01,
+    inner_iterations=30, outer_iterations=10, scale_step=0.8, gamma=0.0, median_filtering=5,
+    use_initial_flow=False (then pass initial_flow (N, 2, H, W)). Invalid values raise ValueError.
+
+    Returns float32 (N, 2, H, W) flow in pixels, x then y, mapping prev to next:
+    next(p + flow(p)) ~ prev(p).
+    """
+    if device is None:
+        device = prev.device if isinstance(prev, torch.Tensor) else "cpu"
+    engine = _cached_engine(str(resolve_device(device)), bool(compile), interpolation, TVL1Params.from_kwargs(**params))
+    return engine(prev, next, initial_flow)

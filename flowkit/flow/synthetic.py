@@ -1,0 +1,176 @@
+"""Frame pairs with known ground-truth flow, for tests and benchmarks.
+
+A pair is rendered from a source image S larger than the frame: prev(p) = S(o + p) and
+next(q) = S(o + T^-1(q)) for a smooth motion T, so that the true flow is flow(p) = T(p) - p and,
+with OpenCV's convention, next(p + flow(p)) = prev(p). Both frames are resampled (bicubic, at a common
+random sub-pixel offset o) so neither is sharper than the other, and content enters from outside the
+frame as in real video. Motions:
+
+  translation  a constant shift
+  rotation     about the frame centre
+  zoom         about the frame centre (in or out)
+  nonrigid     a smooth field: a sum of a few long-wavelength sinusoids
+
+`magnitude` is the largest flow length in pixels over the frame. Everything is seeded and
+deterministic. Sources: `textured_image` (procedural), or any gray or RGB image (e.g. skimage.data)
+through `make_pair(source, ...)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+MOTIONS = ("translation", "rotation", "zoom", "nonrigid")
+
+
+@dataclass(frozen=True)
+class FlowPair:
+    """prev, next: (H, W) uint8 gray frames; flow: (2, H, W) float32 ground truth in pixels, x then y,
+    prev -> next; valid: (H, W) bool, where p + flow(p) lies inside the frame; motion: its name."""
+
+    prev: np.ndarray
+    next: np.ndarray
+    flow: np.ndarray
+    valid: np.ndarray
+    motion: str
+
+
+def textured_image(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A (height, width) uint8 texture with detail at several scales and some sharp-edged shapes."""
+    rng = np.random.default_rng(seed)
+    image = np.zeros((height, width), np.float32)
+    for cell, weight in ((2, 0.35), (6, 0.35), (18, 0.3)):
+        coarse = rng.standard_normal((height // cell + 2, width // cell + 2)).astype(np.float32)
+        image += weight * cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
+    for _ in range(max(1, height * width // 2000)):
+        cx, cy = rng.uniform(0, width), rng.uniform(0, height)
+        radius = rng.uniform(3, max(4.0, min(height, width) / 8))
+        mask = np.zeros((height, width), np.uint8)
+        if rng.random() < 0.5:
+            cv2.circle(mask, (int(cx), int(cy)), int(radius), 1, -1)
+        else:
+            cv2.rectangle(mask, (int(cx - radius), int(cy - radius)), (int(cx + radius), int(cy + radius)), 1, -1)
+        image[mask > 0] += rng.uniform(-1.5, 1.5)
+    image = cv2.GaussianBlur(image, (0, 0), 0.7)
+    lo, hi = np.percentile(image, (1, 99))
+    return np.clip((image - lo) / (hi - lo) * 235 + 10, 0, 255).astype(np.uint8)
+
+
+def _to_gray(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image)
+    if image.ndim == 3:
+        image = cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2GRAY)
+    if image.dtype != np.uint8:
+        raise ValueError(f"source image must be uint8, got {image.dtype}")
+    return image
+
+
+def fit_source(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Gray uint8 image scaled (area interpolation) to cover (height, width), then centre-cropped to it."""
+    gray = _to_gray(image)
+    scale = max(height / gray.shape[0], width / gray.shape[1])
+    h, w = max(height, round(gray.shape[0] * scale)), max(width, round(gray.shape[1] * scale))
+    resized = cv2.resize(gray, (w, h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+    top, left = (h - height) // 2, (w - width) // 2
+    return resized[top : top + height, left : left + width]
+
+
+def motion_flow(motion: str, height: int, width: int, magnitude: float, rng: np.random.Generator):
+    """A motion as a function (x, y) -> (dx, dy) of float arrays: the flow T(p) - p, max length ~ magnitude."""
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    reach = float(np.hypot(cx, cy))  # distance from the centre to a corner
+    if motion == "translation":
+        angle = rng.uniform(0, 2 * np.pi)
+        tx, ty = magnitude * np.cos(angle), magnitude * np.sin(angle)
+        return lambda x, y: (np.full_like(x, tx), np.full_like(y, ty))
+    if motion == "rotation":
+        theta = 2 * np.arcsin(min(1.0, magnitude / (2 * reach))) * rng.choice((-1, 1))
+        c, s = np.cos(theta), np.sin(theta)
+        return lambda x, y: (c * (x - cx) - s * (y - cy) + cx - x, s * (x - cx) + c * (y - cy) + cy - y)
+    if motion == "zoom":
+        zoom = 1 + magnitude / reach * rng.choice((-1, 1))
+        return lambda x, y: ((zoom - 1) * (x - cx), (zoom - 1) * (y - cy))
+    if motion == "nonrigid":
+        waves = []
+        for _ in range(3):
+            wavelength = rng.uniform(0.6, 1.2) * max(height, width)
+            direction = rng.uniform(0, 2 * np.pi)
+            k = 2 * np.pi / wavelength * np.array([np.cos(direction), np.sin(direction)])
+            amplitude = rng.uniform(-1, 1, size=2)
+            waves.append((k, rng.uniform(0, 2 * np.pi), amplitude))
+
+        def field(x, y):
+            dx, dy = np.zeros_like(x), np.zeros_like(y)
+            for k, phase, (ax, ay) in waves:
+                wave = np.sin(k[0] * x + k[1] * y + phase)
+                dx, dy = dx + ax * wave, dy + ay * wave
+            return dx, dy
+
+        ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
+        peak = float(np.hypot(*field(xs, ys)).max())
+        gain = magnitude / max(peak, 1e-9)
+        return lambda x, y: tuple(gain * d for d in field(x, y))
+    raise ValueError(f"unknown motion {motion!r}; choose from {MOTIONS}")
+
+
+def _invert(flow_fn, x: np.ndarray, y: np.ndarray, iterations: int = 60):
+    """Solve p + flow(p) = q for p by fixed-point iteration (the motions here have |Jacobian| << 1)."""
+    px, py = x.copy(), y.copy()
+    for _ in range(iterations):
+        dx, dy = flow_fn(px, py)
+        px, py = x - dx, y - dy
+    dx, dy = flow_fn(px, py)
+    residual = np.hypot(px + dx - x, py + dy - y).max()
+    if residual > 1e-4:
+        raise ValueError(f"motion too strong to invert (residual {residual:.2g} px); lower the magnitude")
+    return px, py
+
+
+def make_pair(source: np.ndarray, motion: str, size: tuple[int, int] = (96, 128), magnitude: float = 3.0,
+              seed: int = 0) -> FlowPair:
+    """Render a FlowPair of `size` (H, W) from `source` (gray or RGB uint8, any size; it is scaled to
+    cover the frame plus a margin) under `motion` (one of MOTIONS) with largest flow `magnitude` px."""
+    if motion not in MOTIONS:
+        raise ValueError(f"unknown motion {motion!r}; choose from {MOTIONS}")
+    height, width = size
+    rng = np.random.default_rng(seed)
+    margin = int(np.ceil(magnitude)) + 4
+    canvas = fit_source(source, height + 2 * margin, width + 2 * margin).astype(np.float32)
+    flow_fn = motion_flow(motion, height, width, magnitude, rng)
+    offset = margin + rng.uniform(0, 1, size=2)  # common sub-pixel offset (x, y) into the canvas
+
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
+    fx, fy = flow_fn(xs, ys)
+    bx, by = _invert(flow_fn, xs, ys)
+
+    def render(map_x, map_y):
+        sx = (map_x + offset[0]).astype(np.float32)
+        sy = (map_y + offset[1]).astype(np.float32)
+        frame = cv2.remap(canvas, sx, sy, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
+        return np.clip(np.rint(frame), 0, 255).astype(np.uint8)
+
+    flow = np.stack((fx, fy)).astype(np.float32)
+    valid = (xs + fx >= 0) & (xs + fx <= width - 1) & (ys + fy >= 0) & (ys + fy <= height - 1)
+    return FlowPair(prev=render(xs, ys), next=render(bx, by), flow=flow, valid=valid, motion=motion)
+
+
+def synthetic_pair(motion: str, height: int = 96, width: int = 128, magnitude: float = 3.0, seed: int = 0) -> FlowPair:
+    """make_pair on a procedural texture (textured_image seeded with `seed`)."""
+    margin = int(np.ceil(magnitude)) + 4
+    source = textured_image(height + 2 * margin, width + 2 * margin, seed)
+    return make_pair(source, motion, (height, width), magnitude, seed)
+
+
+def synthetic_pairs(count: int, height: int = 96, width: int = 128, magnitude: float = 3.0, seed: int = 0,
+                    motions: tuple[str, ...] = MOTIONS) -> list[FlowPair]:
+    """`count` pairs cycling through `motions`, each with its own texture (seeds seed, seed + 1, ...)."""
+    return [synthetic_pair(motions[i % len(motions)], height, width, magnitude, seed + i) for i in range(count)]
+
+
+def stack_pairs(pairs: list[FlowPair]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Batch arrays from pairs: prev (N, H, W) uint8, next (N, H, W) uint8, flow (N, 2, H, W), valid (N, H, W)."""
+    return (np.stack([p.prev for p in pairs]), np.stack([p.next for p in pairs]),
+            np.stack([p.flow for p in pairs]), np.stack([p.valid for p in pairs]))  # fmt: skip
