@@ -109,8 +109,8 @@ def resolve_device(device) -> torch.device:
     """A torch.device from a name, with ValueError (not a crash later) when it cannot be used."""
     try:
         dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"invalid device {device!r}: {exc}") from None
+    except (RuntimeError, TypeError):
+        raise ValueError(f"invalid device {device!r}: use 'cpu' or 'cuda[:index]'") from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"device {device!r} requested but CUDA is not available on this machine")

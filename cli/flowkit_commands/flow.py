@@ -1,0 +1,80 @@
+"""`flowkit flow`: optical flow between two image files, saved as .npy (and optionally a PNG)."""
+
+from __future__ import annotations
+
+import click
+
+# TV-L1 options: (flag, keyword of flowkit.flow.tvl1, type, help). Unset ones keep OpenCV's defaults.
+# Values arrive as text and are converted by _convert so that a bad value is a one-line error.
+TVL1_OPTIONS = (
+    ("--tau", "tau", float, "Time step of the numerical scheme (default 0.25)."),
+    ("--lambda", "lambda_", float, "Weight of the data term; smaller gives smoother flow (0.15)."),
+    ("--theta", "theta", float, "Weight of the coupling term (0.3)."),
+    ("--nscales", "nscales", int, "Pyramid scales (5)."),
+    ("--warps", "warps", int, "Warpings per scale (5)."),
+    ("--epsilon", "epsilon", float, "Stopping threshold on the mean flow change (0.01)."),
+    ("--inner-iterations", "inner_iterations", int, "Iterations between median filterings (30)."),
+    ("--outer-iterations", "outer_iterations", int, "Median filterings per warp (10)."),
+    ("--scale-step", "scale_step", float, "Ratio between pyramid scales (0.8)."),
+    ("--gamma", "gamma", float, "Weight of the illumination term (0)."),
+    ("--median-filtering", "median_filtering", int, "Median filter size: 0/1 off, 3 or 5 (5)."),
+)
+ALGORITHMS = ("tvl1", "opencv-tvl1", "farneback")  # flowkit.flow.ALGORITHMS, kept import-free for --help
+
+
+def _convert(kind):
+    def callback(ctx, param, value):
+        if value is None:
+            return None
+        try:
+            return kind(value)
+        except ValueError:
+            noun = "an integer" if kind is int else "a number"
+            raise ValueError(f"{param.opts[0]} must be {noun}, got {value!r}") from None
+
+    return callback
+
+
+def tvl1_options(command):
+    """Add the TV-L1 parameter options (OpenCV's names, default None = OpenCV's default) to a command."""
+    for flag, keyword, kind, text in reversed(TVL1_OPTIONS):
+        command = click.option(flag, keyword, default=None, metavar=kind.__name__.upper(), help=text,
+                               callback=_convert(kind))(command)
+    return command
+
+
+@click.command()
+@click.argument("prev_image", metavar="A")
+@click.argument("next_image", metavar="B")
+@click.option("-o", "--output", required=True, help="Where to save the flow: float32 .npy of shape (2, H, W).")
+@click.option("--viz", default=None, help="Also save a colour-coded picture of the flow (PNG).")
+@click.option("--algo", type=click.Choice(ALGORITHMS), default="tvl1", show_default=True,
+              help="tvl1: flowkit's torch TV-L1; opencv-tvl1: OpenCV's (CPU reference); farneback: fast preview.")
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:index] (tvl1 only).")
+@click.option("--compile", "compile_", is_flag=True,
+              help="torch.compile the TV-L1 iterations: faster per pair, but the first run compiles for tens of seconds.")
+@tvl1_options
+def flow(prev_image, next_image, output, viz, algo, device, compile_, **params):
+    """Optical flow from image A (prev) to image B (next).
+
+    Saves float32 flow of shape (2, H, W) in pixels, x then y, with OpenCV's convention: flow maps
+    A to B, B(p + flow(p)) ~ A(p). TV-L1 parameters use OpenCV's names and defaults.
+    """
+    from flowkit.flow.io import read_frame_pair, save_flow_npy, save_flow_png
+
+    params = {key: value for key, value in params.items() if value is not None}
+    prev, next = read_frame_pair(prev_image, next_image)
+    if algo == "tvl1":
+        params["compile"] = compile_
+    elif compile_:
+        raise ValueError("--compile applies to --algo tvl1 only")
+    if algo == "farneback" and params:
+        raise ValueError("TV-L1 parameters do not apply to --algo farneback")
+    # A later --warped option (camera-motion compensation) replaces this call by the warped-flow one.
+    from flowkit.flow.backends import compute_flow
+
+    field = compute_flow(prev, next, algo=algo, device=device, **params)[0]
+    save_flow_npy(output, field)
+    if viz:
+        save_flow_png(viz, field)
+    click.echo(f"flow {field.shape[2]}x{field.shape[1]} ({algo}) -> {output}" + (f", {viz}" if viz else ""), err=True)
