@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from flowkit.flow import TVL1Engine, farneback
 from flowkit.warp import HomographyParams, check_homography, warp_by_homography, warped_flow_batch
 from flowkit.warp.synthetic import camera_homography, noise_texture, render_pair
 
@@ -25,13 +26,10 @@ BACKGROUND_RESIDUAL_BOUND = 0.10  # mean |warped flow| / mean |raw flow| on the 
 OBJECT_MOTION_TOLERANCE_PX = 0.5  # mean warped flow on the object vs the exact relative motion
 
 
-def flow_fn(prev: torch.Tensor, next_: torch.Tensor) -> torch.Tensor:
-    """Stand-in dense flow (OpenCV Farneback), (N, H, W) uint8 -> (N, 2, H, W) float32 pixels."""
-    fields = [
-        cv2.calcOpticalFlowFarneback(a.cpu().numpy(), b.cpu().numpy(), None, 0.5, 4, 15, 5, 5, 1.2, 0)
-        for a, b in zip(prev, next_)
-    ]
-    return torch.from_numpy(np.stack(fields)).permute(0, 3, 1, 2).contiguous()
+# Our torch TV-L1 on a light schedule so the tests stay fast on CPU (the default schedule costs
+# ~20x more per pair here); Farneback checks that any flow function plugs in.
+flow_fn = TVL1Engine(nscales=3, warps=2, inner_iterations=10, outer_iterations=3, median_filtering=1)
+FLOW_FUNCTIONS = {"tvl1": flow_fn, "farneback": farneback}
 
 
 def as_batch(*frames: np.ndarray) -> torch.Tensor:
@@ -53,8 +51,8 @@ def scene(camera: str, seed: int = 3):
     return render_pair(WIDTH, HEIGHT, h, object_box=OBJECT_BOX, object_shift=OBJECT_SHIFT, seed=seed)
 
 
-def run(pair, **kwargs):
-    return warped_flow_batch(as_batch(pair.prev), as_batch(pair.next), flow_fn=flow_fn, **kwargs)
+def run(pair, flow_function=flow_fn, **kwargs):
+    return warped_flow_batch(as_batch(pair.prev), as_batch(pair.next), flow_fn=flow_function, **kwargs)
 
 
 def background_mask(pair, valid: np.ndarray) -> np.ndarray:
@@ -66,10 +64,11 @@ def background_mask(pair, valid: np.ndarray) -> np.ndarray:
     return valid & (near_object == 0)
 
 
-@pytest.fixture(scope="module", params=sorted(CAMERAS))
+@pytest.fixture(scope="module", params=[(c, f) for f in FLOW_FUNCTIONS for c in sorted(CAMERAS)], ids="-".join)
 def camera_result(request):
-    pair = scene(request.param)
-    return request.param, pair, run(pair)
+    camera, flow_name = request.param
+    pair = scene(camera)
+    return f"{camera}/{flow_name}", pair, run(pair, FLOW_FUNCTIONS[flow_name])
 
 
 def test_homography_matches_the_true_camera_motion(camera_result):
@@ -204,13 +203,17 @@ def test_batch_equals_pairs_one_by_one_and_given_flow_is_used():
     batched = warped_flow_batch(prev, next_, flow_fn=flow_fn)
     assert batched.fallback.tolist() == [False, True, False]
     for i in range(3):
-        single = warped_flow_batch(prev[i : i + 1], next_[i : i + 1], flow_fn=flow_fn)
+        # Given the same first-pass flow, the per-pair work is identical to the batched one...
+        single = warped_flow_batch(prev[i : i + 1], next_[i : i + 1], flow=batched.flow[i : i + 1], flow_fn=flow_fn)
         assert torch.equal(single.homographies[0], batched.homographies[i])
-        assert single.inliers[0] == batched.inliers[i]
+        assert single.inliers[0] == batched.inliers[i] and single.fallback[0] == batched.fallback[i]
         assert torch.equal(single.valid[0], batched.valid[i])
-        assert torch.allclose(single.warped_flow[0], batched.warped_flow[i], atol=1e-5)
-    given = warped_flow_batch(prev, next_, flow=batched.flow, flow_fn=flow_fn)
-    assert torch.equal(given.homographies, batched.homographies)
+        # ...and the engine's batched second pass matches its per-pair one to float rounding.
+        assert torch.allclose(single.warped_flow[0], batched.warped_flow[i], atol=1e-3)
+        # Computing the first pass per pair too changes the fit only by float rounding.
+        alone = warped_flow_batch(prev[i : i + 1], next_[i : i + 1], flow_fn=flow_fn)
+        error = mean_corner_error(alone.homographies[0].numpy(), batched.homographies[i].numpy())
+        assert error < 0.01
 
 
 def test_rgb_input_gives_the_gray_result():
@@ -220,7 +223,7 @@ def test_rgb_input_gives_the_gray_result():
 
     def rgb_flow_fn(prev, next_):
         seen_shapes.append((tuple(prev.shape), tuple(next_.shape), next_.dtype))
-        return flow_fn(prev[:, 0], next_[:, 0])
+        return flow_fn(prev, next_)
 
     result = warped_flow_batch(rgb(pair.prev), rgb(pair.next), flow_fn=rgb_flow_fn)
     assert seen_shapes == [((1, 3, HEIGHT, WIDTH), (1, 3, HEIGHT, WIDTH), torch.uint8)] * 2

@@ -23,6 +23,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from flowkit.flow.frames import as_tensor, frame_pair
 from flowkit.warp.homography import HomographyParams, fit_pair, pair_features
 from flowkit.warp.warping import warp_by_homography
 
@@ -67,27 +68,13 @@ class WarpedFlowResult:
 def frames_to_gray_uint8(prev: torch.Tensor, next: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """CPU uint8 gray copies of a batch of pairs for OpenCV feature detection.
 
-    prev, next: (N, H, W) gray or (N, 3, H, W) RGB, uint8 or float, any device. Float pairs are
-    rescaled jointly per pair to 0..255 (ORB and Shi-Tomasi corners do not depend on the intensity
-    scale, so no convention about float ranges is needed). Returns two (N, H, W) uint8 arrays.
+    prev, next: frame batches in any shape flowkit.flow.frames accepts ((N, H, W), (N, 1, H, W),
+    (N, 3, H, W) RGB, uint8 0..255 or float 0..1), any device; converted to gray exactly as the
+    flow engine converts them. Returns two (N, H, W) uint8 arrays.
     """
-    if prev.shape != next.shape:
-        raise ValueError(f"prev and next must have the same shape, got {tuple(prev.shape)} and {tuple(next.shape)}")
-    if prev.ndim not in (3, 4) or (prev.ndim == 4 and prev.shape[1] != 3):
-        raise ValueError(f"frames must be (N, H, W) or (N, 3, H, W), got {tuple(prev.shape)}")
-    pair = torch.stack([prev, next]).detach()
-    if pair.ndim == 5:  # RGB -> luma, ITU-R BT.601 weights as cv2.cvtColor
-        weights = torch.tensor([0.299, 0.587, 0.114], device=pair.device).view(1, 1, 3, 1, 1)
-        pair = (pair.float() * weights).sum(dim=2)
-    if pair.dtype != torch.uint8:
-        pair = pair.float()
-        if prev.dtype != torch.uint8:
-            low = pair.amin(dim=(0, 2, 3), keepdim=True)
-            high = pair.amax(dim=(0, 2, 3), keepdim=True)
-            pair = (pair - low) * (255.0 / (high - low).clamp_min(1e-12))
-        pair = pair.round().clamp(0, 255).to(torch.uint8)
-    pair = pair.cpu().numpy()
-    return np.ascontiguousarray(pair[0]), np.ascontiguousarray(pair[1])
+    gray_prev, gray_next = frame_pair(prev, next)
+    to_uint8 = lambda gray: gray.round().clamp_(0, 255).to(torch.uint8).cpu().numpy()  # noqa: E731
+    return to_uint8(gray_prev), to_uint8(gray_next)
 
 
 def default_flow_fn() -> FlowFn:
@@ -108,8 +95,9 @@ def warped_flow_batch(
 ) -> WarpedFlowResult:
     """Camera-motion-compensated flow for N frame pairs.
 
-    prev, next: (N, H, W) gray or (N, 3, H, W) RGB, uint8 or float, on any device; passed to
-        flow_fn as they are.
+    prev, next: numpy arrays or tensors, (N, H, W) or (N, 1, H, W) gray or (N, 3, H, W) RGB (or
+        (H, W) for one pair), uint8 in 0..255 or float in [0, 1] (flowkit.flow.frames' rules), on
+        any device; passed to flow_fn as they are (as tensors).
     flow: (N, 2, H, W) float32 first-pass flow prev -> next in pixels (x then y), on the flow
         device; computed with flow_fn when None.
     flow_fn: callable (prev_batch, next_batch) -> (N, 2, H, W) float32 flow tensor, OpenCV's
@@ -119,6 +107,9 @@ def warped_flow_batch(
         runs (default: a shared thread pool with one worker per CPU core).
     Returns a WarpedFlowResult (shapes, dtypes and units documented there).
     """
+    prev, next = as_tensor(prev), as_tensor(next)
+    if prev.ndim == 2:  # one pair, as the flow engine accepts it
+        prev, next = prev[None], next[None]
     params = HomographyParams() if params is None else params
     flow_fn = default_flow_fn() if flow_fn is None else flow_fn
     executor = default_executor() if executor is None else executor
