@@ -53,8 +53,11 @@ def tvl1_options(command):
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:index] (tvl1 only).")
 @click.option("--compile", "compile_", is_flag=True,
               help="torch.compile the TV-L1 iterations: faster per pair, but the first run compiles for tens of seconds.")
+@click.option("--warped", is_flag=True,
+              help="Also compute warped flow (camera motion removed, as in IDT/TSN); --viz then shows flow | warped.")
+@click.option("--warped-output", default=None, help="Where to save the warped flow (default: OUTPUT's stem + _warped.npy).")
 @tvl1_options
-def flow(prev_image, next_image, output, viz, algo, device, compile_, **params):
+def flow(prev_image, next_image, output, viz, algo, device, compile_, warped, warped_output, **params):
     """Optical flow from image A (prev) to image B (next).
 
     Saves float32 flow of shape (2, H, W) in pixels, x then y, with OpenCV's convention: flow maps
@@ -70,11 +73,32 @@ def flow(prev_image, next_image, output, viz, algo, device, compile_, **params):
         raise ValueError("--compile applies to --algo tvl1 only")
     if algo == "farneback" and params:
         raise ValueError("TV-L1 parameters do not apply to --algo farneback")
-    # A later --warped option (camera-motion compensation) replaces this call by the warped-flow one.
     from flowkit.flow.backends import compute_flow
 
-    field = compute_flow(prev, next, algo=algo, device=device, **params)[0]
+    if warped_output and not warped:
+        raise ValueError("--warped-output needs --warped")
+    if not warped:
+        field = compute_flow(prev, next, algo=algo, device=device, **params)[0]
+        save_flow_npy(output, field)
+        if viz:
+            save_flow_png(viz, field)
+        click.echo(f"flow {field.shape[2]}x{field.shape[1]} ({algo}) -> {output}" + (f", {viz}" if viz else ""), err=True)
+        return
+    import functools
+    import os
+
+    import numpy as np
+
+    from flowkit.warp import warped_flow_batch
+
+    warped_output = warped_output or os.path.splitext(output)[0] + "_warped.npy"
+    result = warped_flow_batch(prev, next, flow_fn=functools.partial(compute_flow, algo=algo, device=device, **params))
+    field, warped_field = result.flow[0].cpu(), result.warped_flow[0].cpu()
     save_flow_npy(output, field)
-    if viz:
-        save_flow_png(viz, field)
-    click.echo(f"flow {field.shape[2]}x{field.shape[1]} ({algo}) -> {output}" + (f", {viz}" if viz else ""), err=True)
+    save_flow_npy(warped_output, warped_field)
+    if viz:  # side by side on one colour scale; the NaN gap draws black
+        gap = np.full((2, field.shape[1], 8), np.nan, np.float32)
+        save_flow_png(viz, np.concatenate([field.numpy(), gap, warped_field.numpy()], axis=2))
+    camera = f"identity fallback ({result.reasons[0]})" if result.fallback[0] else f"{int(result.inliers[0])} inliers"
+    click.echo(f"flow {field.shape[2]}x{field.shape[1]} ({algo}) -> {output}, warped ({camera}) -> {warped_output}"
+               + (f", {viz}" if viz else ""), err=True)
