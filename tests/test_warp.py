@@ -228,3 +228,23 @@ def test_rgb_input_gives_the_gray_result():
     result = warped_flow_batch(rgb(pair.prev), rgb(pair.next), flow_fn=rgb_flow_fn)
     assert seen_shapes == [((1, 3, HEIGHT, WIDTH), (1, 3, HEIGHT, WIDTH), torch.uint8)] * 2
     assert mean_corner_error(result.homographies[0].numpy(), pair.homography) < CORNER_ERROR_BOUND_PX
+
+
+def test_flow_command_saves_warped_flow(tmp_path):
+    from click.testing import CliRunner
+
+    from cli.flowkit_commands.flow import flow as flow_command
+
+    pair = scene("pan")
+    cv2.imwrite(str(tmp_path / "a.png"), pair.prev)
+    cv2.imwrite(str(tmp_path / "b.png"), pair.next)
+    args = [str(tmp_path / "a.png"), str(tmp_path / "b.png"), "-o", str(tmp_path / "f.npy"), "--algo", "farneback"]
+    outcome = CliRunner().invoke(flow_command, [*args, "--warped", "--viz", str(tmp_path / "f.png")])
+    assert outcome.exit_code == 0, outcome.output
+    raw, warped = np.load(tmp_path / "f.npy"), np.load(tmp_path / "f_warped.npy")
+    assert raw.shape == warped.shape == (2, HEIGHT, WIDTH) and warped.dtype == np.float32
+    background = background_mask(pair, np.ones((HEIGHT, WIDTH), bool))
+    assert np.hypot(*warped)[background].mean() < BACKGROUND_RESIDUAL_BOUND * np.hypot(*raw)[background].mean()
+    assert cv2.imread(str(tmp_path / "f.png")).shape == (HEIGHT, 2 * WIDTH + 8, 3)  # flow | warped
+    outcome = CliRunner().invoke(flow_command, [*args, "--warped", "--warped-output", str(tmp_path / "w.npy")])
+    assert outcome.exit_code == 0 and np.array_equal(np.load(tmp_path / "w.npy"), warped)
