@@ -7,6 +7,12 @@ import click
 COMMANDS = {
     "flow": "cli.flowkit_commands.flow:flow",
     "synth": "cli.flowkit_commands.synth:synth",
+    "extract": "cli.flowkit_commands.extract:extract",
+    "info": "cli.flowkit_commands.info:info",
+    "verify": "cli.flowkit_commands.verify:verify",
+    "show": "cli.flowkit_commands.show:show",
+    "import-rawframes": "cli.flowkit_commands.rawframes:import_rawframes",
+    "export-rawframes": "cli.flowkit_commands.rawframes:export_rawframes",
 }
 
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterable
 
+from flowkit.store.names import check_name
+
 _UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 _MAX_READABLE_STEM = 80
 
@@ -32,32 +34,6 @@ class VideoJob:
     source: str
     rel_path: str
     folder: str
-
-
-def check_name(name: str) -> str:
-    """Return `name` if it is a safe relative '/'-separated name, else raise ValueError: no empty,
-    '.' or '..' components, not absolute, no backslash, NUL or control characters."""
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"invalid video name {name!r}: empty")
-    if any(ord(ch) < 32 or ch == "\x7f" for ch in name) or "\\" in name:
-        raise ValueError(f"invalid video name {name!r}: control characters or backslashes")
-    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
-        raise ValueError(f"invalid video name {name!r}: absolute path")
-    parts = name.split("/")
-    if any(p in ("", ".", "..") for p in parts):
-        raise ValueError(f"invalid video name {name!r}: empty, '.' or '..' path components")
-    return name
-
-
-def safe_join(root: str | os.PathLike, name: str) -> Path:
-    """root / name for an untrusted `name`, guaranteed to stay inside root (ValueError otherwise)."""
-    check_name(name)
-    root = Path(root)
-    target = root.joinpath(*name.split("/"))
-    resolved_root = root.resolve()
-    if not target.resolve().is_relative_to(resolved_root) or target.resolve() == resolved_root:
-        raise ValueError(f"invalid video name {name!r}: leaves the folder {root}")
-    return target
 
 
 def part_filename(name: str, suffix: str = ".npz") -> str:

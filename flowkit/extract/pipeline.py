@@ -38,6 +38,13 @@ def resolve_flow_params(algo: str, params: dict) -> dict:
         from flowkit.flow.params import TVL1Params
 
         return TVL1Params.from_kwargs(**params).as_dict()
+    if algo == "farneback":
+        from flowkit.flow.backends import FARNEBACK_DEFAULTS
+
+        unknown = sorted(set(params) - set(FARNEBACK_DEFAULTS))
+        if unknown:
+            raise ValueError(f"farneback does not take {', '.join(unknown)}; it takes {', '.join(FARNEBACK_DEFAULTS)}")
+        return {**FARNEBACK_DEFAULTS, **params}
     return dict(sorted(params.items()))
 
 
@@ -126,6 +133,8 @@ def extract(
     content = replace(content, flow_params=resolve_flow_params(content.algo, content.flow_params))
     labels = load_labels(run.labels) if run.labels else None
     run = _check_devices(run)
+    if run.device == "cuda" and content.algo != "tvl1":
+        raise ValueError(f"--algo {content.algo} runs on the CPU only; use --cpu, or --algo tvl1 on the GPU")
     parts_dir = parts_dir_for(output)
     if output.exists() and not parts_dir.exists() and not run.overwrite:
         raise FileExistsError(f"{output} exists; pass --overwrite to replace it")

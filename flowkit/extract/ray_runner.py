@@ -67,9 +67,9 @@ class RemoteFlow:
         return torch.from_numpy(np.array(flow))
 
 
-def _task(job: VideoJob, content: ContentOptions, parts_dir: str, actor, batch_pairs: int) -> VideoResult:
+def _task(job_fn, job: VideoJob, content: ContentOptions, parts_dir: str, actor, batch_pairs: int) -> VideoResult:
     flow_fn = RemoteFlow(actor) if actor is not None else local_flow_fn(content, "cpu")
-    return run_job(job, content, parts_dir, flow_fn, batch_pairs)
+    return job_fn(job, content, parts_dir, flow_fn, batch_pairs)
 
 
 def init_ray(run: RunOptions) -> bool:
@@ -130,8 +130,10 @@ def _failure_reason(ray, exc: BaseException, max_retries: int) -> str:
     return f"its worker died {max_retries + 1} times ({type(exc).__name__}{': ' + first if first else ''})"
 
 
-def run_with_ray(jobs: Sequence[VideoJob], content: ContentOptions, run: RunOptions, parts_dir: Path) -> Iterator[VideoResult]:
-    """Extract `jobs` on Ray, yielding each video's result as it finishes (its part is written)."""
+def run_with_ray(jobs: Sequence[VideoJob], content: ContentOptions, run: RunOptions, parts_dir: Path, job_fn=run_job) -> Iterator[VideoResult]:
+    """Extract `jobs` on Ray, yielding each video's result as it finishes (its part is written).
+    job_fn(job, content, parts_dir, flow_fn, batch_pairs) -> VideoResult is the per-video work
+    each task runs (worker.run_job)."""
     started = init_ray(run)
     import ray
 
@@ -158,7 +160,7 @@ def run_with_ray(jobs: Sequence[VideoJob], content: ContentOptions, run: RunOpti
         def submit_next() -> None:
             for index, job in queue:
                 actor = actors[index % len(actors)] if actors else None
-                pending[task.remote(job, content, str(parts_dir), actor, run.batch_pairs)] = job
+                pending[task.remote(job_fn, job, content, str(parts_dir), actor, run.batch_pairs)] = job
                 return
 
         for _ in range(window):

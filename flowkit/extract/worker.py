@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import json
 import threading
 import warnings
@@ -23,10 +22,10 @@ import numpy as np
 from flowkit.extract.jobs import VideoJob
 from flowkit.extract.options import ContentOptions
 from flowkit.store import format as fmt
+from flowkit.store.checksums import file_sha256
 from flowkit.store.records import VideoRecord
 
 FlowFn = Callable  # (prev (N, H, W) uint8 tensor, next (N, H, W) uint8 tensor) -> (N, 2, H, W) float32 tensor, pixels
-_HASH_BLOCK = 1 << 20
 
 
 @dataclass
@@ -43,15 +42,6 @@ class VideoResult:
     @classmethod
     def from_record(cls, record: VideoRecord, notes=()) -> "VideoResult":
         return cls(record.name, record.status, record.error, record.num_frames, list(notes))
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(_HASH_BLOCK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def make_flow_fn(algo: str, flow_params: dict, device: str = "cpu", compile: bool = False) -> FlowFn:

@@ -6,6 +6,7 @@ leaves a half-written store under the final name.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from flowkit.store import format as fmt
+from flowkit.store.checksums import offsets_digest
 from flowkit.store.records import VideoRecord
 
 
@@ -48,6 +50,7 @@ class StoreWriter:
         self._names: set[str] = set()
         self._totals = {s: 0 for s in self._streams}  # records written per stream
         self._bytes = {s: 0 for s in self._streams}
+        self._hashes = {s: hashlib.sha256() for s in self._streams}  # of each stream's data bytes
         self._classes: list[str] = []
         self._splits: dict[int, np.ndarray] = {}
         self._file.attrs["format"] = fmt.FORMAT_NAME
@@ -98,8 +101,10 @@ class StoreWriter:
         group = self._file[f"streams/{stream}"]
         data, offsets = group["data"], group["offsets"]
         start = self._bytes[stream]
+        joined = np.concatenate(buffers)
         data.resize((start + int(sizes.sum()),))
-        data[start:] = np.concatenate(buffers)
+        data[start:] = joined
+        self._hashes[stream].update(joined.tobytes())
         count = self._totals[stream]
         offsets.resize((count + 1 + len(buffers),))
         offsets[count + 1 :] = start + np.cumsum(sizes)
@@ -131,6 +136,10 @@ class StoreWriter:
         for name in fmt.VIDEO_FLOAT_COLUMNS:
             table.create_dataset(name, data=np.array(columns[name], dtype=np.float32))
         self._file.create_dataset("classes", data=np.array(self._classes, dtype=object), dtype=str_dtype)
+        for stream in self._streams:
+            group = self._file[f"streams/{stream}"]
+            group.attrs["data_sha256"] = self._hashes[stream].hexdigest()
+            group.attrs["offsets_sha256"] = offsets_digest(group["offsets"][()])
         splits = self._file.create_group("splits")
         for number, membership in sorted(self._splits.items()):
             codes = np.array([membership.get(r.name, fmt.SPLIT_UNUSED) for r in self._records], dtype=np.int8)

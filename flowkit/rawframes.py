@@ -1,0 +1,212 @@
+"""The dense_flow / mmaction2 "rawframes" layout, to and from a store.
+
+Layout: one folder per video, holding `img_00001.jpg` (RGB frames), `flow_x_00001.jpg` and
+`flow_y_00001.jpg` (quantized flow components as gray JPEGs, pair t -> t+1), numbered from 1 (some
+tools number from 0: both are read). We also read and write `warp_x_` / `warp_y_` for warped flow.
+Import copies the image files' bytes into the store unchanged (no re-encoding); export copies
+them out again when the store holds JPEG, and encodes PNG flow as gray JPEG (the layout's
+convention, lossy). Export also writes mmaction2 rawframe lists (`frame_dir total_frames label`, label -1 when unknown).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from flowkit.store import format as fmt
+from flowkit.store.names import check_name, safe_join
+
+PREFIXES = {fmt.RGB: "img", fmt.FLOW_X: "flow_x", fmt.FLOW_Y: "flow_y", fmt.WARP_X: "warp_x", fmt.WARP_Y: "warp_y"}
+_STREAM_OF_PREFIX = {prefix: stream for stream, prefix in PREFIXES.items()}
+_FRAME_FILE = re.compile(r"^(img|flow_x|flow_y|warp_x|warp_y)_(\d+)\.(jpg|jpeg|png)$", re.IGNORECASE)
+_CODEC_OF_EXT = {"jpg": "jpeg", "jpeg": "jpeg", "png": "png"}
+LIST_NAME = "rawframes.txt"
+
+
+@dataclass
+class RawframesReport:
+    """What an import or export did: videos handled, frames (RGB frames per video, summed), files
+    read or written, and notes (e.g. a video whose RGB and flow counts disagreed)."""
+
+    videos: int = 0
+    frames: int = 0
+    files: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def _scan_folder(folder: Path) -> dict[str, dict[int, Path]]:
+    """{stream: {index: file}} of the frame files directly in `folder`."""
+    found: dict[str, dict[int, Path]] = {}
+    for entry in os.scandir(folder):
+        match = _FRAME_FILE.match(entry.name)
+        if match and entry.is_file():
+            found.setdefault(_STREAM_OF_PREFIX[match.group(1).lower()], {})[int(match.group(2))] = Path(entry.path)
+    return found
+
+
+def find_rawframe_folders(root: str | os.PathLike) -> list[tuple[str, dict[str, dict[int, Path]]]]:
+    """Video folders under `root` (recursive): [(name, {stream: {index: file}})] sorted by name,
+    the name being the folder's path relative to root ('.' -> the root's own name)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"no such folder: {root}")
+    videos = []
+    for folder, _, files in os.walk(root):
+        if not any(_FRAME_FILE.match(f) for f in files):
+            continue
+        relative = Path(folder).relative_to(root).as_posix()
+        name = root.resolve().name if relative == "." else relative
+        videos.append((check_name(name), _scan_folder(Path(folder))))
+    return sorted(videos, key=lambda v: v[0])
+
+
+def _ordered(files: dict[int, Path], name: str, stream: str) -> list[Path]:
+    """Files of one stream in frame order; the numbers must run without gaps from 0 or 1."""
+    indices = sorted(files)
+    first = indices[0]
+    if first not in (0, 1) or indices != list(range(first, first + len(indices))):
+        raise ValueError(f"{name}: {PREFIXES[stream]}_ files are not numbered consecutively from 0 or 1")
+    return [files[i] for i in indices]
+
+
+def import_rawframes(root: str | os.PathLike, output: str | os.PathLike, labels: str | os.PathLike | None = None, bound: float = 20.0, overwrite: bool = False, progress: bool = False) -> RawframesReport:
+    """Read a rawframes folder tree into the store `output`.
+
+    Every video folder must hold the same kinds of files (img and/or flow_x + flow_y, optionally
+    warp_x + warp_y), each kind with one extension. A video with F RGB frames keeps
+    min(F, flow pairs + 1) frames and that many pairs minus one (a note says when it trims).
+    bound: the quantization bound the flow JPEGs were written with (pixels; TSN's is 20).
+    labels: a labels source (flowkit.extract.labels), default the parent folder's name.
+    Raises FileExistsError when output exists and not overwrite; ValueError for inconsistent folders.
+    """
+    from tqdm import tqdm
+
+    from flowkit.extract.labels import labels_from_folders, load_labels
+    from flowkit.store import StoreWriter, VideoRecord
+
+    output = Path(output)
+    if output.exists() and not overwrite:
+        raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
+    videos = find_rawframe_folders(root)
+    if not videos:
+        raise ValueError(f"no rawframe folders (img_00001.jpg, flow_x_00001.jpg, ...) under {root}")
+    streams = _stream_codecs(videos)
+    report = RawframesReport()
+    plans = [_plan_video(name, files, streams, report) for name, files in videos]
+    folder_of = {name: name.rsplit("/", 1)[0].rsplit("/", 1)[-1] if "/" in name else "" for name, _ in videos}
+    if labels is not None:
+        source = load_labels(labels)
+        label_of, splits = source.resolve(folder_of, folder_of)
+        classes = source.classes
+    else:
+        (classes, label_of), splits = labels_from_folders(folder_of), {}
+    attrs = {"bound": float(bound), "algo": "imported", "flow_params": {}, "source": "rawframes"}
+    sizes = {(plan["width"], plan["height"]) for plan in plans}
+    if len(sizes) == 1:
+        attrs["size"] = list(sizes.pop())
+    with StoreWriter(output, streams, attrs) as writer:
+        for plan in tqdm(plans, desc="import", unit="video", disable=not progress):
+            encoded = {s: [np.fromfile(p, np.uint8) for p in files] for s, files in plan["files"].items()}
+            record = VideoRecord(
+                name=plan["name"], path=plan["name"], label=int(label_of.get(plan["name"], -1)),
+                num_frames=plan["frames"], orig_width=plan["width"], orig_height=plan["height"],
+            )
+            writer.add_video(record, encoded)
+            report.videos += 1
+            report.frames += plan["frames"]
+            report.files += sum(len(f) for f in plan["files"].values())
+        writer.set_classes(classes)
+        for number, membership in splits.items():
+            writer.set_split(number, membership)
+    return report
+
+
+def _plan_video(name: str, files: dict[str, dict[int, Path]], streams: dict[str, str], report: RawframesReport) -> dict:
+    """Which files of one video folder go into the store, its frame count and frame size."""
+    from flowkit.store.codec import decode_image
+
+    ordered = {s: _ordered(files[s], name, s) for s in streams}
+    pairs = min((len(v) for s, v in ordered.items() if s != fmt.RGB), default=None)
+    frames = len(ordered[fmt.RGB]) if fmt.RGB in streams else pairs + 1
+    if pairs is not None:
+        frames = min(frames, pairs + 1)
+    kept = {s: v[: fmt.stream_length(s, frames)] for s, v in ordered.items()}
+    if any(len(kept[s]) != len(ordered[s]) for s in streams):
+        report.notes.append(f"{name}: kept {frames} frames (files: { {s: len(v) for s, v in ordered.items()} })")
+    first_stream = fmt.RGB if fmt.RGB in streams else fmt.FLOW_X
+    first = decode_image(np.fromfile(kept[first_stream][0], np.uint8), color=first_stream == fmt.RGB)
+    return {"name": name, "files": kept, "frames": frames, "width": int(first.shape[1]), "height": int(first.shape[0])}
+
+
+def _stream_codecs(videos) -> dict[str, str]:
+    """{stream: codec} shared by every video folder; ValueError naming the first that differs."""
+    def kinds(files):
+        return {s: {_CODEC_OF_EXT[p.suffix[1:].lower()] for p in f.values()} for s, f in files.items()}
+
+    first_name, first_files = videos[0]
+    reference = kinds(first_files)
+    for name, files in videos[1:]:
+        if kinds(files) != reference:
+            raise ValueError(f"rawframe folders differ: {first_name} has {sorted(reference)}, {name} has {sorted(kinds(files))}")
+    if any(len(codecs) > 1 for codecs in reference.values()):
+        raise ValueError(f"{first_name}: a kind of frame file comes with several extensions")
+    streams = {s: next(iter(c)) for s, c in reference.items()}
+    for x, y in ((fmt.FLOW_X, fmt.FLOW_Y), (fmt.WARP_X, fmt.WARP_Y)):
+        if (x in streams) != (y in streams):
+            raise ValueError(f"{first_name}: has {PREFIXES[x] if x in streams else PREFIXES[y]}_ files without their other component")
+    if (fmt.WARP_X in streams) and fmt.FLOW_X not in streams:
+        raise ValueError(f"{first_name}: warped flow without flow")
+    return {s: streams[s] for s in fmt.ALL_STREAMS if s in streams}
+
+
+def export_rawframes(store_path: str | os.PathLike, out_dir: str | os.PathLike, overwrite: bool = False, jpeg_quality: int = 95, progress: bool = False) -> RawframesReport:
+    """Write every ok video of a store as a rawframes folder `out_dir/<video name>/` (files
+    numbered from 1), plus mmaction2 rawframe lists in out_dir: `rawframes.txt` with every
+    video, and per split N `rawframes_train_split_N.txt` / `rawframes_val_split_N.txt`.
+
+    JPEG records are copied byte for byte; PNG flow is encoded as gray JPEG at jpeg_quality.
+    Video names are checked (never a path outside out_dir). Raises FileExistsError when a video
+    folder already exists and not overwrite.
+    """
+    from tqdm import tqdm
+
+    from flowkit.store.codec import decode_image, encode_image
+    from flowkit.store.reader import FlowStore
+
+    out_dir = Path(out_dir)
+    report = RawframesReport()
+    with FlowStore(store_path) as store:
+        ok = [(i, v) for i, v in enumerate(store.videos) if v.status == fmt.STATUS_OK]
+        folders = {i: safe_join(out_dir, v.name) for i, v in ok}
+        clashes = [str(f) for f in folders.values() if f.exists()]
+        if clashes and not overwrite:
+            raise FileExistsError(f"{clashes[0]} exists ({len(clashes)} video folders do); pass --overwrite to replace their files")
+        for i, video in tqdm(ok, desc="export", unit="video", disable=not progress):
+            folder = folders[i]
+            folder.mkdir(parents=True, exist_ok=True)
+            for stream, codec in store.streams.items():
+                count = store.num_records(i, stream)
+                records = store.read_encoded(stream, i, range(count)) if count else []
+                for t, record in enumerate(records):
+                    if codec != "jpeg":
+                        record = encode_image(decode_image(record, color=stream == fmt.RGB), "jpeg", jpeg_quality)
+                    np.asarray(record, np.uint8).tofile(folder / f"{PREFIXES[stream]}_{t + 1:05d}.jpg")
+                report.files += count
+            report.videos += 1
+            report.frames += video.num_frames
+        _write_lists(store, ok, out_dir)
+    return report
+
+
+def _write_lists(store, ok, out_dir: Path) -> None:
+    def write(path: Path, rows) -> None:
+        path.write_text("".join(f"{v.name} {v.num_frames} {v.label}\n" for v in rows))
+
+    write(out_dir / LIST_NAME, [v for _, v in ok])
+    for number, codes in sorted(store.splits.items()):
+        write(out_dir / f"rawframes_train_split_{number}.txt", [v for i, v in ok if codes[i] == fmt.SPLIT_TRAIN])
+        write(out_dir / f"rawframes_val_split_{number}.txt", [v for i, v in ok if codes[i] == fmt.SPLIT_TEST])

@@ -1,0 +1,85 @@
+"""Small test videos written with OpenCV, and OpenCV as the oracle for what they decode to."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+
+def textured_frames(frames: int, size=(96, 72), shift=(2, 1), seed: int = 0) -> np.ndarray:
+    """(frames, H, W, 3) uint8 RGB: a smooth random texture translated by `shift` px per frame
+    (a window moving over a larger canvas), so flow is well defined everywhere."""
+    width, height = size
+    rng = np.random.default_rng(seed)
+    margin = 2 * frames * max(abs(shift[0]), abs(shift[1])) + 8
+    coarse = rng.integers(0, 256, ((height + margin) // 6 + 2, (width + margin) // 6 + 2, 3)).astype(np.uint8)
+    canvas = cv2.resize(coarse, ((width + margin) // 6 * 6 + 12, (height + margin) // 6 * 6 + 12), interpolation=cv2.INTER_CUBIC)
+    out = []
+    for t in range(frames):
+        x0 = margin // 2 + t * shift[0] - frames * shift[0] // 2
+        y0 = margin // 2 + t * shift[1] - frames * shift[1] // 2
+        out.append(canvas[y0 : y0 + height, x0 : x0 + width])
+    return np.ascontiguousarray(np.stack(out))
+
+
+def write_video(path: str | Path, frames: int = 16, size=(96, 72), shift=(2, 1), seed: int = 0) -> Path:
+    """Write an mp4v video of textured_frames; returns its path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, size)
+    assert writer.isOpened(), f"OpenCV cannot write {path}"
+    for frame in textured_frames(frames, size, shift, seed):
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+def opencv_frames(path: str | Path, size=None) -> np.ndarray:
+    """Every frame cv2.VideoCapture decodes from `path`, RGB, resized like flowkit.video does
+    (INTER_AREA when shrinking): the oracle for frame counts and pixels."""
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, bgr = capture.read()
+        if not ok:
+            break
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        if size is not None:
+            rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        frames.append(rgb)
+    capture.release()
+    return np.stack(frames)
+
+
+def make_tree(root: str | Path, videos: dict[str, int], size=(96, 72)) -> dict[str, Path]:
+    """Write videos {relative path without extension: frames} under root as .mp4 (each with its
+    own texture and motion). Returns {name: path}."""
+    root = Path(root)
+    paths = {}
+    for k, (name, frames) in enumerate(sorted(videos.items())):
+        shift = ((k % 3) + 1, (k % 2) - 1 if k % 2 else 1)
+        paths[name] = write_video(root / f"{name}.mp4", frames=frames, size=size, shift=shift, seed=k)
+    return paths
+
+
+def store_content(path: str | Path) -> dict:
+    """Every dataset's bytes and every attribute of an HDF5 file, by name: two stores with equal
+    content have the same data, offsets, tables and attributes (file layout details aside)."""
+    import h5py
+
+    content = {}
+
+    def visit(name, item):
+        for key, value in item.attrs.items():
+            content[f"{name}@{key}"] = value.tobytes() if isinstance(value, np.ndarray) else value
+        if isinstance(item, h5py.Dataset):
+            values = item[()]
+            content[name] = values.tobytes() if values.dtype != object else list(values)
+
+    with h5py.File(path, "r") as file:
+        for key, value in file.attrs.items():
+            content[f"@{key}"] = value
+        file.visititems(visit)
+    return content

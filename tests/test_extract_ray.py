@@ -1,0 +1,118 @@
+"""Extraction through Ray with 2 local workers: the same store as in-process, nothing listening
+beyond the loopback interface, and a worker that dies is retried, then the video marked failed."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from extract_videos import make_tree, store_content
+from flowkit.extract import ContentOptions, RunOptions, extract
+from flowkit.extract.jobs import plan_jobs
+from flowkit.extract.parts import parts_dir_for, prepare_parts_dir, read_part_record
+from flowkit.extract.ray_runner import init_ray, ray_available, run_with_ray
+from flowkit.extract.worker import run_job
+from flowkit.store.format import STATUS_FAILED, STATUS_OK
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not ray_available(), reason="ray is not installed")]
+
+CONTENT = ContentOptions(size=(64, 48), flow_params=dict(nscales=3, warps=2, inner_iterations=5, outer_iterations=1))
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    """A local Ray started the way `extract` starts one (2 CPUs, loopback only)."""
+    import ray
+
+    if ray.is_initialized():
+        pytest.skip("another Ray session is active in this process")
+    init_ray(RunOptions(workers=2))
+    yield ray
+    ray.shutdown()
+
+
+def _descendants(pid: int) -> set[int]:
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _listening_addresses(pids: set[int]) -> list[str]:
+    """Local addresses of the TCP sockets in LISTEN state owned by `pids` (from /proc)."""
+    inodes = set()
+    for pid in pids:
+        try:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        except OSError:
+            continue
+    addresses = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                addresses.append(fields[1].split(":")[0])
+    return addresses
+
+
+def _is_loopback(hex_address: str) -> bool:
+    if len(hex_address) == 8:  # IPv4, little-endian: 0100007F is 127.0.0.1
+        return hex_address.endswith("7F")
+    # IPv6: ::1, or ::ffff:127.x.x.x (IPv4-mapped loopback)
+    return hex_address == "00000000000000000000000001000000" or (hex_address[:24] == "0000000000000000FFFF0000" and hex_address.endswith("7F"))
+
+
+def test_local_ray_listens_on_loopback_only(ray_session):
+    assert ray_session.util.get_node_ip_address() == "127.0.0.1"
+    assert ray_session.cluster_resources()["CPU"] == 2
+    addresses = _listening_addresses(_descendants(os.getpid()) | {os.getpid()})
+    assert addresses, "found no Ray server sockets to check"
+    assert all(_is_loopback(a) for a in addresses), addresses
+
+
+def test_ray_store_equals_in_process_store(ray_session, tmp_path):
+    root = tmp_path / "videos"
+    make_tree(root, {"A/one": 7, "A/two": 10, "B/three": 8, "B/four": 6})
+    ray_summary = extract([root], tmp_path / "ray.h5", CONTENT, RunOptions(workers=2, progress=False))
+    assert ray_summary.engine == "ray" and (ray_summary.videos_ok, ray_summary.videos_failed) == (4, 0)
+    extract([root], tmp_path / "inline.h5", CONTENT, RunOptions(workers=0, progress=False))
+    assert store_content(tmp_path / "ray.h5") == store_content(tmp_path / "inline.h5")
+
+
+def test_dead_workers_are_retried_then_the_video_fails(ray_session, tmp_path):
+    root = tmp_path / "videos"
+    make_tree(root, {"always/v": 4, "once/v": 4, "fine/v": 4})
+    markers = tmp_path / "markers"
+    markers.mkdir()
+
+    def dying_job(job, content, parts_dir, flow_fn, batch_pairs):
+        marker = markers / job.name.replace("/", "_")
+        if job.name == "always/v" or (job.name == "once/v" and not marker.exists()):
+            marker.touch()
+            os._exit(1)  # the worker process dies mid-video
+        return run_job(job, content, parts_dir, flow_fn, batch_pairs)
+
+    parts = parts_dir_for(tmp_path / "s.h5")
+    content = ContentOptions(size=(64, 48), algo="farneback")
+    prepare_parts_dir(parts, content.record(), overwrite=False)
+    jobs = plan_jobs([root])
+    results = {r.name: r for r in run_with_ray(jobs, content, RunOptions(workers=2, max_retries=1), parts, job_fn=dying_job)}
+    assert results["fine/v"].status == STATUS_OK and results["once/v"].status == STATUS_OK  # retried once
+    assert results["always/v"].status == STATUS_FAILED
+    assert "died 2 times" in results["always/v"].error, results["always/v"].error
+    record = read_part_record(next(p for p in parts.glob("always_v-*.npz")))
+    assert record.status == STATUS_FAILED and record.error == results["always/v"].error
