@@ -10,17 +10,10 @@ import torch
 
 from flowkit.flow import TVL1Engine, farneback
 from flowkit.warp import HomographyParams, check_homography, warp_by_homography, warped_flow_batch
-from flowkit.warp.synthetic import camera_homography, noise_texture, render_pair
+from flowkit.warp.accuracy import LIGHT_TVL1, OBJECT_BOX, OBJECT_SHIFT, background_mask, corner_error, object_interior
+from flowkit.warp.synthetic import CAMERA_MOTIONS, camera_homography, noise_texture, render_pair
 
 WIDTH, HEIGHT = 160, 120
-OBJECT_BOX = (100, 30, 36, 28)  # x, y, w, h in prev: about 5% of the frame
-OBJECT_SHIFT = (4.0, 2.0)  # the object's own image motion, pixels
-CAMERAS = {
-    "pan": dict(pan=(3.0, -2.0)),
-    "zoom": dict(zoom=1.04),
-    "rotation": dict(rotation_deg=2.0),
-    "mixed": dict(pan=(1.5, 1.0), zoom=1.02, rotation_deg=1.0, perspective=(2e-5, -1e-5)),
-}
 CORNER_ERROR_BOUND_PX = 1.0
 BACKGROUND_RESIDUAL_BOUND = 0.10  # mean |warped flow| / mean |raw flow| on the background
 OBJECT_MOTION_TOLERANCE_PX = 0.5  # mean warped flow on the object vs the exact relative motion
@@ -28,7 +21,7 @@ OBJECT_MOTION_TOLERANCE_PX = 0.5  # mean warped flow on the object vs the exact 
 
 # Our torch TV-L1 on a light schedule so the tests stay fast on CPU (the default schedule costs
 # ~20x more per pair here); Farneback checks that any flow function plugs in.
-flow_fn = TVL1Engine(nscales=3, warps=2, inner_iterations=10, outer_iterations=3, median_filtering=1)
+flow_fn = TVL1Engine(**LIGHT_TVL1)
 FLOW_FUNCTIONS = {"tvl1": flow_fn, "farneback": farneback}
 
 
@@ -41,13 +34,11 @@ def frame_corners() -> np.ndarray:
 
 
 def mean_corner_error(estimated: np.ndarray, true: np.ndarray) -> float:
-    """Mean distance (px) between where two homographies send the frame's four corners."""
-    a, b = frame_corners() @ estimated.T, frame_corners() @ true.T
-    return float(np.linalg.norm(a[:, :2] / a[:, 2:] - b[:, :2] / b[:, 2:], axis=1).mean())
+    return corner_error(estimated, true, WIDTH, HEIGHT)
 
 
 def scene(camera: str, seed: int = 3):
-    h = camera_homography(WIDTH, HEIGHT, **CAMERAS[camera])
+    h = camera_homography(WIDTH, HEIGHT, **CAMERA_MOTIONS[camera])
     return render_pair(WIDTH, HEIGHT, h, object_box=OBJECT_BOX, object_shift=OBJECT_SHIFT, seed=seed)
 
 
@@ -55,16 +46,7 @@ def run(pair, flow_function=flow_fn, **kwargs):
     return warped_flow_batch(as_batch(pair.prev), as_batch(pair.next), flow_fn=flow_function, **kwargs)
 
 
-def background_mask(pair, valid: np.ndarray) -> np.ndarray:
-    """Valid pixels away from the object in prev and in next (no occlusion effects)."""
-    near_object = np.zeros((HEIGHT, WIDTH), np.uint8)
-    x, y, w, h = OBJECT_BOX
-    dx, dy = (int(np.ceil(abs(s))) for s in OBJECT_SHIFT)
-    near_object[max(y - dy - 6, 0) : y + h + dy + 6, max(x - dx - 6, 0) : x + w + dx + 6] = 1
-    return valid & (near_object == 0)
-
-
-@pytest.fixture(scope="module", params=[(c, f) for f in FLOW_FUNCTIONS for c in sorted(CAMERAS)], ids="-".join)
+@pytest.fixture(scope="module", params=[(c, f) for f in FLOW_FUNCTIONS for c in sorted(CAMERA_MOTIONS)], ids="-".join)
 def camera_result(request):
     camera, flow_name = request.param
     pair = scene(camera)
@@ -91,7 +73,7 @@ def test_background_flow_is_removed_and_object_motion_kept(camera_result):
     assert raw_magnitude > 1.0  # the camera really moves
     assert warped_magnitude < BACKGROUND_RESIDUAL_BOUND * raw_magnitude, f"{camera}: {warped_magnitude:.3f} vs {raw_magnitude:.3f}"
 
-    interior = cv2.erode(pair.object_mask.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    interior = object_interior(pair)
     expected = pair.expected_warped_flow()[:, interior].mean(axis=1)
     measured = warped[:, interior].mean(axis=1)
     assert np.abs(measured - expected).max() < OBJECT_MOTION_TOLERANCE_PX, f"{camera}: {measured} vs {expected}"
@@ -191,7 +173,7 @@ def test_degenerate_homographies_are_rejected(distortion, reason):
 
 
 def test_plausible_camera_motions_pass_the_degeneracy_check():
-    for camera in CAMERAS.values():
+    for camera in CAMERA_MOTIONS.values():
         assert check_homography(camera_homography(WIDTH, HEIGHT, **camera), WIDTH, HEIGHT, HomographyParams()) == ""
 
 

@@ -11,6 +11,14 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+# Camera steps of the ground-truth scenes (keyword arguments of camera_homography).
+CAMERA_MOTIONS = {
+    "pan": dict(pan=(3.0, -2.0)),
+    "zoom": dict(zoom=1.04),
+    "rotation": dict(rotation_deg=2.0),
+    "mixed": dict(pan=(1.5, 1.0), zoom=1.02, rotation_deg=1.0, perspective=(2e-5, -1e-5)),
+}
+
 # Scales (Gaussian sigmas, pixels) of the band-limited noise texture: fine enough for good flow,
 # smooth enough that bilinear rendering is accurate.
 TEXTURE_SIGMAS = (1.5, 3.0, 6.0)
