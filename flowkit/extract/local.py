@@ -5,7 +5,6 @@ through one FlowBatcher so the device sees large batches from several videos at 
 from __future__ import annotations
 
 import contextlib
-import os
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -19,9 +18,15 @@ from flowkit.extract.worker import VideoResult, local_flow_fn, run_job
 GPU_BATCH_CHUNKS = 4
 
 
+def torch_default_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
 @contextlib.contextmanager
 def _torch_threads(count: int):
-    """Set torch's intra-op threads for the block (threads x torch threads <= cores)."""
+    """Set torch's intra-op threads for the block."""
     import torch
 
     before = torch.get_num_threads()
@@ -45,8 +50,10 @@ def run_in_process(jobs: Sequence[VideoJob], content: ContentOptions, run: RunOp
     if run.device == "cuda" and threads > 1:
         batcher = FlowBatcher(flow_fn, max_pairs=run.batch_pairs * GPU_BATCH_CHUNKS)
         flow_fn = batcher
-    cores = os.cpu_count() or 1
-    torch_threads = cores if run.device == "cuda" or threads == 1 else cores // threads
+    # CPU flow: one torch thread per worker, parallelism across videos. Intra-op threads on
+    # frame-sized tensors mostly synchronise (10x slower measured on a busy 2-core machine), and
+    # one thread matches Ray's workers (OMP_NUM_THREADS=1), so both paths give the same bytes.
+    torch_threads = torch_default_threads() if run.device == "cuda" else 1
     try:
         with _torch_threads(torch_threads):
             if threads == 1:
