@@ -174,3 +174,25 @@ def stack_pairs(pairs: list[FlowPair]) -> tuple[np.ndarray, np.ndarray, np.ndarr
     """Batch arrays from pairs: prev (N, H, W) uint8, next (N, H, W) uint8, flow (N, 2, H, W), valid (N, H, W)."""
     return (np.stack([p.prev for p in pairs]), np.stack([p.next for p in pairs]),
             np.stack([p.flow for p in pairs]), np.stack([p.valid for p in pairs]))  # fmt: skip
+
+
+def stereo_pair(width: int = 148) -> FlowPair:
+    """A real rectified stereo pair with ground truth: scikit-image's Middlebury motorcycle (bundled
+    with scikit-image, no download), scaled to `width` px wide, as a FlowPair from left (prev) to right
+    (next). The true flow is (-disparity, 0); `valid` marks pixels whose disparity is known at every
+    source pixel they cover. Needs scikit-image (the `test` extra)."""
+    from skimage.data import stereo_motorcycle
+
+    left, right, disparity = stereo_motorcycle()
+    scale = width / left.shape[1]
+    height = round(left.shape[0] * scale)
+
+    def shrink(image):
+        return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+
+    known = np.isfinite(disparity)
+    coverage = shrink(known.astype(np.float32))
+    disparity = shrink(np.where(known, disparity, 0).astype(np.float32)) / np.maximum(coverage, 1e-6) * scale
+    flow = np.stack((-disparity, np.zeros_like(disparity))).astype(np.float32)
+    return FlowPair(prev=shrink(_to_gray(left)), next=shrink(_to_gray(right)), flow=flow,
+                    valid=coverage > 0.999, motion="stereo")
