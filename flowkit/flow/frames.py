@@ -15,9 +15,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-# cv2.cvtColor's fixed-point RGB -> gray weights for 8-bit images (they sum to 1 << 14).
-_GRAY_FIXED_POINT = (4899, 9617, 1868)
-_GRAY_SHIFT = 14
+# cv2.cvtColor's fixed-point RGB -> gray weights for 8-bit images (they sum to 1 << 15); matching
+# them exactly makes RGB input give the same flow as frames converted by OpenCV.
+_GRAY_FIXED_POINT = (9798, 19235, 3735)
+_GRAY_SHIFT = 15
 _GRAY_FLOAT = (0.299, 0.587, 0.114)
 
 

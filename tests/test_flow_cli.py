@@ -1,0 +1,99 @@
+"""`flowkit flow`: output file, picture, algorithms, and a one-line error with a non-zero exit for
+each kind of bad input."""
+
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cli.flowkit_app import main
+from flowkit.flow import endpoint_error
+from flowkit.flow.synthetic import synthetic_pair
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("frames")
+    pair = synthetic_pair("rotation", 48, 64, magnitude=2.0, seed=3)
+    paths = {}
+    for name, image in (("a", pair.prev), ("b", pair.next), ("small", pair.prev[:40, :40])):
+        paths[name] = folder / f"{name}.png"
+        cv2.imwrite(str(paths[name]), image)
+    paths["text"] = folder / "notes.png"
+    paths["text"].write_text("not an image")
+    return paths, pair
+
+
+def run(*args):
+    return CliRunner().invoke(main, ["flow", *map(str, args)])
+
+
+@pytest.mark.parametrize("algo", ["tvl1", "opencv-tvl1", "farneback"])
+def test_writes_float32_flow_and_picture(images, tmp_path, algo):
+    paths, pair = images
+    out, viz = tmp_path / "flow.npy", tmp_path / "flow.png"
+    result = run(paths["a"], paths["b"], "-o", out, "--viz", viz, "--algo", algo)
+    assert result.exit_code == 0, result.output
+    flow = np.load(out)
+    assert flow.shape == (2, 48, 64) and flow.dtype == np.float32
+    assert endpoint_error(flow, pair.flow, pair.valid) < (0.5 if algo == "farneback" else 0.2)
+    picture = cv2.imread(str(viz))
+    assert picture.shape == (48, 64, 3) and picture.std() > 0
+
+
+def test_tvl1_parameters_reach_the_solver(images, tmp_path):
+    paths, pair = images
+    run(paths["a"], paths["b"], "-o", tmp_path / "default.npy")
+    result = run(paths["a"], paths["b"], "-o", tmp_path / "coarse.npy", "--nscales", "1", "--warps", "1",
+                 "--inner-iterations", "3", "--outer-iterations", "1", "--lambda", "0.05")
+    assert result.exit_code == 0, result.output
+    default, coarse = np.load(tmp_path / "default.npy"), np.load(tmp_path / "coarse.npy")
+    assert endpoint_error(coarse, pair.flow, pair.valid) > 2 * endpoint_error(default, pair.flow, pair.valid)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["missing.png", "{b}"], "no such image file"),
+        (["{a}", "{small}"], "differ in size"),
+        (["{text}", "{b}"], "cannot decode"),
+        (["{a}", "{b}", "--tau", "-1"], "tau must be a positive number"),
+        (["{a}", "{b}", "--tau", "abc"], "--tau must be a number"),
+        (["{a}", "{b}", "--nscales", "2.5"], "--nscales must be an integer"),
+        (["{a}", "{b}", "--median-filtering", "4"], "median_filtering"),
+        (["{a}", "{b}", "--device", "cuda:7"], "cuda:7"),
+        (["{a}", "{b}", "--device", "tpu"], "invalid device"),
+        (["{a}", "{b}", "--algo", "farneback", "--warps", "2"], "do not apply"),
+        (["{a}", "{b}", "--viz", "{out}/picture.unknown"], "cannot write image"),
+    ],
+)
+def test_bad_input_gives_one_line_error(images, tmp_path, args, message):
+    paths, _ = images
+    names = {key: str(value) for key, value in paths.items()} | {"out": str(tmp_path)}
+    result = run(*[a.format(**names) for a in args], "-o", tmp_path / "flow.npy")
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], result.output
+    assert "Traceback" not in result.output
+
+
+def test_console_script_end_to_end(images, tmp_path):
+    """The installed entry point, as a user runs it: a real process, no traceback on errors."""
+    paths, _ = images
+    flowkit = [sys.executable, "-c", "from cli.flowkit_app import main; main()", "flow"]
+    ok = subprocess.run(flowkit + [str(paths["a"]), str(paths["b"]), "-o", str(tmp_path / "f.npy")],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert np.load(tmp_path / "f.npy").shape == (2, 48, 64)
+    bad = subprocess.run(flowkit + ["nope.png", str(paths["b"]), "-o", str(tmp_path / "g.npy")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.strip() == "Error: no such image file: nope.png"
+
+
+def test_help_states_the_convention():
+    result = run("--help")
+    assert result.exit_code == 0
+    assert "B(p + flow(p)) ~ A(p)" in result.output and "x then y" in result.output
