@@ -12,6 +12,13 @@ from torch.utils.data import DataLoader, get_worker_info
 from tsn.data.device_decode import EncodedBatch, collate_encoded, decode_batch
 
 MAX_DEFAULT_WORKERS = 8
+RANK_SEED_STRIDE = 1_000_003
+
+
+def _rank() -> int:
+    import torch.distributed as dist
+
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
 def default_workers() -> int:
@@ -30,13 +37,11 @@ def _find_reseedable(dataset):
 
 
 def seed_worker(worker_id: int) -> None:
-    """worker_init_fn: one OpenCV thread per worker; seed Python, NumPy and the dataset's
-    sampling stream from the worker's torch seed (the loader's generator draws a base seed per epoch; worker k gets base + k), so a
+    """worker_init_fn: seed Python, NumPy and the dataset's sampling stream from the worker's
+    torch seed (the loader's generator draws a base seed per epoch; worker k gets base + k), so a
     run with the same loader seed sees the same snippets and crops."""
-    import cv2
-
-    # Workers are the parallelism; OpenCV's own threads would only oversubscribe the cores.
-    cv2.setNumThreads(1)
+    # No cv2.setNumThreads here: in a worker forked from a parent whose OpenCV thread pool
+    # has run, it blocks forever (OpenCV 5 tears the inherited pool down).
     seed = torch.initial_seed()
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -61,8 +66,8 @@ def build_loader(
 
     shuffle defaults to dataset.train (ignored when a sampler, e.g. DistributedSampler, is
     given); workers to default_workers() (0 loads in this process); pin_memory to whether CUDA
-    is available. Workers persist across epochs and are seeded by seed_worker from `seed`, which
-    also seeds the shuffling. Batches: (clips (B, crops * segments, C, s, s) float32, labels (B,)
+    is available. Workers persist across epochs and are seeded by seed_worker from `seed` (plus
+    an offset per distributed rank), which also seeds the shuffling. Batches: (clips (B, crops * segments, C, s, s) float32, labels (B,)
     int64), or an EncodedBatch when the dataset decodes on the device; prepare_batch turns
     either into device tensors.
     """
@@ -73,7 +78,10 @@ def build_loader(
     device_decode = getattr(base, "decode", "cpu") == "device"
     if pin_memory is None:
         pin_memory = torch.cuda.is_available() and not device_decode
-    generator = torch.Generator().manual_seed(int(seed))
+    # Under DistributedDataParallel every rank builds the same loader: offset the seed by the
+    # rank so ranks draw different snippets and crops (a DistributedSampler shuffles by its own seed).
+    seed = int(seed) + RANK_SEED_STRIDE * _rank()
+    generator = torch.Generator().manual_seed(seed)
     if workers == 0 and base is not None:
         base.reseed(seed)
     extra = {}
