@@ -123,7 +123,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers (same for every source)")
     parser.add_argument("--batch-size", type=int, default=8, help="clips per batch")
     parser.add_argument("--segments", type=int, default=3, help="TSN segments per clip")
-    parser.add_argument("--epochs", type=int, default=3, help="epochs per timed run")
+    parser.add_argument("--epochs", type=int, default=5, help="epochs per timed run")
     parser.add_argument("--rounds", type=int, default=5, help="timed runs per source (median reported)")
     parser.add_argument("--seed", type=int, default=0, help="data and loader seed")
     parser.add_argument("--keep", type=Path, default=None, help="write the data here and keep it (default: a temp dir)")

@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 from tsn.data import transforms as T
 from tsn.data.device_decode import EncodedClip
 from tsn.data.modalities import get_modality
-from tsn.data.sampling import sample_indices
+from tsn.data.sampling import contiguous_runs, sample_indices
 
 DECODE_MODES = ("cpu", "device")
 
@@ -147,7 +147,10 @@ class TSNDataset(Dataset):
     def read_records(self, video: int, indices: np.ndarray) -> list[np.ndarray]:
         """Decoded records of `video`, one array per stream of the modality: indices (U,) ->
         rgb [(U, H, W, 3) uint8 RGB], flow/warp [(U, H, W) x, (U, H, W) y] uint8 quantized."""
-        return [self.store.read(s, video, indices) for s in self.modality.streams]
+        # Sparse snippets: read each run of consecutive records on its own rather than the
+        # span from the first to the last (a whole video for 3 RGB frames).
+        runs = contiguous_runs(indices)
+        return [np.concatenate([self.store.read(s, video, run) for run in runs]) for s in self.modality.streams]
 
     def __getitem__(self, index: int):
         video = self.video_ids[index]
@@ -177,7 +180,8 @@ class TSNDataset(Dataset):
         return torch.cat(crops)
 
     def _encoded_item(self, video: int, index: int, unique: np.ndarray, order: np.ndarray) -> EncodedClip:
-        records = {s: self.store.read_encoded(s, video, unique) for s in self.modality.streams}
+        runs = contiguous_runs(unique)
+        records = {s: [b for run in runs for b in self.store.read_encoded(s, video, run)] for s in self.modality.streams}
         image_w, image_h = _jpeg_size(records[self.modality.streams[0]][0])
         boxes = self.boxes(image_w, image_h)
         return EncodedClip(

@@ -74,3 +74,13 @@ def sample_indices(
     else:
         offsets = centred_offsets(num_records, segments, length)
     return snippet_indices(offsets, length, num_records)
+
+
+def contiguous_runs(indices: np.ndarray, max_gap: int = 1) -> list[np.ndarray]:
+    """Split sorted unique record indices (U,) into runs whose neighbours differ by at most
+    max_gap, so a reader fetches each run with one access instead of the whole span."""
+    indices = np.asarray(indices, dtype=np.int64)
+    if indices.size == 0:
+        return []
+    cuts = np.flatnonzero(np.diff(indices) > max_gap) + 1
+    return np.split(indices, cuts)
