@@ -16,7 +16,7 @@ from tsn.data import TSNDataset, build_loader, input_channels, prepare_batch
 from tsn.data.device_decode import EncodedBatch, EncodedClip
 from tsn.data.modalities import IMAGENET_MEAN, get_modality
 from tsn.data.rawframes import RawFramesSource, write_rawframes
-from tsn.data.sampling import centred_offsets, random_offsets, sample_indices
+from tsn.data.sampling import centred_offsets, contiguous_runs, random_offsets, sample_indices
 from tsn.data import transforms as T
 
 SIZE = (64, 48)
@@ -90,6 +90,12 @@ def test_short_video_cases_follow_the_reference_rules():
         sample_indices(0, 3, 1, False)
     with pytest.raises(ValueError):
         sample_indices(10, 3, 1, True)  # no generator
+
+
+def test_contiguous_runs_split_sparse_snippets():
+    runs = contiguous_runs(np.array([2, 3, 4, 10, 11, 30]))
+    assert [r.tolist() for r in runs] == [[2, 3, 4], [10, 11], [30]]
+    assert contiguous_runs(np.array([], dtype=np.int64)) == []
 
 
 # ---------------------------------------------------------------- crops and flips
