@@ -2,7 +2,6 @@
 loaders with workers, device-side decode (its CPU path) and the rawframes source."""
 
 import os
-import warnings
 
 import numpy as np
 import pytest
@@ -10,7 +9,6 @@ import torch
 
 from flowkit.quantize import dequantize_flow, quantize_flow
 from flowkit.store import FlowStore
-from flowkit.store.encode import encode_streams
 from tiny_store import class_velocity, make_tiny_store
 from tsn.data import TSNDataset, build_loader, input_channels, prepare_batch
 from tsn.data.device_decode import EncodedBatch, EncodedClip

@@ -144,7 +144,7 @@ def flip_flow(flow):
     """Mirror de-quantized flow (..., 2, H, W) float (numpy or torch; x then y) left-right and
     negate its x component."""
     if hasattr(flow, "flip"):
-        mirrored = flow.flip(-1).clone()
+        mirrored = flow.flip(-1)  # a copy
     else:
         mirrored = np.ascontiguousarray(np.asarray(flow)[..., ::-1])
     mirrored[..., 0, :, :] = -mirrored[..., 0, :, :]
