@@ -116,3 +116,39 @@ def test_dead_workers_are_retried_then_the_video_fails(ray_session, tmp_path):
     assert "died 2 times" in results["always/v"].error, results["always/v"].error
     record = read_part_record(next(p for p in parts.glob("always_v-*.npz")))
     assert record.status == STATUS_FAILED and record.error == results["always/v"].error
+
+
+def test_gpu_actor_path_batches_tasks_and_gives_the_same_parts(ray_session, tmp_path, monkeypatch):
+    """The --gpu path (tasks sending their pairs to a FlowServer actor that batches them), with
+    the actor's engine on the CPU: every part has the same bytes as from the in-process run."""
+    from flowkit.extract import ray_runner
+    from flowkit.extract.parts import part_path, read_part
+
+    def cpu_actors(ray, content, run):
+        server = ray.remote(ray_runner.FlowServer).options(num_cpus=0, max_concurrency=8)
+        return [server.remote(content.algo, content.flow_params, "cpu", False, 4 * run.batch_pairs)]
+
+    monkeypatch.setattr(ray_runner, "flow_actors", cpu_actors)
+    root = tmp_path / "videos"
+    make_tree(root, {"a/v1": 7, "a/v2": 12, "b/v3": 5})
+    jobs = plan_jobs([root])
+    content = CONTENT
+    outcomes = {}
+    for label, run, runner in [
+        ("inline", RunOptions(workers=0, batch_pairs=4), None),
+        ("actor", RunOptions(device="cuda", gpus=(0,), workers=2, batch_pairs=4), run_with_ray),
+    ]:
+        parts = tmp_path / label
+        prepare_parts_dir(parts, content.record(), overwrite=False)
+        if runner is None:
+            from flowkit.extract.local import run_in_process
+
+            results = list(run_in_process(jobs, content, run, parts))
+        else:
+            results = list(runner(jobs, content, run, parts))
+        assert all(r.status == STATUS_OK for r in results), results
+        outcomes[label] = {j.name: read_part(part_path(parts, j.name)) for j in jobs}
+    for name, (record, encoded) in outcomes["inline"].items():
+        other_record, other_encoded = outcomes["actor"][name]
+        assert record == other_record
+        assert {s: [r.tobytes() for r in v] for s, v in encoded.items()} == {s: [r.tobytes() for r in v] for s, v in other_encoded.items()}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from concurrent.futures import Future
 from typing import Callable
 
@@ -32,6 +33,7 @@ class FlowBatcher:
         self.max_pairs = int(max_pairs)
         self.max_wait_s = float(max_wait_s)
         self._requests: queue.Queue = queue.Queue()
+        self._dead: BaseException | None = None
         self._runner = threading.Thread(target=self._run, name="flowkit-flow-batcher", daemon=True)
         self._runner.start()
         self.batches_run = 0
@@ -41,6 +43,8 @@ class FlowBatcher:
         tensor. Blocks until the batch holding them has run; re-raises the flow function's error."""
         if prev.shape != next.shape or prev.ndim != 3:
             raise ValueError(f"prev and next must both be (N, H, W), got {tuple(prev.shape)} and {tuple(next.shape)}")
+        if self._dead is not None:
+            raise RuntimeError("the flow batcher stopped after an internal error") from self._dead
         future: Future = Future()
         self._requests.put((prev, next, future))
         return future.result()
@@ -51,41 +55,71 @@ class FlowBatcher:
         self._runner.join()
 
     def _run(self) -> None:
-        held: list = []  # requests taken from the queue but not yet run (other frame size)
-        while True:
-            first = held.pop(0) if held else self._requests.get()
-            if first is None:
-                return
-            batch, count = [first], first[0].shape[0]
-            shape = first[0].shape[1:]
-            others = []
-            for request in held:
-                if request[0].shape[1:] == shape and count + request[0].shape[0] <= self.max_pairs:
-                    batch.append(request)
-                    count += request[0].shape[0]
-                else:
-                    others.append(request)
-            held = others
-            stop = False
-            while count < self.max_pairs:
+        waiting: list = []
+        try:
+            self._loop(waiting)
+        except BaseException as exc:  # never leave a caller waiting on a dead runner
+            self._dead = exc
+            while True:
                 try:
-                    request = self._requests.get(timeout=self.max_wait_s)
+                    request = self._requests.get_nowait()
                 except queue.Empty:
                     break
+                if request is not None:
+                    waiting.append(request)
+            for request in waiting:
+                if not request[2].done():
+                    request[2].set_exception(exc)
+            raise
+
+    def _loop(self, waiting: list) -> None:
+        """Serve requests until closed. waiting: requests taken off the queue but not yet run, in
+        arrival order (kept in place so _run can fail them if this raises)."""
+        stop = False
+        while True:
+            if not waiting:
+                if stop:
+                    return
+                request = self._requests.get()
                 if request is None:
-                    stop = True
-                    break
-                if request[0].shape[1:] == shape and count + request[0].shape[0] <= self.max_pairs:
-                    batch.append(request)
-                    count += request[0].shape[0]
-                else:
-                    held.append(request)
-                    break
+                    return
+                waiting.append(request)
+            stop = self._drain(waiting, block_s=0.0) or stop
+            batch = self._pack(waiting)
+            deadline = time.monotonic() + self.max_wait_s
+            while not stop and self._pairs(batch) < self.max_pairs and time.monotonic() < deadline:
+                stop = self._drain(waiting, block_s=max(deadline - time.monotonic(), 0.0))
+                batch = self._pack(waiting)
+            chosen = {id(request) for request in batch}
+            waiting[:] = [request for request in waiting if id(request) not in chosen]
             self._serve(batch)
-            if stop:
-                for request in held:
-                    self._serve([request])
-                return
+
+    def _drain(self, waiting: list, block_s: float) -> bool:
+        """Move queued requests to `waiting` (waiting up to block_s for the first). True on close."""
+        try:
+            request = self._requests.get(timeout=block_s) if block_s > 0 else self._requests.get_nowait()
+            while True:
+                if request is None:
+                    return True
+                waiting.append(request)
+                request = self._requests.get_nowait()
+        except queue.Empty:
+            return False
+
+    def _pack(self, waiting: list) -> list:
+        """The oldest request plus the next ones of its frame size that fit in max_pairs."""
+        shape = waiting[0][0].shape[1:]
+        batch, count = [], 0
+        for request in waiting:
+            n = request[0].shape[0]
+            if request[0].shape[1:] == shape and (not batch or count + n <= self.max_pairs):
+                batch.append(request)
+                count += n
+        return batch
+
+    @staticmethod
+    def _pairs(batch: list) -> int:
+        return sum(request[0].shape[0] for request in batch)
 
     def _serve(self, batch: list) -> None:
         try:

@@ -130,6 +130,19 @@ def _failure_reason(ray, exc: BaseException, max_retries: int) -> str:
     return f"its worker died {max_retries + 1} times ({type(exc).__name__}{': ' + first if first else ''})"
 
 
+def flow_actors(ray, content: ContentOptions, run: RunOptions) -> list:
+    """One FlowServer actor per GPU used, each holding one GPU and batching its tasks' pairs."""
+    server = ray.remote(FlowServer).options(
+        num_gpus=1,
+        num_cpus=0,  # it mostly waits on the GPU; CPU slots stay with the decoding tasks
+        max_concurrency=max(4, 2 * run.workers),
+        max_restarts=run.max_retries,
+        max_task_retries=run.max_retries,
+    )
+    max_pairs = run.batch_pairs * GPU_BATCH_CHUNKS
+    return [server.remote(content.algo, content.flow_params, "cuda", run.compile, max_pairs) for _ in range(_cluster_gpus(ray, run))]
+
+
 def run_with_ray(jobs: Sequence[VideoJob], content: ContentOptions, run: RunOptions, parts_dir: Path, job_fn=run_job) -> Iterator[VideoResult]:
     """Extract `jobs` on Ray, yielding each video's result as it finishes (its part is written).
     job_fn(job, content, parts_dir, flow_fn, batch_pairs) -> VideoResult is the per-video work
@@ -138,19 +151,7 @@ def run_with_ray(jobs: Sequence[VideoJob], content: ContentOptions, run: RunOpti
     import ray
 
     try:
-        actors = []
-        if run.device == "cuda":
-            server = ray.remote(FlowServer).options(
-                num_gpus=1,
-                num_cpus=0,  # it mostly waits on the GPU; CPU slots stay with the decoding tasks
-                max_concurrency=max(4, 2 * run.workers),
-                max_restarts=run.max_retries,
-                max_task_retries=run.max_retries,
-            )
-            actors = [
-                server.remote(content.algo, content.flow_params, "cuda", run.compile, run.batch_pairs * GPU_BATCH_CHUNKS)
-                for _ in range(_cluster_gpus(ray, run))
-            ]
+        actors = flow_actors(ray, content, run) if run.device == "cuda" else []
         task = ray.remote(_task).options(num_cpus=1, max_retries=run.max_retries, retry_exceptions=False)
         workers = max(run.workers, 1) if not run.address else max(int(ray.cluster_resources().get("CPU", 1)), 1)
         window = TASKS_PER_WORKER * workers
