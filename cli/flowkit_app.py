@@ -7,6 +7,7 @@ import click
 COMMANDS = {
     "flow": "cli.flowkit_commands.flow:flow",
     "synth": "cli.flowkit_commands.synth:synth",
+    "demo": "cli.flowkit_commands.demo:demo",
     "extract": "cli.flowkit_commands.extract:extract",
     "info": "cli.flowkit_commands.info:info",
     "verify": "cli.flowkit_commands.verify:verify",
