@@ -70,6 +70,14 @@ def test_median_torch_network_equals_cv2_median_blur(rng, ksize):
     assert torch.equal(median_filter(planes, ksize), torch.from_numpy(expected))
 
 
+@pytest.mark.slow
+def test_compiled_median_network_equals_cv2(rng):
+    """The CUDA engine runs the network through torch.compile; the compiled graph (C++ here) is exact too."""
+    planes = torch.from_numpy(rng.normal(0, 3, (2, 2, 21, 26)).astype(np.float32))
+    expected = np.stack([[cv2.medianBlur(p.numpy(), 5) for p in pair] for pair in planes])
+    assert torch.equal(torch.compile(median_filter_torch, dynamic=True)(planes, 5), torch.from_numpy(expected))
+
+
 def test_selection_network_selects_the_median_of_every_ordering(rng):
     program = selection_network(9, 4)
     for _ in range(200):

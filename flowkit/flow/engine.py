@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from flowkit.flow.frames import frame_pair
-from flowkit.flow.median import median_filter
+from flowkit.flow.median import median_filter_opencv, median_filter_torch
 from flowkit.flow.params import TVL1Params
 from flowkit.flow.resize import downscale, resize_linear
 from flowkit.flow.warp import centered_gradient, warp_bicubic, warp_bilinear
@@ -146,13 +146,21 @@ class TVL1Engine:
         self.compile = bool(compile)
         p = self.params
         self._constants = dict(l_t=float(p.lambda_ * p.theta), theta=float(p.theta), taut=float(p.tau / p.theta))
-        # Eager CPU checks convergence after each iteration (a host check costs nothing there), which
-        # lets a batch whose pairs are all still active use the in-place iteration.
+        # Eager CPU checks convergence after each iteration (a host check costs nothing there); with
+        # converged pairs dropped at once, the working batch is always all active and can use the
+        # faster in-place iteration.
         self._per_iteration = not self.compile and self.device.type == "cpu"
         self.steps_per_call = 1 if self._per_iteration else _iterations_per_call(p.inner_iterations)
         iterate = functools.partial(_run_iterations, steps=self.steps_per_call, epsilon=float(p.epsilon),
                                     **self._constants)
         self._iterate = torch.compile(iterate, dynamic=True) if self.compile else iterate
+        # Median: OpenCV's SIMD kernel on CPU; elsewhere the min/max network, which compiles into one kernel.
+        if self.device.type == "cpu":
+            self._median_planes = median_filter_opencv
+        elif self.compile:
+            self._median_planes = torch.compile(median_filter_torch, dynamic=True)
+        else:
+            self._median_planes = median_filter_torch
 
     def __call__(self, prev, next, initial_flow=None) -> torch.Tensor:
         """Flow for each pair: prev, next frames (N, H, W) / (N, 3, H, W) / (H, W) -> (N, 2, H, W) float32.
@@ -212,39 +220,60 @@ class TVL1Engine:
             planes.append(torch.full_like(i1wx, self.params.gamma))
         return torch.stack(planes, 1), neg_inv_grad, rho_c
 
-    def _median(self, u: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
-        """u with its x, y planes median filtered for the active pairs."""
-        filtered = median_filter(u[:, :2], self.params.median_filtering)
-        if not self._per_iteration or not bool(active.all()):
-            filtered = torch.where(active[:, None, None, None], filtered, u[:, :2])
+    def _median(self, u: torch.Tensor) -> torch.Tensor:
+        """u with its x, y planes median filtered (the illumination plane is left alone, as OpenCV does)."""
+        filtered = self._median_planes(u[:, :2], self.params.median_filtering)
         return torch.cat((filtered, u[:, 2:]), 1) if u.shape[1] > 2 else filtered
 
     def _solve_scale(self, i0: torch.Tensor, i1: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """Refine u (N, C, H, W) on one pyramid scale: `warps` linearizations, each iterated to convergence."""
-        p = self.params
         i1x, i1y = centered_gradient(i1)
         i1_stack = torch.stack((i1, i1x, i1y), 1)
         px = torch.zeros_like(u)
         py = torch.zeros_like(u)
-        scaled_epsilon = p.epsilon * p.epsilon * u.shape[-2] * u.shape[-1]
-        calls_per_block = p.inner_iterations // self.steps_per_call
-        for _ in range(p.warps):
+        for _ in range(self.params.warps):
             g, neg_inv_grad, rho_c = self._linearize(i0, i1_stack, u)
-            active = torch.ones(u.shape[0], dtype=torch.bool, device=u.device)
-            for _ in range(p.outer_iterations):
-                if p.median_filtering > 1:
-                    u = self._median(u, active)
-                for _ in range(calls_per_block):
-                    if self._per_iteration and bool(active.all()):
-                        change = tvl1_iteration_(u, px, py, g, neg_inv_grad, rho_c, **self._constants)
-                        active = change > scaled_epsilon
-                    else:
-                        u, px, py, active = self._iterate(u, px, py, g, neg_inv_grad, rho_c, active)
-                    if not bool(active.any()):
-                        break
-                if not bool(active.any()):
-                    break
+            u, px, py = self._iterate_warp(u, px, py, g, neg_inv_grad, rho_c)
         return u
+
+    def _iterate_warp(self, u, px, py, g, neg_inv_grad, rho_c):
+        """The median-filter / iteration blocks of one warp; returns the new (u, px, py).
+
+        Pairs that converge leave the working batch (their state is written back and the rest is
+        gathered into smaller tensors), so a batch costs the sum of its pairs' iterations rather than
+        batch size x the slowest pair's, and pairs still in the working batch are all active.
+        """
+        p = self.params
+        scaled_epsilon = p.epsilon * p.epsilon * u.shape[-2] * u.shape[-1]
+        work = [u, px, py, g, neg_inv_grad, rho_c]  # the working batch: pairs `rows` of the full one
+        rows = None  # None: all pairs, in order, and `work` holds the full tensors
+        active = torch.ones(u.shape[0], dtype=torch.bool, device=u.device)
+        calls_per_block = p.inner_iterations // self.steps_per_call
+        for _ in range(p.outer_iterations):
+            if p.median_filtering > 1:
+                work[0] = self._median(work[0])
+            for _ in range(calls_per_block):
+                if self._per_iteration:
+                    active = tvl1_iteration_(*work, **self._constants) > scaled_epsilon
+                else:
+                    work[0], work[1], work[2], active = self._iterate(*work, active)
+                remaining = int(active.sum())  # the one host sync per call
+                if remaining == len(active):
+                    continue
+                if rows is None:
+                    u, px, py = work[:3]
+                    rows = torch.arange(len(active), device=u.device)
+                else:
+                    u[rows], px[rows], py[rows] = work[:3]
+                if remaining == 0:
+                    return u, px, py
+                keep = active.nonzero()[:, 0]
+                rows, active = rows[keep], active[keep]
+                work = [t[keep] for t in work]
+        if rows is None:
+            return tuple(work[:3])
+        u[rows], px[rows], py[rows] = work[:3]
+        return u, px, py
 
 
 @functools.lru_cache(maxsize=8)

@@ -77,6 +77,10 @@ def selection_network(n_inputs: int, rank: int) -> tuple[tuple[str, int, int], .
     return tuple(program)
 
 
+# Built once at import: torch.compile then sees plain constants instead of tracing the construction.
+_MEDIAN_NETWORKS = {k: selection_network(k * k, k * k // 2) for k in SUPPORTED_SIZES}
+
+
 def _check_size(ksize: int) -> None:
     if ksize not in SUPPORTED_SIZES:
         raise ValueError(f"median filter size must be one of {SUPPORTED_SIZES}, got {ksize}")
@@ -94,7 +98,7 @@ def median_filter_torch(planes: torch.Tensor, ksize: int = 5) -> torch.Tensor:
     lead = planes.shape[:-2]
     padded = F.pad(planes.reshape(-1, 1, h, w), (r, r, r, r), mode="replicate")
     values = [padded[..., dy : dy + h, dx : dx + w] for dy in range(ksize) for dx in range(ksize)]
-    for op, a, b in selection_network(ksize * ksize, ksize * ksize // 2):
+    for op, a, b in _MEDIAN_NETWORKS[ksize]:
         fn = torch.minimum if op == "min" else torch.maximum
         values.append(fn(values[a], values[b]))
     return values[-1].reshape(*lead, h, w)
