@@ -60,7 +60,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle and zip errors come in many types; all mean "not ours"
-        raise ValueError(f"{path} is not a readable TSN checkpoint ({type(exc).__name__}: {exc})") from None
+        reason = (str(exc).strip().splitlines() or [""])[0][:120]
+        raise ValueError(f"{path} is not a readable TSN checkpoint ({type(exc).__name__}: {reason})") from None
     if not isinstance(checkpoint, dict) or any(key not in checkpoint for key in REQUIRED_KEYS):
         raise ValueError(f"{path} is not a TSN checkpoint (expected keys {', '.join(REQUIRED_KEYS)})")
     scheduler = checkpoint.get("lr_scheduler")

@@ -281,7 +281,7 @@ def _check_resume(checkpoint: dict, model: TSN, classes: list[str], path: str) -
 
 def train(config: TrainConfig) -> dict:
     """Train (or resume) a TSN stream as `config` says. Returns {'run_dir', 'checkpoint',
-    'epochs', 'metrics' (last epoch record)}. Raises ValueError / OSError for bad input (store
+    'epochs', 'metrics' (last epoch record), 'rank' (this process's distributed rank)}. Raises ValueError / OSError for bad input (store
     without the modality's streams, split without videos, incompatible checkpoint)."""
     from flowkit.store import FlowStore
     from tsn.data import TSNDataset, build_loader, input_channels
@@ -366,7 +366,7 @@ def train(config: TrainConfig) -> dict:
                 dist.barrier()
             last = record
         return {"run_dir": str(run_dir), "checkpoint": str(run_dir / CHECKPOINT_NAME), "epochs": config.epochs,
-                "metrics": last}
+                "metrics": last, "rank": context.rank}
     finally:
         shutdown_distributed(context)
 

@@ -62,6 +62,8 @@ def train_command(store, modality, split, arch, segments, consensus, epochs, bat
         iters_per_epoch=iters_per_epoch, seed=seed,
     )
     result = train(config)
+    if result["rank"] != 0:  # under torchrun only rank 0 reports
+        return
     metrics = result["metrics"]
     if metrics:
         line = f"trained {result['epochs']} epochs: train acc. {metrics['train_accuracy']:.3f}"
