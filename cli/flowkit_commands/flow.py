@@ -51,13 +51,15 @@ def tvl1_options(command):
 @click.option("--algo", type=click.Choice(ALGORITHMS), default="tvl1", show_default=True,
               help="tvl1: flowkit's torch TV-L1; opencv-tvl1: OpenCV's (CPU reference); farneback: fast preview.")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:index] (tvl1 only).")
+@click.option("--threads", default="1", show_default=True, callback=_convert(int),
+              help="CPU threads for tvl1 (one pair of video frames gains little from more, and loses much on a busy machine).")
 @click.option("--compile", "compile_", is_flag=True,
               help="torch.compile the TV-L1 iterations: faster per pair, but the first run compiles for tens of seconds.")
 @click.option("--warped", is_flag=True,
               help="Also compute warped flow (camera motion removed, as in IDT/TSN); --viz then shows flow | warped.")
 @click.option("--warped-output", default=None, help="Where to save the warped flow (default: OUTPUT's stem + _warped.npy).")
 @tvl1_options
-def flow(prev_image, next_image, output, viz, algo, device, compile_, warped, warped_output, **params):
+def flow(prev_image, next_image, output, viz, algo, device, threads, compile_, warped, warped_output, **params):
     """Optical flow from image A (prev) to image B (next).
 
     Saves float32 flow of shape (2, H, W) in pixels, x then y, with OpenCV's convention: flow maps
@@ -66,8 +68,13 @@ def flow(prev_image, next_image, output, viz, algo, device, compile_, warped, wa
     from flowkit.flow.io import read_frame_pair, save_flow_npy, save_flow_png
 
     params = {key: value for key, value in params.items() if value is not None}
+    if threads < 1:
+        raise ValueError(f"--threads must be at least 1, got {threads}")
     prev, next = read_frame_pair(prev_image, next_image)
     if algo == "tvl1":
+        import torch
+
+        torch.set_num_threads(threads)
         params["compile"] = compile_
     elif compile_:
         raise ValueError("--compile applies to --algo tvl1 only")
