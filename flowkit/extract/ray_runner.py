@@ -89,8 +89,11 @@ def init_ray(run: RunOptions) -> bool:
     saved = {name: os.environ.get(name) for name in (_LOOPBACK_ENV, "CUDA_VISIBLE_DEVICES")}
     os.environ[_LOOPBACK_ENV] = "0"
     if run.device == "cuda" and run.gpus:
-        # Ray hands each GPU actor one of these devices.
-        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, run.gpus))
+        # Ray hands each GPU actor one of these devices. Ids count the devices this process sees
+        # (as torch does), so map them through an existing CUDA_VISIBLE_DEVICES.
+        visible = saved["CUDA_VISIBLE_DEVICES"]
+        physical = [d.strip() for d in visible.split(",")] if visible else None
+        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(physical[i] if physical else str(i) for i in run.gpus)
     try:
         ray.init(
             num_cpus=max(run.workers, 1),
