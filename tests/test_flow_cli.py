@@ -63,6 +63,7 @@ def test_tvl1_parameters_reach_the_solver(images, tmp_path):
         (["{a}", "{b}", "--tau", "-1"], "tau must be a positive number"),
         (["{a}", "{b}", "--tau", "abc"], "--tau must be a number"),
         (["{a}", "{b}", "--nscales", "2.5"], "--nscales must be an integer"),
+        (["{a}", "{b}", "--threads", "0"], "--threads must be at least 1"),
         (["{a}", "{b}", "--median-filtering", "4"], "median_filtering"),
         (["{a}", "{b}", "--device", "cuda:7"], "cuda:7"),
         (["{a}", "{b}", "--device", "tpu"], "invalid device"),
