@@ -2,16 +2,18 @@
 
     python -m benchmarks.loader_throughput [--videos 32] [--frames 48] [--workers 2]
 
-Generates videos of smooth moving textures at 340x256 with smooth flow, and writes them twice:
-as stores (RGB JPEG; flow PNG, flowkit's default, and flow JPEG, dense_flow's codec) and as
-rawframe folders (img_00001.jpg, flow_x_00001.jpg, flow_y_00001.jpg per video, flow JPEG like
-dense_flow, RGB the very same JPEG bytes as the store). Then, in the same process and with the
+Generates videos of smooth moving textures at 340x256 with smooth flow, and writes them as
+stores (RGB JPEG; flow PNG, flowkit's default, and flow JPEG, dense_flow's codec) and as rawframe
+folders (img_00001.jpg, flow_x_00001.jpg, flow_y_00001.jpg per video: the JPEG store exported
+with flowkit.rawframes, so the very same JPEG bytes as the stores). Then, in the same process and with the
 same workers, batch size, sampling (3 segments) and augmentation (multi-scale corner crop,
 flip, resize to 224), it times TSNDataset over each source for the rgb and flow modalities,
-alternating sources over rounds and reporting the median. Only the frame source differs
+alternating sources over rounds and reporting the median, each run after one untimed epoch:
+warm (files in the page cache, several epochs a run) and cold (one epoch right after evicting that source's own files from the page
+cache with posix_fadvise; nothing else is evicted). Only the frame source differs
 (tsn.data.rawframes.RawFramesSource reads one file per record with cv2.imread, like
-tsn-pytorch / mmaction2). Both sources are in the page cache (just written). Prints one JSON
-line: clips/s per modality and source, store/rawframes ratios, files and bytes on disk.
+tsn-pytorch / mmaction2). Prints one JSON line: clips/s per modality and source, warm and cold,
+store/rawframes ratios, files and bytes on disk.
 """
 
 from __future__ import annotations
@@ -59,20 +61,21 @@ def synth_video(rng, frames: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def build_sources(root: Path, videos: int, frames: int, seed: int) -> dict:
-    """Write the stores and rawframe folders under root; returns their paths and the split."""
+    """Write the two stores under root and export the JPEG-flow one as rawframe folders (its
+    JPEG bytes copied unchanged, flowkit.rawframes.export_rawframes); returns their paths."""
     from tqdm import tqdm
 
+    from flowkit.rawframes import export_rawframes
     from flowkit.store import StoreWriter, VideoRecord
     from flowkit.store.encode import encode_streams
     from flowkit.store.format import SPLIT_TRAIN
-    from tsn.data.rawframes import write_rawframes
 
     rng = np.random.default_rng(seed)
     png_codecs = {"rgb": "jpeg", "flow_x": "png", "flow_y": "png"}
     jpeg_codecs = {"rgb": "jpeg", "flow_x": "jpeg", "flow_y": "jpeg"}
     attrs = {"size": [WIDTH, HEIGHT], "bound": 20.0, "algo": "synthetic", "step": 1}
     paths = {"store_png": root / "store_png.h5", "store_jpeg": root / "store_jpeg.h5", "rawframes": root / "rawframes"}
-    entries = []
+    names = []
     with StoreWriter(paths["store_png"], png_codecs, attrs) as png_writer, StoreWriter(paths["store_jpeg"], jpeg_codecs, attrs) as jpeg_writer:
         for i in tqdm(range(videos), desc="writing sources", file=sys.stderr, leave=False):
             rgb, flow = synth_video(rng, frames)
@@ -82,38 +85,62 @@ def build_sources(root: Path, videos: int, frames: int, seed: int) -> dict:
             name, label = f"class{i % 4}/video{i:03d}", i % 4
             png_writer.add_video(VideoRecord(name=name, label=label, num_frames=frames), png)
             jpeg_writer.add_video(VideoRecord(name=name, label=label, num_frames=frames), jpeg)
-            write_rawframes(paths["rawframes"], name, jpeg)
-            entries.append((name, frames, label))
+            names.append(name)
         for writer in (png_writer, jpeg_writer):
             writer.set_classes([f"class{c}" for c in range(4)])
-            writer.set_split(1, {name: SPLIT_TRAIN for name, _, _ in entries})
-    paths["entries"] = entries
+            writer.set_split(1, {name: SPLIT_TRAIN for name in names})
+    export_rawframes(paths["store_jpeg"], paths["rawframes"])
     return paths
 
 
 def disk_usage(path: Path) -> dict:
     """Files and bytes (apparent size and allocated blocks) under path (a file or a folder)."""
-    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
-    stats = [p.stat() for p in files]
-    return {"files": len(files), "bytes": sum(s.st_size for s in stats), "allocated_bytes": sum(s.st_blocks * 512 for s in stats)}
+    stats = [p.stat() for p in _files(path)]
+    return {"files": len(stats), "bytes": sum(s.st_size for s in stats), "allocated_bytes": sum(s.st_blocks * 512 for s in stats)}
 
 
-def time_loader(dataset, batch_size: int, workers: int, epochs: int, seed: int) -> float:
-    """Clips per second over `epochs` epochs, timed from the first batch (worker start-up
-    excluded)."""
+def _files(path: Path) -> list[Path]:
+    return [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+
+
+def evict_from_page_cache(path: Path) -> None:
+    """Drop the page-cache pages of the files at `path` (a file or a folder), and only those,
+    with posix_fadvise(DONTNEED), so the next read comes from the disk."""
+    for file in _files(path):
+        fd = os.open(file, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
+def time_loader(dataset, batch_size: int, workers: int, epochs: int, seed: int, before=None) -> float:
+    """Clips per second over `epochs` whole epochs, after one untimed epoch that starts the
+    (persistent) workers. `before` runs between the two (e.g. evicting the source's files)."""
     from tsn.data import build_loader
 
     loader = build_loader(dataset, batch_size=batch_size, workers=workers, seed=seed, pin_memory=False)
-    clips, start = 0, None
+    for _ in loader:
+        pass
+    if before is not None:
+        before()
+    clips, start = 0, time.perf_counter()
     for _ in range(epochs):
         for batch, _labels in loader:
-            if start is None:
-                start = time.perf_counter()  # the first batch pays for starting the workers
-                continue
             clips += len(batch)
     elapsed = time.perf_counter() - start
     del loader
     return clips / elapsed
+
+
+def summarize(runs: dict[str, list[float]]) -> dict:
+    """Median clips/s per source and each store's ratio to rawframes."""
+    medians = {name: statistics.median(r) for name, r in runs.items()}
+    summary = {f"{name}_clips_per_s": round(m, 2) for name, m in medians.items()}
+    for name in medians:
+        if name.startswith("store"):
+            summary[f"{name}_over_rawframes"] = round(medians[name] / medians["rawframes"], 3)
+    return summary
 
 
 def main(argv=None) -> dict:
@@ -123,7 +150,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers (same for every source)")
     parser.add_argument("--batch-size", type=int, default=8, help="clips per batch")
     parser.add_argument("--segments", type=int, default=3, help="TSN segments per clip")
-    parser.add_argument("--epochs", type=int, default=5, help="epochs per timed run")
+    parser.add_argument("--epochs", type=int, default=4, help="timed epochs per warm run (cold runs time one)")
     parser.add_argument("--rounds", type=int, default=5, help="timed runs per source (median reported)")
     parser.add_argument("--seed", type=int, default=0, help="data and loader seed")
     parser.add_argument("--keep", type=Path, default=None, help="write the data here and keep it (default: a temp dir)")
@@ -138,23 +165,24 @@ def main(argv=None) -> dict:
         root = args.keep or Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
         paths = build_sources(root, args.videos, args.frames, args.seed)
-        rawframes = RawFramesSource(paths["rawframes"], train=paths["entries"], bound=20.0)
+        folder = paths["rawframes"]
+        rawframes = RawFramesSource.from_list_files(
+            folder, folder / "rawframes_train_split_1.txt", folder / "rawframes_val_split_1.txt", bound=20.0
+        )
         sources = {"store": paths["store_png"], "store_jpeg_flow": paths["store_jpeg"], "rawframes": rawframes}
-        rates = {}
+        on_disk = {"store": paths["store_png"], "store_jpeg_flow": paths["store_jpeg"], "rawframes": folder}
+        rates = {"warm": {}, "cold": {}}
         for modality in ("rgb", "flow"):
             # RGB bytes are identical in both stores: time one of them for rgb.
             names = ["store", "rawframes"] if modality == "rgb" else ["store", "store_jpeg_flow", "rawframes"]
-            runs = {name: [] for name in names}
-            for _ in range(args.rounds):
-                for name in names:
-                    dataset = TSNDataset(sources[name], subset="train", modality=modality, segments=args.segments, seed=args.seed)
-                    runs[name].append(time_loader(dataset, args.batch_size, args.workers, args.epochs, args.seed))
-            rates[modality] = {f"{name}_clips_per_s": round(statistics.median(r), 2) for name, r in runs.items()}
-            rates[modality]["store_over_rawframes"] = round(statistics.median(runs["store"]) / statistics.median(runs["rawframes"]), 3)
-            if modality == "flow":
-                rates[modality]["store_jpeg_flow_over_rawframes"] = round(
-                    statistics.median(runs["store_jpeg_flow"]) / statistics.median(runs["rawframes"]), 3
-                )
+            for cache, epochs in (("warm", args.epochs), ("cold", 1)):
+                runs = {name: [] for name in names}
+                for _ in range(args.rounds):
+                    for name in names:
+                        dataset = TSNDataset(sources[name], subset="train", modality=modality, segments=args.segments, seed=args.seed)
+                        evict = (lambda path=on_disk[name]: evict_from_page_cache(path)) if cache == "cold" else None
+                        runs[name].append(time_loader(dataset, args.batch_size, args.workers, epochs, args.seed, evict))
+                rates[cache][modality] = summarize(runs)
         disk = {
             "store": disk_usage(paths["store_png"]),
             "store_jpeg_flow": disk_usage(paths["store_jpeg"]),
@@ -173,7 +201,8 @@ def main(argv=None) -> dict:
         "epochs_per_round": args.epochs,
         "cpus": len(os.sched_getaffinity(0)),
         "torch": torch.__version__,
-        "clips_per_s": rates,
+        "clips_per_s": rates["warm"],
+        "cold_cache_clips_per_s": rates["cold"],
         "disk": disk,
     }
     print(json.dumps(result))

@@ -5,6 +5,8 @@ One folder per video with 1-based files img_00001.jpg (RGB), flow_x_00001.jpg / 
 record, read with OpenCV per file. RawFramesSource offers the subset of FlowStore's interface
 that TSNDataset uses, so the same dataset, sampling and augmentation run on either source; it
 exists to compare loaders (benchmarks/loader_throughput.py) and to read legacy datasets.
+flowkit.rawframes converts between this layout and stores (export_rawframes writes the folders
+and the mmaction2 list files from_list_files reads); file names follow its PREFIXES.
 """
 
 from __future__ import annotations
@@ -16,22 +18,15 @@ from typing import Sequence
 import numpy as np
 
 from flowkit.quantize import DEFAULT_BOUND
+from flowkit.rawframes import PREFIXES
 from flowkit.store import format as fmt
+from flowkit.store.names import safe_join
 from flowkit.store.records import VideoRecord
-
-FILE_PREFIX = {fmt.RGB: "img", fmt.FLOW_X: "flow_x", fmt.FLOW_Y: "flow_y", fmt.WARP_X: "warp_x", fmt.WARP_Y: "warp_y"}
 
 
 def frame_file(stream: str, t: int) -> str:
-    """File name of record t (0-based) of `stream`: img_00001.jpg for t = 0."""
-    return f"{FILE_PREFIX[stream]}_{t + 1:05d}.jpg"
-
-
-def _inside(root: Path, name: str) -> Path:
-    folder = (root / name).resolve()
-    if name.startswith(("/", "\\")) or not folder.is_relative_to(root.resolve()):
-        raise ValueError(f"video folder {name!r} escapes {root}")
-    return folder
+    """File name of record t (0-based) of `stream`: img_00001.jpg for t = 0 (1-based files)."""
+    return f"{PREFIXES[stream]}_{t + 1:05d}.jpg"
 
 
 class RawFramesSource:
@@ -55,7 +50,7 @@ class RawFramesSource:
         self.path = Path(root)
         entries = [(e, fmt.SPLIT_TRAIN) for e in train] + [(e, fmt.SPLIT_TEST) for e in test]
         self.videos = [VideoRecord(name=str(n), label=int(label), num_frames=int(frames)) for (n, frames, label), _ in entries]
-        self._folders = [_inside(self.path, v.name) for v in self.videos]
+        self._folders = [safe_join(self.path, v.name) for v in self.videos]
         self.splits = {int(split): np.array([code for _, code in entries], dtype=np.int8)}
         labels = [v.label for v in self.videos]
         self.classes = list(classes) if classes is not None else [str(c) for c in range(max(labels, default=-1) + 1)]
@@ -129,16 +124,3 @@ class RawFramesSource:
         code = fmt.SPLIT_TRAIN if subset == "train" else fmt.SPLIT_TEST
         return [i for i, c in enumerate(self.splits[split]) if c == code]
 
-
-def write_rawframes(root: str | os.PathLike, name: str, encoded: dict[str, Sequence[np.ndarray]]) -> int:
-    """Write one video's encoded records ({stream: list of 1-D uint8 JPEG arrays}, e.g. from
-    flowkit.store.encode.encode_streams with jpeg codecs) as rawframe files under root/name.
-    Returns the number of files written."""
-    folder = _inside(Path(root), name)
-    folder.mkdir(parents=True, exist_ok=True)
-    count = 0
-    for stream, records in encoded.items():
-        for t, record in enumerate(records):
-            np.asarray(record, dtype=np.uint8).tofile(folder / frame_file(stream, t))
-            count += 1
-    return count
