@@ -3,7 +3,7 @@
     python -m benchmarks.loader_throughput [--videos 32] [--frames 48] [--workers 2]
 
 Generates videos of smooth moving textures at 340x256 with smooth flow, and writes them as
-stores (RGB JPEG; flow PNG, flowkit's default, and flow JPEG, dense_flow's codec) and as rawframe
+stores (RGB JPEG; flow as zlib, flowkit's default, as PNG, and as JPEG, dense_flow's codec) and as rawframe
 folders (img_00001.jpg, flow_x_00001.jpg, flow_y_00001.jpg per video: the JPEG store exported
 with flowkit.rawframes, so the very same JPEG bytes as the stores). Then, in the same process and with the
 same workers, batch size, sampling (3 segments) and augmentation (multi-scale corner crop,
@@ -71,25 +71,35 @@ def build_sources(root: Path, videos: int, frames: int, seed: int) -> dict:
     from flowkit.store.format import SPLIT_TRAIN
 
     rng = np.random.default_rng(seed)
-    png_codecs = {"rgb": "jpeg", "flow_x": "png", "flow_y": "png"}
-    jpeg_codecs = {"rgb": "jpeg", "flow_x": "jpeg", "flow_y": "jpeg"}
+    # The default store (zlib flow), and the same frames with PNG and with JPEG flow.
+    codecs = {
+        "store": {"rgb": "jpeg", "flow_x": "zlib", "flow_y": "zlib"},
+        "store_png_flow": {"rgb": "jpeg", "flow_x": "png", "flow_y": "png"},
+        "store_jpeg_flow": {"rgb": "jpeg", "flow_x": "jpeg", "flow_y": "jpeg"},
+    }
     attrs = {"size": [WIDTH, HEIGHT], "bound": 20.0, "algo": "synthetic", "step": 1}
-    paths = {"store_png": root / "store_png.h5", "store_jpeg": root / "store_jpeg.h5", "rawframes": root / "rawframes"}
+    paths = {name: root / f"{name}.h5" for name in codecs} | {"rawframes": root / "rawframes"}
     names = []
-    with StoreWriter(paths["store_png"], png_codecs, attrs) as png_writer, StoreWriter(paths["store_jpeg"], jpeg_codecs, attrs) as jpeg_writer:
+    writers = {name: StoreWriter(paths[name], codec, attrs) for name, codec in codecs.items()}
+    try:
         for i in tqdm(range(videos), desc="writing sources", file=sys.stderr, leave=False):
             rgb, flow = synth_video(rng, frames)
-            jpeg = encode_streams(jpeg_codecs, rgb=rgb, flow=flow)
-            png = encode_streams({"flow_x": "png", "flow_y": "png"}, flow=flow)
-            png["rgb"] = jpeg["rgb"]  # identical RGB bytes in every source
+            rgb_records = encode_streams({"rgb": "jpeg"}, rgb=rgb)  # identical RGB bytes in every source
             name, label = f"class{i % 4}/video{i:03d}", i % 4
-            png_writer.add_video(VideoRecord(name=name, label=label, num_frames=frames), png)
-            jpeg_writer.add_video(VideoRecord(name=name, label=label, num_frames=frames), jpeg)
+            for store, writer in writers.items():
+                flow_codecs = {s: c for s, c in codecs[store].items() if s != "rgb"}
+                writer.add_video(VideoRecord(name=name, label=label, num_frames=frames),
+                                 encode_streams(flow_codecs, flow=flow) | rgb_records)
             names.append(name)
-        for writer in (png_writer, jpeg_writer):
+        for writer in writers.values():
             writer.set_classes([f"class{c}" for c in range(4)])
             writer.set_split(1, {name: SPLIT_TRAIN for name in names})
-    export_rawframes(paths["store_jpeg"], paths["rawframes"])
+            writer.close()
+    except BaseException:
+        for writer in writers.values():
+            writer.abort()
+        raise
+    export_rawframes(paths["store_jpeg_flow"], paths["rawframes"])
     return paths
 
 
@@ -169,12 +179,13 @@ def main(argv=None) -> dict:
         rawframes = RawFramesSource.from_list_files(
             folder, folder / "rawframes_train_split_1.txt", folder / "rawframes_val_split_1.txt", bound=20.0
         )
-        sources = {"store": paths["store_png"], "store_jpeg_flow": paths["store_jpeg"], "rawframes": rawframes}
-        on_disk = {"store": paths["store_png"], "store_jpeg_flow": paths["store_jpeg"], "rawframes": folder}
+        stores = ("store", "store_png_flow", "store_jpeg_flow")
+        sources = {name: paths[name] for name in stores} | {"rawframes": rawframes}
+        on_disk = {name: paths[name] for name in stores} | {"rawframes": folder}
         rates = {"warm": {}, "cold": {}}
         for modality in ("rgb", "flow"):
             # RGB bytes are identical in both stores: time one of them for rgb.
-            names = ["store", "rawframes"] if modality == "rgb" else ["store", "store_jpeg_flow", "rawframes"]
+            names = ["store", "rawframes"] if modality == "rgb" else [*stores, "rawframes"]
             for cache, epochs in (("warm", args.epochs), ("cold", 1)):
                 runs = {name: [] for name in names}
                 for _ in range(args.rounds):
@@ -183,11 +194,7 @@ def main(argv=None) -> dict:
                         evict = (lambda path=on_disk[name]: evict_from_page_cache(path)) if cache == "cold" else None
                         runs[name].append(time_loader(dataset, args.batch_size, args.workers, epochs, args.seed, evict))
                 rates[cache][modality] = summarize(runs)
-        disk = {
-            "store": disk_usage(paths["store_png"]),
-            "store_jpeg_flow": disk_usage(paths["store_jpeg"]),
-            "rawframes": disk_usage(paths["rawframes"]),
-        }
+        disk = {name: disk_usage(path) for name, path in on_disk.items()}
     result = {
         "benchmark": "loader_throughput",
         "videos": args.videos,

@@ -10,8 +10,12 @@ ALL_STREAMS = (RGB, FLOW_X, FLOW_Y, WARP_X, WARP_Y)
 # Flow streams hold one record per consecutive pair of stored frames, RGB one per frame.
 FLOW_STREAMS = (FLOW_X, FLOW_Y, WARP_X, WARP_Y)
 
-CODECS = ("jpeg", "png")
-DEFAULT_CODEC = {RGB: "jpeg", FLOW_X: "png", FLOW_Y: "png", WARP_X: "png", WARP_Y: "png"}
+# zlib: a raw uint8 plane, deflated, behind a 6-byte header (b"ZL", height, width as little-endian
+# uint16). Lossless like PNG but about 4x faster to decode, so flow loads as fast as JPEG flow.
+CODECS = ("jpeg", "png", "zlib")
+ZLIB_MAGIC = b"ZL"
+ZLIB_LEVEL = 1
+DEFAULT_CODEC = {RGB: "jpeg", FLOW_X: "zlib", FLOW_Y: "zlib", WARP_X: "zlib", WARP_Y: "zlib"}
 
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
