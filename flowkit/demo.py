@@ -89,6 +89,7 @@ def run_demo(config: DemoConfig) -> dict:
             epochs=config.epochs, batch_size=config.batch_size, lr_steps=(config.epochs * 2 // 3,),
             lr=0.01 if modality == "rgb" else 0.02, device=config.device, output=str(run_dir),
             eval_every=config.epochs, workers=config.workers, seed=config.seed, progress=config.progress,
+            flip=False,  # the synthetic classes come in mirror pairs (left/right, clockwise/counter-clockwise)
         ))
         timings[f"train_{modality}"] = time.perf_counter() - started
         started = time.perf_counter()

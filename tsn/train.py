@@ -78,6 +78,7 @@ class TrainConfig:
     device: str | None = None
     amp: bool | None = None  # bf16 autocast; None: on for CUDA, off for CPU
     decode: str = "cpu"  # "device": JPEG decode on the training device (tsn.data)
+    flip: bool = True  # random horizontal flips; off for classes that are mirror images of each other
     output: str | None = None  # run folder; None: runs/<store stem>_<modality>
     resume: str | None = None  # a checkpoint path, or "auto" for <output>/checkpoint.pt
     eval_every: int = 5
@@ -294,7 +295,7 @@ def train(config: TrainConfig) -> dict:
         store = FlowStore(config.store)
         train_set = TSNDataset(store, split=config.split, subset="train", modality=config.modality,
                                segments=config.segments, train=True, input_size=config.input_size,
-                               decode=config.decode, seed=config.seed)
+                               flip=config.flip, decode=config.decode, seed=config.seed)
         val_set = None
         if store.split_videos(config.split, "test"):
             val_set = TSNDataset(store, split=config.split, subset="test", modality=config.modality,

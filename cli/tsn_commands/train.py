@@ -34,6 +34,8 @@ MODALITIES = ("rgb", "rgbdiff", "flow", "warp")
 @click.option("--amp/--no-amp", default=None, help="bf16 autocast [default: on for CUDA, off on CPU].")
 @click.option("--decode", type=click.Choice(("cpu", "device")), default="cpu", show_default=True,
               help="Where JPEG records are decoded: loader workers, or the training device in batches.")
+@click.option("--flip/--no-flip", default=True, show_default=True,
+              help="Random horizontal flips (x flow negated); turn off when classes are mirror images (left vs right).")
 @click.option("--resume", is_flag=False, flag_value="auto", default=None,
               help="Continue from a checkpoint; alone, from the output folder's checkpoint.pt.")
 @click.option("--eval-every", type=int, default=5, show_default=True, help="Validate every N epochs (and at the end).")
@@ -43,7 +45,7 @@ MODALITIES = ("rgb", "rgbdiff", "flow", "warp")
 @click.option("-o", "--output", type=click.Path(file_okay=False), default=None,
               help="Run folder [default: runs/<store stem>_<modality>].")
 def train_command(store, modality, split, arch, segments, consensus, epochs, batch_size, lr, lr_steps, weight_decay,
-                  clip_grad, dropout, partial_bn, pretrained, input_size, workers, device, amp, decode, resume,
+                  clip_grad, dropout, partial_bn, pretrained, input_size, workers, device, amp, decode, flip, resume,
                   eval_every, log_every, iters_per_epoch, seed, output):
     """Train a TSN stream from STORE; writes checkpoint.pt, metrics.jsonl and curves.png."""
     from tsn.train import TrainConfig, train
@@ -58,7 +60,7 @@ def train_command(store, modality, split, arch, segments, consensus, epochs, bat
         store=store, modality=modality, split=split, arch=arch, segments=segments, consensus=consensus, epochs=epochs,
         batch_size=batch_size, lr=lr, lr_steps=steps, weight_decay=weight_decay, clip_grad=clip_grad, dropout=dropout,
         partial_bn=partial_bn, pretrained=pretrained, input_size=input_size, workers=workers, device=device, amp=amp,
-        decode=decode, output=output, resume=resume, eval_every=eval_every, log_every=log_every,
+        decode=decode, flip=flip, output=output, resume=resume, eval_every=eval_every, log_every=log_every,
         iters_per_epoch=iters_per_epoch, seed=seed,
     )
     result = train(config)
