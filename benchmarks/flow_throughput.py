@@ -1,7 +1,7 @@
 """TV-L1 throughput: flowkit's torch engine vs OpenCV's CPU TV-L1, same pairs, same run.
 
     python -m benchmarks.flow_throughput [--pairs 16] [--size 340x256] [--devices cpu,cuda]
-                                         [--batch-sizes 1,4] [--modes eager,compiled] [--quick]
+                                         [--batch-sizes 1,4] [--modes eager,compiled] [--quick] [--warped]
 
 Pairs: procedural textures under the four known motions of flowkit.flow.synthetic (translation,
 rotation, zoom, smooth non-rigid; largest flow --magnitude px), default TV-L1 parameters. Measured
@@ -14,6 +14,10 @@ reported on its own as it includes any compilation):
   and in a pool of `cores` single-thread processes, one pair per task (how extraction workers run it).
 - ours on CUDA (when present): eager and compiled for each batch size; pairs are cycled to fill
   batches of --gpu-pairs.
+
+--warped also times flow + warped flow (flowkit.warp.warped_flow_batch: homographies, warp, second
+TV-L1 pass) against plain flow on the same batches, alternating in each round, per device (eager,
+largest batch size): rows "tvl1+warped" with `overhead` (its time / plain time) and `fallbacks`.
 
 Mean end-point error against the ground truth (valid pixels) is reported for every method. Prints
 one JSON line on stdout; progress goes to stderr.
@@ -150,6 +154,55 @@ def ours(pairs, device: str, compile: bool, batch: int, total: int, threads: int
                   first_pass_s=round(warmup, 2))
 
 
+# -- warped flow (flowkit.warp, camera-motion compensation) -------------------------------------
+
+
+def warped_vs_plain(pairs, device: str, compile: bool, batch: int, total: int, rounds: int) -> list[dict]:
+    """Plain flow and flow + warped flow (flowkit.warp.warped_flow_batch, first pass inside) on the
+    same batches, alternating within each round so both see the same machine load; best of rounds.
+    Returns two rows; the warped one carries overhead = its time / the plain time."""
+    import torch
+
+    from flowkit.flow import TVL1Engine
+    from flowkit.warp import warped_flow_batch
+
+    prev = torch.from_numpy(np.stack([p.prev for p in pairs])).to(device)
+    next = torch.from_numpy(np.stack([p.next for p in pairs])).to(device)
+    index = np.arange(total) % len(pairs)
+    batches = [torch.as_tensor(index[i : i + batch], device=device) for i in range(0, total, batch)]
+    engine = TVL1Engine(device=device, compile=compile)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    fallbacks = []
+
+    def plain():
+        flows = [engine(prev[b], next[b]) for b in batches]
+        sync()
+        return flows
+
+    def warped():
+        results = [warped_flow_batch(prev[b], next[b], flow_fn=engine) for b in batches]
+        sync()
+        fallbacks.append(sum(int(r.fallback.sum()) for r in results))
+        return [r.flow for r in results]
+
+    plain(), warped()  # warm-up (compilation, thread pool)
+    best = {"plain": float("inf"), "warped": float("inf")}
+    for _ in range(rounds):
+        for name, run in (("plain", plain), ("warped", warped)):
+            start = time.perf_counter()
+            flows = run()
+            best[name] = min(best[name], time.perf_counter() - start)
+    epe = mean_epe(torch.cat(flows).cpu().numpy(), [pairs[i] for i in index])
+    mode = ("compiled" if compile else "eager") + f", batch {batch}"
+    overhead = round(best["warped"] / best["plain"], 3)
+    log(f"  warped flow overhead on {device}: x{overhead} the plain flow's time")
+    return [
+        result("tvl1", device, mode + ", plain (warped baseline)", total, best["plain"], epe, batch=batch),
+        result("tvl1+warped", device, mode, total, best["warped"], epe, batch=batch, overhead=overhead,
+               fallbacks=fallbacks[-1]),
+    ]
+
+
 # -- main ---------------------------------------------------------------------------------------
 
 
@@ -167,6 +220,8 @@ def parse_args(argv=None):
     parser.add_argument("--no-opencv", action="store_true", help="skip OpenCV (e.g. where cv2.optflow is missing)")
     parser.add_argument("--rounds", type=int, default=2, help="timed passes per setting, best kept (default 2)")
     parser.add_argument("--quick", action="store_true", help="4 pairs, batch 1, eager only, 1 round: a smoke run")
+    parser.add_argument("--warped", action="store_true",
+                        help="also time flow + warped flow (flowkit.warp) against plain flow, largest batch size, same run")
     args = parser.parse_args(argv)
     if args.quick:
         args.pairs, args.batch_sizes, args.modes, args.rounds = 4, "1", "eager", 1
@@ -223,6 +278,12 @@ def main(argv=None) -> dict:
     if best_gpu:
         summary["best_cuda_pairs_per_s"] = best_gpu["pairs_per_s"]
         summary["best_cuda"] = best_gpu["mode"]
+    if args.warped:  # flowkit.warp: overhead of warped flow, per device, in eager mode at the largest batch
+        for device in devices:
+            on_cuda = device.startswith("cuda")
+            batch = max(int(b) for b in (args.gpu_batch_sizes if on_cuda else args.batch_sizes).split(","))
+            rows.extend(warped_vs_plain(pairs, device, False, batch, args.gpu_pairs if on_cuda else args.pairs, args.rounds))
+            summary[f"warped_overhead_{device}"] = rows[-1]["overhead"]
     report = dict(
         benchmark="flow_throughput",
         size=[width, height],
