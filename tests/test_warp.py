@@ -29,10 +29,6 @@ def as_batch(*frames: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.stack(frames))
 
 
-def frame_corners() -> np.ndarray:
-    return np.array([[0, 0, 1], [WIDTH - 1, 0, 1], [WIDTH - 1, HEIGHT - 1, 1], [0, HEIGHT - 1, 1]], np.float64)
-
-
 def mean_corner_error(estimated: np.ndarray, true: np.ndarray) -> float:
     return corner_error(estimated, true, WIDTH, HEIGHT)
 
