@@ -213,7 +213,7 @@ def parse_args(argv=None):
     parser.add_argument("--magnitude", type=float, default=4.0, help="largest true flow in px (default 4)")
     parser.add_argument("--devices", default=None, help="comma list: cpu, cuda, cuda:1 (default: cpu + cuda if present)")
     parser.add_argument("--batch-sizes", default="1,4", help="CPU batch sizes (default 1,4)")
-    parser.add_argument("--gpu-batch-sizes", default="1,16,64,128", help="CUDA batch sizes (default 1,16,64,128)")
+    parser.add_argument("--gpu-batch-sizes", default="1,8,32,128", help="CUDA batch sizes (default 1,8,32,128)")
     parser.add_argument("--gpu-pairs", type=int, default=512, help="pairs timed per CUDA setting (default 512)")
     parser.add_argument("--modes", default="eager,compiled", help="eager, compiled or both (default both)")
     parser.add_argument("--workers", type=int, default=os.cpu_count(), help="CPU cores to use (default all)")

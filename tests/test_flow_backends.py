@@ -9,7 +9,7 @@ import torch
 import flowkit.flow as ff
 from flowkit.flow import compute_flow, endpoint_error
 from flowkit.flow.frames import to_gray_batch
-from flowkit.flow.median import median_filter, median_filter_opencv, median_filter_torch, selection_network
+from flowkit.flow.median import median_filter_opencv, median_filter_torch, selection_network
 from flowkit.flow.resize import downscale, resize_linear
 from flowkit.flow.synthetic import MOTIONS, make_pair, synthetic_pair, synthetic_pairs, textured_image
 from flowkit.flow.warp import centered_gradient, warp_bicubic, warp_bilinear
@@ -67,7 +67,6 @@ def test_median_torch_network_equals_cv2_median_blur(rng, ksize):
     expected = np.stack([[cv2.medianBlur(p.numpy(), ksize) for p in pair] for pair in planes])
     assert torch.equal(median_filter_torch(planes, ksize), torch.from_numpy(expected))
     assert torch.equal(median_filter_opencv(planes, ksize), torch.from_numpy(expected))
-    assert torch.equal(median_filter(planes, ksize), torch.from_numpy(expected))
 
 
 @pytest.mark.slow

@@ -107,6 +107,21 @@ def _iterations_per_call(inner_iterations: int) -> int:
     return max(k for k in range(1, MAX_ITERATIONS_PER_CALL + 1) if inner_iterations % k == 0)
 
 
+def _allow_recompiles(limit: int = 64) -> None:
+    """Raise dynamo's per-function graph limit (default 8) to `limit`.
+
+    All engines share one compiled function; each batch-size class (1; 2, which dynamo ties to the
+    channel count; more), frame-size class (inductor's CPU code splits small and large) and parameter
+    set is a graph of its own. Past the limit dynamo silently runs the function eagerly, many times
+    slower, so a process with a few engines would quietly lose the compiled speed.
+    """
+    import torch._dynamo
+
+    config = torch._dynamo.config
+    name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
+    setattr(config, name, max(getattr(config, name), limit))
+
+
 def resolve_device(device) -> torch.device:
     """A torch.device from a name, with ValueError (not a crash later) when it cannot be used."""
     try:
@@ -153,6 +168,8 @@ class TVL1Engine:
         self.steps_per_call = 1 if self._per_iteration else _iterations_per_call(p.inner_iterations)
         iterate = functools.partial(_run_iterations, steps=self.steps_per_call, epsilon=float(p.epsilon),
                                     **self._constants)
+        if self.compile:
+            _allow_recompiles()
         self._iterate = torch.compile(iterate, dynamic=True) if self.compile else iterate
         # Median: OpenCV's SIMD kernel on CPU; elsewhere the min/max network, which compiles into one kernel.
         if self.device.type == "cpu":

@@ -118,9 +118,3 @@ def median_filter_opencv(planes: torch.Tensor, ksize: int = 5) -> torch.Tensor:
         cv2.medianBlur(src[i], ksize, dst=out[i])
     return torch.from_numpy(out).reshape(planes.shape)
 
-
-def median_filter(planes: torch.Tensor, ksize: int = 5) -> torch.Tensor:
-    """Median filter of (..., H, W) float32 planes: OpenCV on CPU, the torch network elsewhere."""
-    if planes.device.type == "cpu":
-        return median_filter_opencv(planes, ksize)
-    return median_filter_torch(planes, ksize)
