@@ -1,6 +1,6 @@
 """TSN training throughput per device: clips (videos of `segments` snippets) per second.
 
-    python -m benchmarks.train_throughput [--device cpu|cuda] [--iters 3] [--rounds 3] [--workers 1] [--quick]
+    python -m benchmarks.train_throughput [--device cpu|cuda] [--iters 3] [--rounds 3] [--workers 1] [--threads N] [--quick]
 
 Two measurements, both through tsn.train.train_one_epoch (forward, cross-entropy on the
 consensus, backward, gradient clipping, SGD step over tsn-pytorch's parameter groups):
@@ -117,8 +117,13 @@ def main(argv=None) -> dict:
     parser.add_argument("--iters", type=int, default=3, help="timed iterations per round")
     parser.add_argument("--rounds", type=int, default=3, help="alternating fp32 / bf16 rounds per case")
     parser.add_argument("--workers", type=int, default=1, help="loader workers for the store measurement")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads for the model cases [default: torch's, all cores]; on a "
+                             "machine shared with other jobs 1 gives stable figures")
     parser.add_argument("--quick", action="store_true", help="only the first two cases, no store run")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     from tsn.runtime import pick_device
 
     device = pick_device(args.device)

@@ -8,6 +8,7 @@ from torch import nn
 from tsn.models import TSN, BNInception, SegmentConsensus, build_backbone, cross_modality_init, load_bninception_weights
 from tsn.models.bninception import fold_caffe_input_convention
 from tsn.train import TrainConfig, build_optimizer, resolve_config
+from tsn_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
 
 
 def _clips(batch=2, segments=3, channels=3, size=32, seed=0):

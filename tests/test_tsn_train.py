@@ -13,6 +13,8 @@ from tsn.evaluate import confusion_path, evaluate_checkpoint, load_scores, save_
 from tsn.fuse import default_weights, fuse_score_files
 from tsn.metrics import confusion_matrix, mean_class_accuracy, top_k_accuracy
 from tsn.train import TrainConfig, resolve_config, train
+from tsn_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
+
 
 FAST = dict(arch="tiny", input_size=32, batch_size=4, workers=0, dropout=0.0, progress=False, log_every=1)
 
@@ -78,7 +80,8 @@ def _state_equal(a, b, where=""):
 
 
 def test_resume_continues_exactly_where_an_uninterrupted_run_would_be(store, tmp_path):
-    common = dict(store=str(store), modality="flow", lr=0.01, lr_steps=(1,), eval_every=10, **FAST)
+    # Dropout on: the resumed run must also draw the same dropout masks.
+    common = dict(store=str(store), modality="flow", lr=0.01, lr_steps=(1,), eval_every=10, **{**FAST, "dropout": 0.5})
     straight = tmp_path / "straight"
     train(TrainConfig(epochs=2, output=str(straight), **common))
     interrupted = tmp_path / "interrupted"

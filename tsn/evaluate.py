@@ -92,7 +92,7 @@ def evaluate_checkpoint(store: str | os.PathLike, checkpoint: str | os.PathLike,
     from flowkit.store import FlowStore
     from tsn.checkpoint import load_checkpoint, model_from_checkpoint
     from tsn.data import TSNDataset, build_loader
-    from tsn.runtime import amp_default, pick_device
+    from tsn.runtime import amp_default, cpu_threads_beside_workers, pick_device
     from tsn.train import predict
 
     saved = load_checkpoint(checkpoint)
@@ -118,7 +118,8 @@ def evaluate_checkpoint(store: str | os.PathLike, checkpoint: str | os.PathLike,
     amp = amp_default(run_device) if amp is None else amp
     model = model_from_checkpoint(saved).to(run_device)
     loader = build_loader(dataset, batch_size, shuffle=False, workers=workers)
-    scores, labels = predict(model, loader, run_device, crops=crops, amp=amp, progress=progress)
+    with cpu_threads_beside_workers(run_device, loader.num_workers):
+        scores, labels = predict(model, loader, run_device, crops=crops, amp=amp, progress=progress)
     metrics = save_scores(output, scores, labels, dataset.names, flow_store.classes, modality,
                           split=split, test_segments=test_segments, crops=crops, checkpoint=str(checkpoint))
     return {"metrics": metrics, "videos": len(dataset), "output": str(output), "confusion": str(confusion_path(output)),

@@ -23,6 +23,7 @@ DistributedSampler shard, and only rank 0 evaluates and writes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -38,7 +39,8 @@ from tsn.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint, un
 from tsn.metrics import summarize_labelled
 from tsn.models.backbones import BACKBONES
 from tsn.models.tsn import CONSENSUS_TYPES, MODALITIES, TSN
-from tsn.runtime import DistributedContext, amp_default, autocast, init_distributed, seed_everything, shutdown_distributed
+from tsn.runtime import (DistributedContext, amp_default, autocast, cpu_threads_beside_workers, init_distributed,
+                         seed_everything, shutdown_distributed)
 
 MODALITY_DEFAULTS = {
     "rgb": {"lr": 0.001, "lr_steps": (30, 60), "epochs": 80, "clip_grad": 40.0},
@@ -74,7 +76,8 @@ class TrainConfig:
     partial_bn: bool | None = None  # None: on when starting from pretrained weights
     pretrained: str | None = None
     input_size: int | None = None
-    workers: int | None = None
+    workers: int | None = None  # loader processes; None: CPUs available, at most 8. On a CPU device
+    # torch then computes with the cores the workers leave (tsn.runtime.cpu_threads_beside_workers).
     device: str | None = None
     amp: bool | None = None  # bf16 autocast; None: on for CUDA, off for CPU
     decode: str = "cpu"  # "device": JPEG decode on the training device (tsn.data)
@@ -104,6 +107,8 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
     for name in ("segments", "batch_size", "eval_every", "log_every"):
         if getattr(config, name) < 1:
             raise ValueError(f"{name} must be at least 1, got {getattr(config, name)}")
+    from tsn.data.loader import default_workers
+
     defaults = MODALITY_DEFAULTS[config.modality]
     resolved = replace(
         config,
@@ -116,6 +121,7 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
         pretrained=str(config.pretrained) if config.pretrained is not None else None,
         input_size=BACKBONES[config.arch].input_size if config.input_size is None else int(config.input_size),
         output=str(default_output(config.store, config.modality) if config.output is None else config.output),
+        workers=default_workers() if config.workers is None else int(config.workers),
     )
     if resolved.epochs < 1 or resolved.lr <= 0 or resolved.input_size < 16:
         raise ValueError(f"need epochs >= 1, lr > 0 and input size >= 16; got {resolved.epochs}, {resolved.lr}, {resolved.input_size}")
@@ -291,7 +297,9 @@ def train(config: TrainConfig) -> dict:
     context, device = init_distributed(config.device)
     amp = amp_default(device) if config.amp is None else bool(config.amp)
     config = replace(config, amp=amp, device=str(device))
+    threads = contextlib.ExitStack()
     try:
+        threads.enter_context(cpu_threads_beside_workers(device, config.workers))
         store = FlowStore(config.store)
         train_set = TSNDataset(store, split=config.split, subset="train", modality=config.modality,
                                segments=config.segments, train=True, input_size=config.input_size,
@@ -369,6 +377,7 @@ def train(config: TrainConfig) -> dict:
         return {"run_dir": str(run_dir), "checkpoint": str(run_dir / CHECKPOINT_NAME), "epochs": config.epochs,
                 "metrics": last, "rank": context.rank}
     finally:
+        threads.close()
         shutdown_distributed(context)
 
 
