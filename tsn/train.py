@@ -28,7 +28,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -394,11 +394,6 @@ def _epoch_line(record: dict) -> str:
         text += (f" | val loss {record['val_loss']:.4f} top-1 {record['val_top1']:.3f} "
                  f"mean class acc. {record['val_mean_class_accuracy']:.3f}")
     return text
-
-
-def config_fields() -> list[str]:
-    """Names of TrainConfig's fields (the CLI maps its options onto them)."""
-    return [f.name for f in fields(TrainConfig)]
 
 
 if __name__ == "__main__":  # torchrun --nproc-per-node N -m tsn.train --store S ... (same options as `tsn train`)

@@ -10,7 +10,7 @@ modality's channel count (cross-modality initialization). Nothing is ever downlo
 | resnet18 / resnet50 | 512 / 2048 | torchvision state dict (`resnet18-*.pth`) |
 | tiny | 64 | a state dict saved from this backbone |
 
-`tiny` is a 4-layer conv net with batch norm for tests and CPU demos (about 0.1M parameters).
+`tiny` is a 4-layer conv net with batch norm for tests and CPU demos (61k parameters).
 """
 
 from __future__ import annotations
