@@ -3,7 +3,7 @@
     python -m benchmarks.loader_throughput [--videos 32] [--frames 48] [--workers 2]
 
 Generates videos of smooth moving textures at 340x256 with smooth flow, and writes them as
-stores (RGB JPEG; flow as zlib, flowkit's default, as PNG, and as JPEG, dense_flow's codec) and as rawframe
+stores (RGB JPEG; flow as zstd, flowkit's default, as PNG, and as JPEG, dense_flow's codec) and as rawframe
 folders (img_00001.jpg, flow_x_00001.jpg, flow_y_00001.jpg per video: the JPEG store exported
 with flowkit.rawframes, so the very same JPEG bytes as the stores). Then, in the same process and with the
 same workers, batch size, sampling (3 segments) and augmentation (multi-scale corner crop,
@@ -71,9 +71,9 @@ def build_sources(root: Path, videos: int, frames: int, seed: int) -> dict:
     from flowkit.store.format import SPLIT_TRAIN
 
     rng = np.random.default_rng(seed)
-    # The default store (zlib flow), and the same frames with PNG and with JPEG flow.
+    # The default store (zstd flow), and the same frames with PNG and with JPEG flow.
     codecs = {
-        "store": {"rgb": "jpeg", "flow_x": "zlib", "flow_y": "zlib"},
+        "store": {"rgb": "jpeg", "flow_x": "zstd", "flow_y": "zstd"},
         "store_png_flow": {"rgb": "jpeg", "flow_x": "png", "flow_y": "png"},
         "store_jpeg_flow": {"rgb": "jpeg", "flow_x": "jpeg", "flow_y": "jpeg"},
     }

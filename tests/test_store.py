@@ -9,7 +9,7 @@ from flowkit.store import FlowStore, StoreWriter, VideoRecord
 from flowkit.store.codec import encode_image
 from flowkit.store.format import SPLIT_TEST, SPLIT_TRAIN, STATUS_FAILED
 
-STREAMS = {"rgb": "jpeg", "flow_x": "zlib", "flow_y": "png"}  # both lossless flow codecs
+STREAMS = {"rgb": "jpeg", "flow_x": "zstd", "flow_y": "png"}  # both lossless flow codecs
 
 
 def _video(rng, frames, h=24, w=32):
@@ -24,7 +24,7 @@ def _encode(rgb, flow, bound=20.0):
     q = quantize_flow(flow, bound)
     return {
         "rgb": [encode_image(f, "jpeg", quality=100) for f in rgb],
-        "flow_x": [encode_image(p, "zlib") for p in q[:, 0]],
+        "flow_x": [encode_image(p, "zstd") for p in q[:, 0]],
         "flow_y": [encode_image(p, "png") for p in q[:, 1]],
     }
 
@@ -129,15 +129,15 @@ def test_not_a_store(tmp_path):
         FlowStore(tmp_path / "missing.h5")
 
 
-def test_zlib_codec_is_lossless_and_rejects_damage():
+def test_zstd_codec_is_lossless_and_rejects_damage():
     from flowkit.store.codec import decode_image
 
     plane = np.random.default_rng(3).integers(0, 256, (37, 53), dtype=np.uint8)
-    record = encode_image(plane, "zlib")
-    assert record[:2].tobytes() == b"ZL"
+    record = encode_image(plane, "zstd")
+    assert record[:2].tobytes() == b"ZS"
     assert np.array_equal(decode_image(record, color=False), plane)
     assert np.array_equal(decode_image(record, color=True)[..., 1], plane)
     with pytest.raises(ValueError, match="damaged"):
         decode_image(record[:-5], color=False)
     with pytest.raises(ValueError, match="single planes"):
-        encode_image(np.zeros((4, 4, 3), np.uint8), "zlib")
+        encode_image(np.zeros((4, 4, 3), np.uint8), "zstd")

