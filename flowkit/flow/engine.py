@@ -10,8 +10,9 @@ OpenCV's cv::optflow::DualTVL1OpticalFlow step by step so that results track it 
 
 Batching: the N pairs of a batch are solved together. Each pair keeps its own convergence flag and
 stops changing after its own last iteration, so a pair's flow does not depend on the rest of its
-batch; the batch loop ends early once every pair has converged (checked every few iterations, so
-the host rarely waits for the device).
+batch. Convergence is read on the host once per compiled call of a few iterations (after every
+iteration in eager CPU mode, where reading costs nothing); converged pairs then leave the working
+batch, so a batch costs the sum of its pairs' iterations and ends when its last pair converges.
 
 Flow convention (OpenCV's): flow maps prev to next, next(p + flow(p)) ~ prev(p); (N, 2, H, W),
 float32, pixels, x then y.
