@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from flowkit.flow import ALGORITHMS  # the package itself is import-light (no torch, no cv2)
+
 # TV-L1 options: (flag, keyword of flowkit.flow.tvl1, type, help). Unset ones keep OpenCV's defaults.
 # Values arrive as text and are converted by _convert so that a bad value is a one-line error.
 TVL1_OPTIONS = (
@@ -19,7 +21,6 @@ TVL1_OPTIONS = (
     ("--gamma", "gamma", float, "Weight of the illumination term (0)."),
     ("--median-filtering", "median_filtering", int, "Median filter size: 0/1 off, 3 or 5 (5)."),
 )
-ALGORITHMS = ("tvl1", "opencv-tvl1", "farneback")  # flowkit.flow.ALGORITHMS, kept import-free for --help
 
 
 def _convert(kind):
