@@ -203,6 +203,15 @@ def assert_same_flow(flow, reference, pairs):
         assert endpoint_error(flow[i], pair.flow, pair.valid) <= truth * 1.05 + 0.005
 
 
+def test_chunked_masked_path_matches_in_place_path():
+    """The path CUDA runs (masked iterations in chunks, convergence read once per chunk), run eagerly
+    here, against the CPU's in-place path: pairs converging inside a chunk stop at the same iteration."""
+    pairs, prev, next = _batch()
+    chunked = TVL1Engine(per_iteration=False)
+    assert chunked.steps_per_call == 6
+    assert_same_flow(chunked(prev, next), TVL1Engine()(prev, next), pairs)
+
+
 @pytest.mark.slow
 def test_compiled_engine_matches_eager():
     """The compiled path (inductor C++ here, Triton on CUDA: the same graph) gives the eager result."""

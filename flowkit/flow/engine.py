@@ -151,13 +151,16 @@ class TVL1Engine:
     (inductor: C++/OpenMP on CPU, Triton on CUDA); the first call pays the compilation (seconds,
     less with inductor's on-disk cache), later calls of any size and batch reuse it. Without it, CPU
     runs an in-place eager iteration and checks convergence after every iteration.
-    interpolation: "bicubic" (OpenCV's) or "bilinear" warping. Other keyword arguments are the TV-L1
-    parameters with OpenCV's names (see TVL1Params; `lambda` is accepted for `lambda_`).
+    interpolation: "bicubic" (OpenCV's) or "bilinear" warping. per_iteration: in-place iterations with
+    a convergence check after each (default: eager CPU) instead of chunks of masked iterations (the
+    compiled and CUDA path; False lets CPU tests run that path eagerly). Other keyword arguments are
+    the TV-L1 parameters with OpenCV's names (see TVL1Params; `lambda` is accepted for `lambda_`).
     Call with two frame batches (see flowkit.flow.frames for accepted shapes) to get float32 flow
     (N, 2, H, W) in pixels, x then y, prev -> next (next(p + flow(p)) ~ prev(p)), on this device.
     """
 
-    def __init__(self, device="cpu", compile: bool = False, interpolation: str = "bicubic", **params):
+    def __init__(self, device="cpu", compile: bool = False, interpolation: str = "bicubic",
+                 per_iteration: bool | None = None, **params):
         self.params = TVL1Params.from_kwargs(**params)
         self.device = resolve_device(device)
         if interpolation not in INTERPOLATIONS:
@@ -168,8 +171,12 @@ class TVL1Engine:
         self._constants = dict(l_t=float(p.lambda_ * p.theta), theta=float(p.theta), taut=float(p.tau / p.theta))
         # Eager CPU checks convergence after each iteration (a host check costs nothing there); with
         # converged pairs dropped at once, the working batch is always all active and can use the
-        # faster in-place iteration.
-        self._per_iteration = not self.compile and self.device.type == "cpu"
+        # faster in-place iteration. per_iteration=False forces the chunked path of CUDA / compile.
+        if per_iteration is None:
+            per_iteration = not self.compile and self.device.type == "cpu"
+        if per_iteration and self.compile:
+            raise ValueError("per_iteration=True is the eager in-place path; it cannot be compiled")
+        self._per_iteration = bool(per_iteration)
         self.steps_per_call = 1 if self._per_iteration else _iterations_per_call(p.inner_iterations)
         iterate = functools.partial(_run_iterations, steps=self.steps_per_call, epsilon=float(p.epsilon),
                                     **self._constants)
