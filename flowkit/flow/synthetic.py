@@ -170,12 +170,6 @@ def synthetic_pairs(count: int, height: int = 96, width: int = 128, magnitude: f
     return [synthetic_pair(motions[i % len(motions)], height, width, magnitude, seed + i) for i in range(count)]
 
 
-def stack_pairs(pairs: list[FlowPair]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Batch arrays from pairs: prev (N, H, W) uint8, next (N, H, W) uint8, flow (N, 2, H, W), valid (N, H, W)."""
-    return (np.stack([p.prev for p in pairs]), np.stack([p.next for p in pairs]),
-            np.stack([p.flow for p in pairs]), np.stack([p.valid for p in pairs]))  # fmt: skip
-
-
 def stereo_pair(width: int = 148) -> FlowPair:
     """A real rectified stereo pair with ground truth: scikit-image's Middlebury motorcycle (bundled
     with scikit-image, no download), scaled to `width` px wide, as a FlowPair from left (prev) to right
