@@ -126,17 +126,26 @@ def in_pool(kind: str, pairs, workers: int, rounds: int) -> dict:
                   batch=1)
 
 
-def ours(pairs, device: str, compile: bool, batch: int, total: int, threads: int, rounds: int) -> dict:
+def device_batches(pairs, device: str, batch: int, total: int):
+    """The pairs' frames on `device` and `total` pair indices (cycling through the pairs) cut into
+    batches: (prev (P, H, W) uint8, next, index (total,) numpy, [index tensors on device], sync)."""
     import torch
-
-    from flowkit.flow import TVL1Engine
 
     prev = torch.from_numpy(np.stack([p.prev for p in pairs])).to(device)
     next = torch.from_numpy(np.stack([p.next for p in pairs])).to(device)
     index = np.arange(total) % len(pairs)
     batches = [torch.as_tensor(index[i : i + batch], device=device) for i in range(0, total, batch)]
-    engine = TVL1Engine(device=device, compile=compile)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    return prev, next, index, batches, sync
+
+
+def ours(pairs, device: str, compile: bool, batch: int, total: int, threads: int, rounds: int) -> dict:
+    import torch
+
+    from flowkit.flow import TVL1Engine
+
+    prev, next, index, batches, sync = device_batches(pairs, device, batch, total)
+    engine = TVL1Engine(device=device, compile=compile)
 
     def run():
         flows = [engine(prev[b], next[b]) for b in batches]
@@ -166,12 +175,8 @@ def warped_vs_plain(pairs, device: str, compile: bool, batch: int, total: int, r
     from flowkit.flow import TVL1Engine
     from flowkit.warp import warped_flow_batch
 
-    prev = torch.from_numpy(np.stack([p.prev for p in pairs])).to(device)
-    next = torch.from_numpy(np.stack([p.next for p in pairs])).to(device)
-    index = np.arange(total) % len(pairs)
-    batches = [torch.as_tensor(index[i : i + batch], device=device) for i in range(0, total, batch)]
+    prev, next, index, batches, sync = device_batches(pairs, device, batch, total)
     engine = TVL1Engine(device=device, compile=compile)
-    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     fallbacks = []
 
     def plain():
