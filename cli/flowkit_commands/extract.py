@@ -7,29 +7,7 @@ import sys
 
 import click
 
-from cli.options import SIZE
-
-# TV-L1 options: (flag, keyword of flowkit.flow, type, help). Unset ones keep OpenCV's defaults.
-TVL1_OPTIONS = (
-    ("--tau", "tau", float, "Time step of the numerical scheme (OpenCV default 0.25)."),
-    ("--lambda", "lambda_", float, "Weight of the data term; smaller gives smoother flow (0.15)."),
-    ("--theta", "theta", float, "Weight of the coupling term (0.3)."),
-    ("--nscales", "nscales", int, "Pyramid scales (5)."),
-    ("--warps", "warps", int, "Warpings per scale (5)."),
-    ("--epsilon", "epsilon", float, "Stopping threshold (0.01)."),
-    ("--inner-iterations", "inner_iterations", int, "Iterations between median filterings (30)."),
-    ("--outer-iterations", "outer_iterations", int, "Median filterings per warp (10)."),
-    ("--scale-step", "scale_step", float, "Ratio between pyramid scales (0.8)."),
-    ("--gamma", "gamma", float, "Weight of the illumination term (0)."),
-    ("--median-filtering", "median_filtering", int, "Median filter size: 0/1 off, 3 or 5 (5)."),
-)
-
-
-def _tvl1_options(command):
-    for flag, keyword, kind, text in reversed(TVL1_OPTIONS):
-        command = click.option(flag, keyword, type=kind, default=None, help=text)(command)
-    return command
-
+from cli.options import SIZE, tvl1_options
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=str))
@@ -44,7 +22,7 @@ def _tvl1_options(command):
 @click.option("--step", type=click.IntRange(min=1), default=1, show_default=True, help="Keep every STEP-th frame.")
 @click.option("--bound", type=float, default=20.0, show_default=True, help="Flow quantization bound in pixels.")
 @click.option("--algo", default="tvl1", show_default=True, help="Flow algorithm: tvl1, opencv-tvl1 or farneback.")
-@_tvl1_options
+@tvl1_options
 @click.option("--warped", is_flag=True, help="Also store warped (camera-motion-compensated) flow.")
 @click.option("--no-rgb", is_flag=True, help="Do not store RGB frames.")
 @click.option("--max-frames", type=click.IntRange(min=2), default=None, help="Keep at most this many frames per video.")

@@ -4,45 +4,8 @@ from __future__ import annotations
 
 import click
 
+from cli.options import converted, tvl1_options
 from flowkit.flow import ALGORITHMS  # the package itself is import-light (no torch, no cv2)
-
-# TV-L1 options: (flag, keyword of flowkit.flow.tvl1, type, help). Unset ones keep OpenCV's defaults.
-# Values arrive as text and are converted by _convert so that a bad value is a one-line error.
-TVL1_OPTIONS = (
-    ("--tau", "tau", float, "Time step of the numerical scheme (default 0.25)."),
-    ("--lambda", "lambda_", float, "Weight of the data term; smaller gives smoother flow (0.15)."),
-    ("--theta", "theta", float, "Weight of the coupling term (0.3)."),
-    ("--nscales", "nscales", int, "Pyramid scales (5)."),
-    ("--warps", "warps", int, "Warpings per scale (5)."),
-    ("--epsilon", "epsilon", float, "Stopping threshold on the mean flow change (0.01)."),
-    ("--inner-iterations", "inner_iterations", int, "Iterations between median filterings (30)."),
-    ("--outer-iterations", "outer_iterations", int, "Median filterings per warp (10)."),
-    ("--scale-step", "scale_step", float, "Ratio between pyramid scales (0.8)."),
-    ("--gamma", "gamma", float, "Weight of the illumination term (0)."),
-    ("--median-filtering", "median_filtering", int, "Median filter size: 0/1 off, 3 or 5 (5)."),
-)
-
-
-def _convert(kind):
-    def callback(ctx, param, value):
-        if value is None:
-            return None
-        try:
-            return kind(value)
-        except ValueError:
-            noun = "an integer" if kind is int else "a number"
-            raise ValueError(f"{param.opts[0]} must be {noun}, got {value!r}") from None
-
-    return callback
-
-
-def tvl1_options(command):
-    """Add the TV-L1 parameter options (OpenCV's names, default None = OpenCV's default) to a command."""
-    for flag, keyword, kind, text in reversed(TVL1_OPTIONS):
-        command = click.option(flag, keyword, default=None, metavar=kind.__name__.upper(), help=text,
-                               callback=_convert(kind))(command)
-    return command
-
 
 @click.command()
 @click.argument("prev_image", metavar="A")
@@ -52,7 +15,7 @@ def tvl1_options(command):
 @click.option("--algo", type=click.Choice(ALGORITHMS), default="tvl1", show_default=True,
               help="tvl1: flowkit's torch TV-L1; opencv-tvl1: OpenCV's (CPU reference); farneback: fast preview.")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:index] (tvl1 only).")
-@click.option("--threads", default="1", show_default=True, callback=_convert(int),
+@click.option("--threads", default="1", show_default=True, callback=converted(int),
               help="CPU threads for tvl1 (one pair of video frames gains little from more, and loses much on a busy machine).")
 @click.option("--compile", "compile_", is_flag=True,
               help="torch.compile the TV-L1 iterations: faster per pair, but the first run compiles for tens of seconds.")
