@@ -130,7 +130,7 @@ class FlowStore:
             raise ValueError(f"{self.path} has no stream {stream!r}; it has {', '.join(self.streams) or 'none'}")
 
     def read_encoded(self, stream: str, video: int, indices: Sequence[int]) -> list[np.ndarray]:
-        """Encoded records (1-D uint8 arrays of JPEG/PNG bytes) of `video`'s frames `indices` in
+        """Encoded records (1-D uint8 arrays of JPEG/PNG/zstd bytes) of `video`'s frames `indices` in
         `stream`. Reads the span covering all indices in one h5 access."""
         self._check_stream(stream)
         record = self.videos[video]
