@@ -28,7 +28,7 @@ class DemoConfig:
 
     workdir: Path = Path("demo")
     classes: int = 6
-    videos_per_class: int = 12
+    videos_per_class: int = 16
     frames: int = 24
     size: tuple[int, int] = (160, 120)
     camera_motion: str = "pan"
@@ -36,7 +36,7 @@ class DemoConfig:
     device: str = "cpu"
     arch: str = "tiny"
     input_size: int = 96
-    epochs: int = 12
+    epochs: int = 30
     batch_size: int = 8
     test_segments: int = 9
     flow_params: dict = field(default_factory=lambda: dict(DEMO_FLOW_PARAMS))
