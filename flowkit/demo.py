@@ -28,7 +28,7 @@ class DemoConfig:
 
     workdir: Path = Path("demo")
     classes: int = 6
-    videos_per_class: int = 16
+    videos_per_class: int = 24
     frames: int = 24
     size: tuple[int, int] = (160, 120)
     camera_motion: str = "pan"

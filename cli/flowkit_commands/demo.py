@@ -12,7 +12,7 @@ from cli.options import SIZE
               help="Folder for the dataset, store, runs, scores and pictures (reused if it exists).")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:N] for flow and training.")
 @click.option("--classes", type=int, default=6, show_default=True, help="Motion classes to generate.")
-@click.option("--videos-per-class", type=int, default=16, show_default=True)
+@click.option("--videos-per-class", type=int, default=24, show_default=True)
 @click.option("--frames", type=int, default=24, show_default=True, help="Frames per video.")
 @click.option("--size", type=SIZE, default="160x120", show_default=True, help="Frame size WIDTHxHEIGHT.")
 @click.option("--camera-motion", type=click.Choice(["none", "pan", "shake"]), default="pan", show_default=True,
