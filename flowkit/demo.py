@@ -61,6 +61,7 @@ def run_demo(config: DemoConfig) -> dict:
 
     workdir = Path(config.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    _check_reuse(config, workdir)
     timings: dict[str, float] = {}
     data_dir, store = workdir / "data", workdir / "synth.h5"
 
@@ -113,6 +114,25 @@ def run_demo(config: DemoConfig) -> dict:
     (workdir / "results.json").write_text(json.dumps(results, indent=2))
     (workdir / "results.md").write_text(format_table(results) + "\n")
     return results
+
+
+# Settings that decide the dataset and the store: a work folder made with others must not be reused.
+DATA_SETTINGS = ("classes", "videos_per_class", "frames", "size", "camera_motion", "seed", "flow_params")
+SETTINGS_FILE = "demo-settings.json"
+
+
+def _check_reuse(config: DemoConfig, workdir: Path) -> None:
+    """Record the data settings in the work folder; ValueError if it already holds other ones
+    (its dataset and store would silently be reused)."""
+    settings = json.loads(json.dumps({name: getattr(config, name) for name in DATA_SETTINGS}))
+    path = workdir / SETTINGS_FILE
+    if path.exists():
+        previous = json.loads(path.read_text())
+        if previous != settings:
+            changed = ", ".join(k for k in settings if previous.get(k) != settings[k])
+            raise ValueError(f"{workdir} holds a demo made with other settings ({changed}); use another --workdir")
+    else:
+        path.write_text(json.dumps(settings, indent=2))
 
 
 def _extract_step(config: DemoConfig, data_dir: Path, store: Path) -> None:

@@ -62,3 +62,13 @@ def test_demo_writes_table_pictures_and_curves(tmp_path):
     assert (tmp_path / "demo" / "flow.png").read_bytes()[:4] == png_signature
     for modality in ("rgb", "flow", "warp"):
         assert (tmp_path / "demo" / "runs" / modality / "curves.png").read_bytes()[:4] == png_signature
+
+
+def test_demo_refuses_a_workdir_made_with_other_settings(tmp_path):
+    from flowkit.demo import SETTINGS_FILE, DemoConfig, _check_reuse
+
+    _check_reuse(DemoConfig(workdir=tmp_path, camera_motion="pan"), tmp_path)
+    assert (tmp_path / SETTINGS_FILE).exists()
+    _check_reuse(DemoConfig(workdir=tmp_path, camera_motion="pan", epochs=3), tmp_path)  # training settings may change
+    with pytest.raises(ValueError, match="camera_motion"):
+        _check_reuse(DemoConfig(workdir=tmp_path, camera_motion="none"), tmp_path)
