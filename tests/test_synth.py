@@ -13,7 +13,6 @@ import pytest
 from click.testing import CliRunner
 
 from cli.flowkit_app import main as flowkit_main
-from cli.options import parse_size
 from flowkit.synth import CAMERA_MOTIONS, MOTIONS, make_dataset, render_video, split_plan
 
 SIZE = (96, 72)
@@ -209,7 +208,7 @@ def test_refuses_non_empty_folder_and_overwrite_removes_stale_videos(tmp_path):
 
 
 def test_falls_back_to_mjpg_avi_when_mp4v_cannot_be_written(tmp_path, monkeypatch):
-    import flowkit.synth as synth
+    import flowkit.synth.dataset as synth
 
     real_write_video = synth.write_video
 
@@ -228,14 +227,6 @@ def test_falls_back_to_mjpg_avi_when_mp4v_cannot_be_written(tmp_path, monkeypatc
     assert all(len(opencv_frames(p)) == 3 for p in videos)
     assert read_crlf_lines(tmp_path / "testlist01.txt")[0].endswith(".avi")
     assert not list(tmp_path.glob(".synth-probe*"))
-
-
-def test_parse_size():
-    assert parse_size("340x256") == (340, 256)
-    assert parse_size(" 96X72 ") == (96, 72)
-    for bad in ("340", "340x", "x256", "0x10", "-3x4", "3.5x4", "abc"):
-        with pytest.raises(ValueError):
-            parse_size(bad)
 
 
 def test_cli_writes_dataset_and_rejects_bad_values(tmp_path):

@@ -19,6 +19,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from flowkit.color import rgb_to_gray
 from flowkit.extract.jobs import VideoJob
 from flowkit.extract.options import ContentOptions
 from flowkit.store import format as fmt
@@ -69,13 +70,6 @@ def _cached_flow_fn(algo: str, params_json: str, device: str, compile: bool) -> 
 def local_flow_fn(content: ContentOptions, device: str = "cpu", compile: bool = False) -> FlowFn:
     """make_flow_fn for the run's settings, built once per process (engines keep compiled kernels)."""
     return _cached_flow_fn(content.algo, json.dumps(content.flow_params, sort_keys=True), device, compile)
-
-
-def rgb_to_gray(frames: np.ndarray) -> np.ndarray:
-    """(T, H, W, 3) uint8 RGB -> (T, H, W) uint8 gray, exactly as cv2.cvtColor(COLOR_RGB2GRAY)."""
-    import cv2
-
-    return np.stack([cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) for frame in frames])
 
 
 def _windows(frames: Iterator[np.ndarray], pairs: int) -> Iterator[tuple[np.ndarray, int]]:
