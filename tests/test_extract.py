@@ -153,7 +153,7 @@ def test_cli_option_errors_are_one_line(videos, tmp_path):
         (["--gpu", "99"], "Error: --gpu"),
         (["--gpu", "zero"], "Error: --gpu takes GPU ids"),
         (["--algo", "nope"], "Error: unknown flow algorithm 'nope'"),
-        (["--algo", "farneback", "--tau", "0.2"], "TV-L1 options apply"),
+        (["--algo", "farneback", "--tau", "0.2"], "TV-L1 parameters do not apply to farneback"),
         (["--labels", str(root)], "Error: labels:"),
     ]:
         result = _cli(["extract", str(root), "-o", str(tmp_path / "e.h5"), "--workers", "0", *args])

@@ -22,31 +22,8 @@ from flowkit.extract.labels import labels_from_folders, load_labels
 from flowkit.extract.options import ContentOptions, RunOptions
 from flowkit.extract.parts import parts_dir_for, part_path, prepare_parts_dir, read_part_record
 from flowkit.extract.summary import Summary
+from flowkit.flow.params import check_device, resolve_flow_params
 from flowkit.store import format as fmt
-
-TVL1_ALGORITHMS = ("tvl1", "opencv-tvl1")
-
-
-def resolve_flow_params(algo: str, params: dict) -> dict:
-    """The full parameter set of `algo` (defaults filled in, names checked), so that runs asking
-    for the same thing in different words record the same settings. ValueError for unknown names."""
-    from flowkit.flow import ALGORITHMS
-
-    if algo not in ALGORITHMS:
-        raise ValueError(f"unknown flow algorithm {algo!r}; choose from {', '.join(ALGORITHMS)}")
-    if algo in TVL1_ALGORITHMS:
-        from flowkit.flow.params import TVL1Params
-
-        return TVL1Params.from_kwargs(**params).as_dict()
-    if algo == "farneback":
-        from flowkit.flow.backends import FARNEBACK_DEFAULTS
-
-        unknown = sorted(set(params) - set(FARNEBACK_DEFAULTS))
-        if unknown:
-            raise ValueError(f"farneback does not take {', '.join(unknown)}; it takes {', '.join(FARNEBACK_DEFAULTS)}")
-        return {**FARNEBACK_DEFAULTS, **params}
-    return dict(sorted(params.items()))
-
 
 def _versions() -> dict:
     import cv2
@@ -133,8 +110,7 @@ def extract(
     content = replace(content, flow_params=resolve_flow_params(content.algo, content.flow_params))
     labels = load_labels(run.labels) if run.labels else None
     run = _check_devices(run)
-    if run.device == "cuda" and content.algo != "tvl1":
-        raise ValueError(f"--algo {content.algo} runs on the CPU only; use --cpu, or --algo tvl1 on the GPU")
+    check_device(content.algo, run.device)
     parts_dir = parts_dir_for(output)
     if output.exists() and not parts_dir.exists() and not run.overwrite:
         raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
