@@ -7,7 +7,7 @@ consensus, backward, gradient clipping, SGD step over tsn-pytorch's parameter gr
 - model: synthetic input tensors (no data loading) for several arch / modality / input-size
   cases, fp32 and bf16 autocast alternating on the same model, median of the rounds (the ratio says
   whether autocast pays on this device);
-- store: `tsn train` on a tiny synthetic flowkit store (tests/tiny_store.py, 48 training videos
+- store: `tsn train` on a tiny synthetic flowkit store (flowkit.testing, 48 training videos
   of 64x48 frames, loader workers included), the tiny arch at 112x112, for rgb and flow: the
   clips/s of the second epoch (the first pays for worker start-up too).
 On CPU the cases are small (the tiny arch, resnet18 at 112, BN-Inception at 224 with batch 2);
@@ -20,7 +20,6 @@ import argparse
 import json
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -90,9 +89,7 @@ def time_model(arch: str, modality: str, size: int, batch: int, device: torch.de
 
 def time_store(device: torch.device, workers: int, epochs: int = 2) -> list[dict]:
     """`tsn train` on a tiny store (tiny arch, 112x112): clips/s of the last epoch, data included."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from tiny_store import held_out_count, make_tiny_store
-
+    from flowkit.testing import held_out_count, make_tiny_store
     from tsn.train import TrainConfig, train
 
     results = []
