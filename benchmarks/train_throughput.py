@@ -1,6 +1,7 @@
 """TSN training throughput per device: clips (videos of `segments` snippets) per second.
 
-    python -m benchmarks.train_throughput [--device cpu|cuda] [--iters 3] [--rounds 3] [--workers 1] [--threads N] [--quick]
+    python -m benchmarks.train_throughput [--device cpu|cuda] [--iters 3] [--rounds 3] [--workers 1]
+                                          [--threads N] [--quick]
 
 Two measurements, both through tsn.train.train_one_epoch (forward, cross-entropy on the
 consensus, backward, gradient clipping, SGD step over tsn-pytorch's parameter groups):
@@ -134,7 +135,8 @@ def main(argv=None) -> dict:
               for m, b in zip(model[0::2], model[1::2])}
     result = {
         "benchmark": "train_throughput",
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()})",
+        "device": (torch.cuda.get_device_name(device) if device.type == "cuda"
+                   else f"cpu ({platform.processor() or platform.machine()})"),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "segments": SEGMENTS,
