@@ -167,13 +167,16 @@ def _stream_codecs(videos) -> dict[str, str]:
     reference = kinds(first_files)
     for name, files in videos[1:]:
         if kinds(files) != reference:
-            raise ValueError(f"rawframe folders differ: {first_name} has {sorted(reference)}, {name} has {sorted(kinds(files))}")
+            raise ValueError(
+                f"rawframe folders differ: {first_name} has {sorted(reference)}, {name} has {sorted(kinds(files))}"
+            )
     if any(len(codecs) > 1 for codecs in reference.values()):
         raise ValueError(f"{first_name}: a kind of frame file comes with several extensions")
     streams = {s: next(iter(c)) for s, c in reference.items()}
     for x, y in ((fmt.FLOW_X, fmt.FLOW_Y), (fmt.WARP_X, fmt.WARP_Y)):
         if (x in streams) != (y in streams):
-            raise ValueError(f"{first_name}: has {PREFIXES[x] if x in streams else PREFIXES[y]}_ files without their other component")
+            present = PREFIXES[x] if x in streams else PREFIXES[y]
+            raise ValueError(f"{first_name}: has {present}_ files without their other component")
     if (fmt.WARP_X in streams) and fmt.FLOW_X not in streams:
         raise ValueError(f"{first_name}: warped flow without flow")
     return {s: streams[s] for s in fmt.ALL_STREAMS if s in streams}
@@ -206,7 +209,9 @@ def export_rawframes(
         folders = {i: safe_join(out_dir, v.name) for i, v in ok}
         clashes = [str(f) for f in folders.values() if f.exists()]
         if clashes and not overwrite:
-            raise FileExistsError(f"{clashes[0]} exists ({len(clashes)} video folders do); pass --overwrite to replace their files")
+            raise FileExistsError(
+                f"{clashes[0]} exists ({len(clashes)} video folders do); pass --overwrite to replace their files"
+            )
         for i, video in tqdm(ok, desc="export", unit="video", disable=not progress):
             folder = folders[i]
             folder.mkdir(parents=True, exist_ok=True)

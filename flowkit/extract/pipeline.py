@@ -33,7 +33,8 @@ def _versions() -> dict:
 
     import flowkit
 
-    return {"flowkit": flowkit.__version__, "torch": torch.__version__, "opencv": cv2.__version__, "numpy": numpy.__version__, "h5py": h5py.__version__}
+    return {"flowkit": flowkit.__version__, "torch": torch.__version__, "opencv": cv2.__version__,
+            "numpy": numpy.__version__, "h5py": h5py.__version__}
 
 
 def store_attrs(content: ContentOptions) -> dict:
@@ -80,7 +81,8 @@ def _runner(run: RunOptions, notes: list[str]):
 def _progress(total: int, initial: int, enabled: bool):
     from tqdm import tqdm
 
-    return tqdm(total=total, initial=initial, unit="video", desc="extract", file=sys.stderr, disable=not enabled, dynamic_ncols=True)
+    return tqdm(total=total, initial=initial, unit="video", desc="extract", file=sys.stderr, disable=not enabled,
+                dynamic_ncols=True)
 
 
 def extract(
@@ -131,7 +133,8 @@ def extract(
         summary.engine = "none (all videos done)"
     records = [read_part_record(part_path(parts_dir, job.name)) for job in jobs]
     classes, label_of, splits = _labels(jobs, labels)
-    assemble_store(parts_dir, output, [j.name for j in jobs], content.streams(), store_attrs(content), classes, label_of, splits, progress=run.progress)
+    assemble_store(parts_dir, output, [j.name for j in jobs], content.streams(), store_attrs(content), classes,
+                   label_of, splits, progress=run.progress)
     shutil.rmtree(parts_dir)
 
     ok = [r for r in records if r.status == fmt.STATUS_OK]
@@ -149,7 +152,8 @@ def _has_ok_part(parts_dir: Path, job: VideoJob) -> bool:
     return path.is_file() and read_part_record(path).status == fmt.STATUS_OK
 
 
-def _run_jobs(runner, todo: list[VideoJob], content: ContentOptions, run: RunOptions, parts_dir: Path, summary: Summary, started: float) -> None:
+def _run_jobs(runner, todo: list[VideoJob], content: ContentOptions, run: RunOptions, parts_dir: Path,
+              summary: Summary, started: float) -> None:
     """Run `todo`, updating the progress bar and the summary's work counters."""
     failed = 0
     with _progress(summary.resumed + len(todo), summary.resumed, run.progress) as bar:

@@ -86,7 +86,9 @@ def _windows(frames: Iterator[np.ndarray], pairs: int) -> Iterator[tuple[np.ndar
         yield np.stack(window), first_new
 
 
-def extract_video(job: VideoJob, content: ContentOptions, flow_fn: FlowFn, batch_pairs: int = 16) -> tuple[VideoRecord, dict[str, list[np.ndarray]], list[str]]:
+def extract_video(
+    job: VideoJob, content: ContentOptions, flow_fn: FlowFn, batch_pairs: int = 16
+) -> tuple[VideoRecord, dict[str, list[np.ndarray]], list[str]]:
     """Decode, flow, quantize and encode one video.
 
     Returns (record, encoded, notes): record has status 'ok' with num_frames set, or 'failed'
@@ -205,7 +207,9 @@ def _window_flow(gray, flow_fn: FlowFn, warped: bool):
     )
 
 
-def run_job(job: VideoJob, content: ContentOptions, parts_dir: str | Path, flow_fn: FlowFn, batch_pairs: int = 16) -> VideoResult:
+def run_job(
+    job: VideoJob, content: ContentOptions, parts_dir: str | Path, flow_fn: FlowFn, batch_pairs: int = 16
+) -> VideoResult:
     """extract_video, then write its part (ok or failed) into parts_dir. Returns the result."""
     from flowkit.extract.parts import write_part
 

@@ -131,7 +131,8 @@ def farneback_params(params: dict) -> dict:
     if unknown:
         tvl1 = {f.name for f in fields(TVL1Params)} | {"lambda"}
         note = " (TV-L1 parameters do not apply to farneback)" if set(unknown) <= tvl1 else ""
-        raise ValueError(f"farneback does not take {', '.join(unknown)}{note}; it takes {', '.join(FARNEBACK_DEFAULTS)}")
+        takes = ", ".join(FARNEBACK_DEFAULTS)
+        raise ValueError(f"farneback does not take {', '.join(unknown)}{note}; it takes {takes}")
     return {**FARNEBACK_DEFAULTS, **params}
 
 

@@ -63,7 +63,8 @@ class FlowStore(FrameSource):
         columns = {name: table[name][()] for name in table}
         count = len(columns["name"])
         self.videos = [
-            VideoRecord.from_dict({name: _decode_attr(values[i]) for name, values in columns.items()}) for i in range(count)
+            VideoRecord.from_dict({name: _decode_attr(values[i]) for name, values in columns.items()})
+            for i in range(count)
         ]
         self._index = {record.name: i for i, record in enumerate(self.videos)}
         self.splits = {int(k): v[()] for k, v in file["splits"].items()}
