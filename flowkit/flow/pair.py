@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from flowkit.flow.params import GPU_ALGORITHMS, resolve_flow_params
+from flowkit.flow.params import GPU_ALGORITHMS, check_device, resolve_flow_params
 
 VIZ_GAP_PX = 8  # width of the empty (black) column between flow and warped flow in the picture
 
@@ -73,6 +73,7 @@ def flow_between_files(
     if warped_output and not warped:
         raise ValueError("--warped-output needs --warped")
     settings = resolve_flow_params(algo, params or {})
+    check_device(algo, device)
     if algo == "tvl1":
         settings["compile"] = compile
     prev, next = read_frame_pair(prev_path, next_path)

@@ -117,8 +117,9 @@ def _random_palette(rng: np.random.Generator) -> np.ndarray:
 
 
 def textured_image(height: int, width: int, seed: int = 0) -> np.ndarray:
-    """A (height, width) uint8 gray texture in 10..245 with detail at several scales (2, 6 and 18 px)
-    and some sharp-edged shapes (discs and squares), lightly blurred."""
+    """A (height, width) uint8 gray texture with detail at several scales (2, 6 and 18 px) and some
+    sharp-edged shapes (discs and squares), lightly blurred; its 1st and 99th percentiles map to 10
+    and 245 (the tails are clipped to 0..255)."""
     import cv2
 
     rng = np.random.default_rng(seed)
