@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from flowkit.flow.params import GPU_ALGORITHMS, check_device, resolve_flow_params
+from flowkit.flow.params import check_device, resolve_flow_params
 
 VIZ_GAP_PX = 8  # width of the empty (black) column between flow and warped flow in the picture
 
@@ -68,7 +68,7 @@ def flow_between_files(
 
     if int(threads) != threads or threads < 1:
         raise ValueError(f"--threads must be at least 1, got {threads}")
-    if compile and algo not in GPU_ALGORITHMS:
+    if compile and algo != "tvl1":  # the only torch engine
         raise ValueError("--compile applies to --algo tvl1 only")
     if warped_output and not warped:
         raise ValueError("--warped-output needs --warped")
