@@ -29,9 +29,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-BOUND = 20.0
 
 
 def _rawframes_video(task: tuple[str, str, tuple[int, int]]) -> int:
@@ -39,7 +36,11 @@ def _rawframes_video(task: tuple[str, str, tuple[int, int]]) -> int:
     frame and flow component. Returns the frames written."""
     import cv2
 
-    from flowkit.quantize import quantize_flow
+    from flowkit.color import rgb_to_gray
+    from flowkit.quantize import DEFAULT_BOUND, quantize_flow
+    from flowkit.rawframes import frame_file
+    from flowkit.store.codec import DEFAULT_JPEG_QUALITY
+    from flowkit.store.format import FLOW_X, FLOW_Y, RGB
     from flowkit.video import read_frames
 
     source, folder, size = task
@@ -48,14 +49,15 @@ def _rawframes_video(task: tuple[str, str, tuple[int, int]]) -> int:
     out.mkdir(parents=True, exist_ok=True)
     frames = read_frames(source, size=size)
     solver = cv2.optflow.DualTVL1OpticalFlow_create()
-    gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
+    gray = rgb_to_gray(frames)
+    quality = [cv2.IMWRITE_JPEG_QUALITY, DEFAULT_JPEG_QUALITY]
     for t, frame in enumerate(frames):
-        cv2.imwrite(str(out / f"img_{t + 1:05d}.jpg"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+        cv2.imwrite(str(out / frame_file(RGB, t)), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), quality)
     for t in range(len(frames) - 1):
         flow = solver.calc(gray[t], gray[t + 1], None)
-        q = quantize_flow(flow, BOUND)
-        cv2.imwrite(str(out / f"flow_x_{t + 1:05d}.jpg"), q[..., 0], [cv2.IMWRITE_JPEG_QUALITY, 95])
-        cv2.imwrite(str(out / f"flow_y_{t + 1:05d}.jpg"), q[..., 1], [cv2.IMWRITE_JPEG_QUALITY, 95])
+        q = quantize_flow(flow, DEFAULT_BOUND)
+        cv2.imwrite(str(out / frame_file(FLOW_X, t)), q[..., 0], quality)
+        cv2.imwrite(str(out / frame_file(FLOW_Y, t)), q[..., 1], quality)
     return len(frames)
 
 
@@ -75,7 +77,8 @@ def run_flowkit(videos_dir: Path, output: Path, size, workers: int, device: str)
     from flowkit.extract import ContentOptions, RunOptions, extract
 
     started = time.perf_counter()
-    summary = extract([videos_dir], output, ContentOptions(size=size), RunOptions(device=device, workers=workers, progress=False, overwrite=True))
+    run = RunOptions(device=device, workers=workers, progress=False, overwrite=True)
+    summary = extract([videos_dir], output, ContentOptions(size=size), run)
     seconds = time.perf_counter() - started
     if summary.videos_failed:
         raise RuntimeError(f"flowkit failed on {summary.failures}")
@@ -86,7 +89,8 @@ def disk_usage(path: Path) -> dict:
     """Apparent bytes, allocated bytes (st_blocks) and file count of a file or folder tree."""
     files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
     stats = [p.stat() for p in files]
-    return {"files": len(files), "bytes": sum(s.st_size for s in stats), "allocated_bytes": sum(s.st_blocks * 512 for s in stats)}
+    return {"files": len(files), "bytes": sum(s.st_size for s in stats),
+            "allocated_bytes": sum(s.st_blocks * 512 for s in stats)}
 
 
 def main(argv=None) -> dict:
@@ -98,7 +102,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args(argv)
-    from cli.options import parse_size
+    from flowkit.sizes import parse_size
     from flowkit.synth import make_dataset
 
     size = parse_size(args.size)
@@ -116,7 +120,8 @@ def main(argv=None) -> dict:
             shutil.rmtree(tmp / "rawframes", ignore_errors=True)
             seconds, frames["rawframes"] = run_rawframes(videos, videos_dir, tmp / "rawframes", size, args.workers)
             runs["rawframes"].append(seconds)
-            seconds, frames["flowkit"], engine = run_flowkit(videos_dir, tmp / "store.h5", size, args.workers, args.device)
+            seconds, frames["flowkit"], engine = run_flowkit(videos_dir, tmp / "store.h5", size, args.workers,
+                                                             args.device)
             runs["flowkit"].append(seconds)
         result = {"benchmark": "extract_throughput", "videos": len(videos), "frames_per_video": args.frames,
                   "size": list(size), "workers": args.workers, "device": args.device, "flowkit_engine": engine,
@@ -125,9 +130,11 @@ def main(argv=None) -> dict:
         for name, output in (("flowkit", tmp / "store.h5"), ("rawframes", tmp / "rawframes")):
             seconds = statistics.median(runs[name])
             result[name] = {"seconds": round(seconds, 2), "videos_per_s": round(len(videos) / seconds, 3),
-                            "frames_per_s": round(frames[name] / seconds, 2), "frames": frames[name], **disk_usage(output)}
-        result["flowkit_over_rawframes_frames_per_s"] = round(result["flowkit"]["frames_per_s"] / result["rawframes"]["frames_per_s"], 3)
-        result["flowkit_over_rawframes_bytes"] = round(result["flowkit"]["bytes"] / result["rawframes"]["bytes"], 3)
+                            "frames_per_s": round(frames[name] / seconds, 2), "frames": frames[name],
+                            **disk_usage(output)}
+        flowkit, rawframes = result["flowkit"], result["rawframes"]
+        result["flowkit_over_rawframes_frames_per_s"] = round(flowkit["frames_per_s"] / rawframes["frames_per_s"], 3)
+        result["flowkit_over_rawframes_bytes"] = round(flowkit["bytes"] / rawframes["bytes"], 3)
     print(json.dumps(result))
     return result
 

@@ -36,6 +36,8 @@ import multiprocessing
 
 import numpy as np
 
+from flowkit.sizes import TSN_SIZE, format_size, parse_size
+
 # -- workers (module level so that spawned processes can import them) ---------------------------
 
 _ENGINE = None
@@ -157,7 +159,8 @@ def ours(pairs, device: str, compile: bool, batch: int, total: int, threads: int
     warmup = time.perf_counter() - start
     seconds, flows = timed(run, rounds)
     flows = torch.cat(flows).cpu().numpy()
-    mode = ("compiled" if compile else "eager") + f", batch {batch}" + (f", {threads} threads" if device == "cpu" else "")
+    mode = ("compiled" if compile else "eager") + f", batch {batch}"
+    mode += f", {threads} threads" if device == "cpu" else ""
     return result("tvl1", device, mode, total, seconds, mean_epe(flows, [pairs[i] for i in index]),
                   processes=1, threads=threads if device == "cpu" else None, batch=batch,
                   first_pass_s=round(warmup, 2))
@@ -214,9 +217,10 @@ def warped_vs_plain(pairs, device: str, compile: bool, batch: int, total: int, r
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=16, help="distinct frame pairs (default 16)")
-    parser.add_argument("--size", default="340x256", help="WIDTHxHEIGHT (default 340x256)")
+    parser.add_argument("--size", default=format_size(TSN_SIZE), help=f"WIDTHxHEIGHT (default {format_size(TSN_SIZE)})")
     parser.add_argument("--magnitude", type=float, default=4.0, help="largest true flow in px (default 4)")
-    parser.add_argument("--devices", default=None, help="comma list: cpu, cuda, cuda:1 (default: cpu + cuda if present)")
+    parser.add_argument("--devices", default=None,
+                        help="comma list: cpu, cuda, cuda:1 (default: cpu + cuda if present)")
     parser.add_argument("--batch-sizes", default="1,4", help="CPU batch sizes (default 1,4)")
     parser.add_argument("--gpu-batch-sizes", default="1,8,32,128", help="CUDA batch sizes (default 1,8,32,128)")
     parser.add_argument("--gpu-pairs", type=int, default=512, help="pairs timed per CUDA setting (default 512)")
@@ -226,7 +230,8 @@ def parse_args(argv=None):
     parser.add_argument("--rounds", type=int, default=2, help="timed passes per setting, best kept (default 2)")
     parser.add_argument("--quick", action="store_true", help="4 pairs, batch 1, eager only, 1 round: a smoke run")
     parser.add_argument("--warped", action="store_true",
-                        help="also time flow + warped flow (flowkit.warp) against plain flow, largest batch size, same run")
+                        help="also time flow + warped flow (flowkit.warp) against plain flow, largest batch size, "
+                             "same run")
     args = parser.parse_args(argv)
     if args.quick:
         args.pairs, args.batch_sizes, args.modes, args.rounds = 4, "1", "eager", 1
@@ -241,7 +246,7 @@ def main(argv=None) -> dict:
 
     from flowkit.flow.synthetic import synthetic_pairs
 
-    width, height = (int(v) for v in args.size.lower().split("x"))
+    width, height = parse_size(args.size)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     devices = args.devices.split(",") if args.devices else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     threads = args.workers
@@ -287,7 +292,8 @@ def main(argv=None) -> dict:
         for device in devices:
             on_cuda = device.startswith("cuda")
             batch = max(int(b) for b in (args.gpu_batch_sizes if on_cuda else args.batch_sizes).split(","))
-            rows.extend(warped_vs_plain(pairs, device, False, batch, args.gpu_pairs if on_cuda else args.pairs, args.rounds))
+            total = args.gpu_pairs if on_cuda else args.pairs
+            rows.extend(warped_vs_plain(pairs, device, False, batch, total, args.rounds))
             summary[f"warped_overhead_{device}"] = rows[-1]["overhead"]
     report = dict(
         benchmark="flow_throughput",

@@ -9,8 +9,8 @@ with flowkit.rawframes, so the very same JPEG bytes as the stores). Then, in the
 same workers, batch size, sampling (3 segments) and augmentation (multi-scale corner crop,
 flip, resize to 224), it times TSNDataset over each source for the rgb and flow modalities,
 alternating sources over rounds and reporting the median, each run after one untimed epoch:
-warm (files in the page cache, several epochs a run) and cold (one epoch right after evicting that source's own files from the page
-cache with posix_fadvise; nothing else is evicted). Only the frame source differs
+warm (files in the page cache, several epochs a run) and cold (one epoch right after evicting that
+source's own files from the page cache with posix_fadvise; nothing else is evicted). Only the frame source differs
 (tsn.data.rawframes.RawFramesSource reads one file per record with cv2.imread, like
 tsn-pytorch / mmaction2). Prints one JSON line: clips/s per modality and source, warm and cold,
 store/rawframes ratios, files and bytes on disk.
@@ -30,7 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-WIDTH, HEIGHT = 340, 256
+from flowkit.quantize import DEFAULT_BOUND
+from flowkit.sizes import TSN_SIZE
+
+WIDTH, HEIGHT = TSN_SIZE
 
 
 def _smooth_field(rng, shape_hw, cells: int, channels: int) -> np.ndarray:
@@ -56,7 +59,8 @@ def synth_video(rng, frames: int) -> tuple[np.ndarray, np.ndarray]:
         rgb[t] = cv2.warpAffine(texture, shift, (WIDTH, HEIGHT), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
     flow = np.empty((frames - 1, 2, HEIGHT, WIDTH), np.float32)
     for t in range(frames - 1):
-        flow[t] = np.moveaxis(_smooth_field(rng, (HEIGHT, WIDTH), 32, 2), -1, 0) * 2 + np.array([vx, vy]).reshape(2, 1, 1)
+        field = np.moveaxis(_smooth_field(rng, (HEIGHT, WIDTH), 32, 2), -1, 0)
+        flow[t] = field * 2 + np.array([vx, vy]).reshape(2, 1, 1)
     return rgb, flow
 
 
@@ -77,7 +81,7 @@ def build_sources(root: Path, videos: int, frames: int, seed: int) -> dict:
         "store_png_flow": {"rgb": "jpeg", "flow_x": "png", "flow_y": "png"},
         "store_jpeg_flow": {"rgb": "jpeg", "flow_x": "jpeg", "flow_y": "jpeg"},
     }
-    attrs = {"size": [WIDTH, HEIGHT], "bound": 20.0, "algo": "synthetic", "step": 1}
+    attrs = {"size": [WIDTH, HEIGHT], "bound": DEFAULT_BOUND, "algo": "synthetic", "step": 1}
     paths = {name: root / f"{name}.h5" for name in codecs} | {"rawframes": root / "rawframes"}
     names = []
     writers = {name: StoreWriter(paths[name], codec, attrs) for name, codec in codecs.items()}
@@ -106,7 +110,8 @@ def build_sources(root: Path, videos: int, frames: int, seed: int) -> dict:
 def disk_usage(path: Path) -> dict:
     """Files and bytes (apparent size and allocated blocks) under path (a file or a folder)."""
     stats = [p.stat() for p in _files(path)]
-    return {"files": len(stats), "bytes": sum(s.st_size for s in stats), "allocated_bytes": sum(s.st_blocks * 512 for s in stats)}
+    return {"files": len(stats), "bytes": sum(s.st_size for s in stats),
+            "allocated_bytes": sum(s.st_blocks * 512 for s in stats)}
 
 
 def _files(path: Path) -> list[Path]:
@@ -177,7 +182,7 @@ def main(argv=None) -> dict:
         paths = build_sources(root, args.videos, args.frames, args.seed)
         folder = paths["rawframes"]
         rawframes = RawFramesSource.from_list_files(
-            folder, folder / "rawframes_train_split_1.txt", folder / "rawframes_val_split_1.txt", bound=20.0
+            folder, folder / "rawframes_train_split_1.txt", folder / "rawframes_val_split_1.txt", bound=DEFAULT_BOUND
         )
         stores = ("store", "store_png_flow", "store_jpeg_flow")
         sources = {name: paths[name] for name in stores} | {"rawframes": rawframes}
@@ -190,7 +195,8 @@ def main(argv=None) -> dict:
                 runs = {name: [] for name in names}
                 for _ in range(args.rounds):
                     for name in names:
-                        dataset = TSNDataset(sources[name], subset="train", modality=modality, segments=args.segments, seed=args.seed)
+                        dataset = TSNDataset(sources[name], subset="train", modality=modality,
+                                             segments=args.segments, seed=args.seed)
                         evict = (lambda path=on_disk[name]: evict_from_page_cache(path)) if cache == "cold" else None
                         runs[name].append(time_loader(dataset, args.batch_size, args.workers, epochs, args.seed, evict))
                 rates[cache][modality] = summarize(runs)

@@ -1,13 +1,14 @@
 """TSN training throughput per device: clips (videos of `segments` snippets) per second.
 
-    python -m benchmarks.train_throughput [--device cpu|cuda] [--iters 3] [--rounds 3] [--workers 1] [--threads N] [--quick]
+    python -m benchmarks.train_throughput [--device cpu|cuda] [--iters 3] [--rounds 3] [--workers 1]
+                                          [--threads N] [--quick]
 
 Two measurements, both through tsn.train.train_one_epoch (forward, cross-entropy on the
 consensus, backward, gradient clipping, SGD step over tsn-pytorch's parameter groups):
 - model: synthetic input tensors (no data loading) for several arch / modality / input-size
   cases, fp32 and bf16 autocast alternating on the same model, median of the rounds (the ratio says
   whether autocast pays on this device);
-- store: `tsn train` on a tiny synthetic flowkit store (tests/tiny_store.py, 48 training videos
+- store: `tsn train` on a tiny synthetic flowkit store (flowkit.testing, 48 training videos
   of 64x48 frames, loader workers included), the tiny arch at 112x112, for rgb and flow: the
   clips/s of the second epoch (the first pays for worker start-up too).
 On CPU the cases are small (the tiny arch, resnet18 at 112, BN-Inception at 224 with batch 2);
@@ -20,7 +21,6 @@ import argparse
 import json
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -90,9 +90,7 @@ def time_model(arch: str, modality: str, size: int, batch: int, device: torch.de
 
 def time_store(device: torch.device, workers: int, epochs: int = 2) -> list[dict]:
     """`tsn train` on a tiny store (tiny arch, 112x112): clips/s of the last epoch, data included."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from tiny_store import held_out_count, make_tiny_store
-
+    from flowkit.testing import held_out_count, make_tiny_store
     from tsn.train import TrainConfig, train
 
     results = []
@@ -137,7 +135,8 @@ def main(argv=None) -> dict:
               for m, b in zip(model[0::2], model[1::2])}
     result = {
         "benchmark": "train_throughput",
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()})",
+        "device": (torch.cuda.get_device_name(device) if device.type == "cuda"
+                   else f"cpu ({platform.processor() or platform.machine()})"),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "segments": SEGMENTS,

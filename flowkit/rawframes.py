@@ -5,7 +5,8 @@ Layout: one folder per video, holding `img_00001.jpg` (RGB frames), `flow_x_0000
 tools number from 0: both are read). We also read and write `warp_x_` / `warp_y_` for warped flow.
 Import copies the image files' bytes into the store unchanged (no re-encoding); export copies
 them out again when the store holds JPEG, and encodes PNG flow as gray JPEG (the layout's
-convention, lossy). Export also writes mmaction2 rawframe lists (`frame_dir total_frames label`, label -1 when unknown).
+convention, lossy). Export also writes mmaction2 rawframe lists (`frame_dir total_frames label`, label -1
+when unknown).
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from flowkit.quantize import DEFAULT_BOUND
 from flowkit.store import format as fmt
+from flowkit.store.codec import DEFAULT_JPEG_QUALITY
 from flowkit.store.names import check_name, safe_join
 
 PREFIXES = {fmt.RGB: "img", fmt.FLOW_X: "flow_x", fmt.FLOW_Y: "flow_y", fmt.WARP_X: "warp_x", fmt.WARP_Y: "warp_y"}
@@ -25,6 +28,12 @@ _STREAM_OF_PREFIX = {prefix: stream for stream, prefix in PREFIXES.items()}
 _FRAME_FILE = re.compile(r"^(img|flow_x|flow_y|warp_x|warp_y)_(\d+)\.(jpg|jpeg|png)$", re.IGNORECASE)
 _CODEC_OF_EXT = {"jpg": "jpeg", "jpeg": "jpeg", "png": "png"}
 LIST_NAME = "rawframes.txt"
+
+
+def frame_file(stream: str, t: int) -> str:
+    """File name of record t (0-based) of `stream` as written here: img_00001.jpg for t = 0 (files are
+    numbered from 1, five digits, like dense_flow's)."""
+    return f"{PREFIXES[stream]}_{t + 1:05d}.jpg"
 
 
 @dataclass
@@ -73,7 +82,14 @@ def _ordered(files: dict[int, Path], name: str, stream: str) -> list[Path]:
     return [files[i] for i in indices]
 
 
-def import_rawframes(root: str | os.PathLike, output: str | os.PathLike, labels: str | os.PathLike | None = None, bound: float = 20.0, overwrite: bool = False, progress: bool = False) -> RawframesReport:
+def import_rawframes(
+    root: str | os.PathLike,
+    output: str | os.PathLike,
+    labels: str | os.PathLike | None = None,
+    bound: float = DEFAULT_BOUND,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> RawframesReport:
     """Read a rawframes folder tree into the store `output`.
 
     Every video folder must hold the same kinds of files (img and/or flow_x + flow_y, optionally
@@ -151,19 +167,28 @@ def _stream_codecs(videos) -> dict[str, str]:
     reference = kinds(first_files)
     for name, files in videos[1:]:
         if kinds(files) != reference:
-            raise ValueError(f"rawframe folders differ: {first_name} has {sorted(reference)}, {name} has {sorted(kinds(files))}")
+            raise ValueError(
+                f"rawframe folders differ: {first_name} has {sorted(reference)}, {name} has {sorted(kinds(files))}"
+            )
     if any(len(codecs) > 1 for codecs in reference.values()):
         raise ValueError(f"{first_name}: a kind of frame file comes with several extensions")
     streams = {s: next(iter(c)) for s, c in reference.items()}
     for x, y in ((fmt.FLOW_X, fmt.FLOW_Y), (fmt.WARP_X, fmt.WARP_Y)):
         if (x in streams) != (y in streams):
-            raise ValueError(f"{first_name}: has {PREFIXES[x] if x in streams else PREFIXES[y]}_ files without their other component")
+            present = PREFIXES[x] if x in streams else PREFIXES[y]
+            raise ValueError(f"{first_name}: has {present}_ files without their other component")
     if (fmt.WARP_X in streams) and fmt.FLOW_X not in streams:
         raise ValueError(f"{first_name}: warped flow without flow")
     return {s: streams[s] for s in fmt.ALL_STREAMS if s in streams}
 
 
-def export_rawframes(store_path: str | os.PathLike, out_dir: str | os.PathLike, overwrite: bool = False, jpeg_quality: int = 95, progress: bool = False) -> RawframesReport:
+def export_rawframes(
+    store_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    overwrite: bool = False,
+    jpeg_quality: int = DEFAULT_JPEG_QUALITY,
+    progress: bool = False,
+) -> RawframesReport:
     """Write every ok video of a store as a rawframes folder `out_dir/<video name>/` (files
     numbered from 1), plus mmaction2 rawframe lists in out_dir: `rawframes.txt` with every
     video, and per split N `rawframes_train_split_N.txt` / `rawframes_val_split_N.txt`.
@@ -184,7 +209,9 @@ def export_rawframes(store_path: str | os.PathLike, out_dir: str | os.PathLike, 
         folders = {i: safe_join(out_dir, v.name) for i, v in ok}
         clashes = [str(f) for f in folders.values() if f.exists()]
         if clashes and not overwrite:
-            raise FileExistsError(f"{clashes[0]} exists ({len(clashes)} video folders do); pass --overwrite to replace their files")
+            raise FileExistsError(
+                f"{clashes[0]} exists ({len(clashes)} video folders do); pass --overwrite to replace their files"
+            )
         for i, video in tqdm(ok, desc="export", unit="video", disable=not progress):
             folder = folders[i]
             folder.mkdir(parents=True, exist_ok=True)
@@ -194,7 +221,7 @@ def export_rawframes(store_path: str | os.PathLike, out_dir: str | os.PathLike, 
                 for t, record in enumerate(records):
                     if codec != "jpeg":
                         record = encode_image(decode_image(record, color=stream == fmt.RGB), "jpeg", jpeg_quality)
-                    np.asarray(record, np.uint8).tofile(folder / f"{PREFIXES[stream]}_{t + 1:05d}.jpg")
+                    np.asarray(record, np.uint8).tofile(folder / frame_file(stream, t))
                 report.files += count
             report.videos += 1
             report.frames += video.num_frames

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from flowkit.sizes import TSN_SIZE, check_size
+
 VIDEO_EXTENSIONS: frozenset[str] = frozenset(
     {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp", ".ogv"}
 )
@@ -93,8 +95,7 @@ def probe(path: str | Path) -> VideoInfo:
 
 def _validate(size, step, max_frames) -> None:
     if size is not None:
-        if len(size) != 2 or any(int(v) != v or v <= 0 for v in size):
-            raise ValueError(f"size must be (width, height) with positive integers, got {size!r}")
+        check_size(size)
     if int(step) != step or step < 1:
         raise ValueError(f"step must be an integer >= 1, got {step!r}")
     if max_frames is not None and (int(max_frames) != max_frames or max_frames < 1):
@@ -116,7 +117,7 @@ def resize_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def iter_frames(
     path: str | Path,
-    size: tuple[int, int] | None = (340, 256),
+    size: tuple[int, int] | None = TSN_SIZE,
     step: int = 1,
     max_frames: int | None = None,
 ) -> Iterator[np.ndarray]:
@@ -180,7 +181,7 @@ def _warn_if_partial(capture, path, decoded: int, announced: int) -> None:
 
 def read_frames(
     path: str | Path,
-    size: tuple[int, int] | None = (340, 256),
+    size: tuple[int, int] | None = TSN_SIZE,
     step: int = 1,
     max_frames: int | None = None,
 ) -> np.ndarray:

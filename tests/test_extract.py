@@ -16,7 +16,7 @@ from flowkit.extract.jobs import default_output, part_filename, plan_jobs
 from flowkit.extract.parts import parts_dir_for, prepare_parts_dir
 from flowkit.quantize import quantization_step
 from flowkit.store import FlowStore
-from flowkit.store.codec import decode_image, encode_image
+from flowkit.store.codec import DEFAULT_JPEG_QUALITY, decode_image, encode_image
 from flowkit.store.format import SPLIT_TEST, SPLIT_TRAIN, STATUS_FAILED, STATUS_OK
 from flowkit.store.names import safe_join
 
@@ -55,7 +55,7 @@ def test_store_holds_opencv_frames_and_engine_flow(videos, tmp_path):
         assert video.path == f"{video.name}.mp4" and len(video.sha256) == 64 and video.status == STATUS_OK
         # Exactly OpenCV's frames after the store's JPEG coding (same encoder, same quality).
         rgb = store.read("rgb", i, range(video.num_frames))
-        assert (rgb == [decode_image(encode_image(f, "jpeg", 95), color=True) for f in expected]).all()
+        assert (rgb == [decode_image(encode_image(f, "jpeg", DEFAULT_JPEG_QUALITY), color=True) for f in expected]).all()
         gray = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in expected])
         flow = engine(gray[:-1], gray[1:]).numpy()
         stored = store.read_flow(i, range(video.num_frames - 1))
@@ -153,7 +153,7 @@ def test_cli_option_errors_are_one_line(videos, tmp_path):
         (["--gpu", "99"], "Error: --gpu"),
         (["--gpu", "zero"], "Error: --gpu takes GPU ids"),
         (["--algo", "nope"], "Error: unknown flow algorithm 'nope'"),
-        (["--algo", "farneback", "--tau", "0.2"], "TV-L1 options apply"),
+        (["--algo", "farneback", "--tau", "0.2"], "TV-L1 parameters do not apply to farneback"),
         (["--labels", str(root)], "Error: labels:"),
     ]:
         result = _cli(["extract", str(root), "-o", str(tmp_path / "e.h5"), "--workers", "0", *args])

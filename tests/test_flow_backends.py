@@ -12,7 +12,7 @@ from flowkit.flow.frames import to_gray_batch
 from flowkit.flow.median import median_filter_opencv, median_filter_torch, selection_network
 from flowkit.flow.resize import downscale, resize_linear
 from flowkit.flow.synthetic import MOTIONS, make_pair, synthetic_pair, synthetic_pairs, textured_image
-from flowkit.flow.warp import centered_gradient, warp_bicubic, warp_bilinear
+from flowkit.flow.remap import centered_gradient, warp_bicubic, warp_bilinear
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from cli.flowkit_app import main as flowkit_main
-from cli.options import parse_size
-from flowkit.synth import CAMERA_MOTIONS, MOTIONS, make_dataset, render_video, split_plan
+from flowkit.synth import CAMERA_MOTIONS, MOTIONS, camera_path, make_dataset, render_video, split_plan
+from flowkit.synth.affine import affine, bounds, compose, invert
 
 SIZE = (96, 72)
 
@@ -209,7 +209,7 @@ def test_refuses_non_empty_folder_and_overwrite_removes_stale_videos(tmp_path):
 
 
 def test_falls_back_to_mjpg_avi_when_mp4v_cannot_be_written(tmp_path, monkeypatch):
-    import flowkit.synth as synth
+    import flowkit.synth.dataset as synth
 
     real_write_video = synth.write_video
 
@@ -230,12 +230,24 @@ def test_falls_back_to_mjpg_avi_when_mp4v_cannot_be_written(tmp_path, monkeypatc
     assert not list(tmp_path.glob(".synth-probe*"))
 
 
-def test_parse_size():
-    assert parse_size("340x256") == (340, 256)
-    assert parse_size(" 96X72 ") == (96, 72)
-    for bad in ("340", "340x", "x256", "0x10", "-3x4", "3.5x4", "abc"):
-        with pytest.raises(ValueError):
-            parse_size(bad)
+def test_affine_maps_compose_invert_and_bound():
+    outer, inner = affine(1.5, 0.3, 4.0, -2.0), affine(0.5, -1.0, 1.0, 2.0)
+    point = np.array([3.0, 5.0, 1.0])
+    np.testing.assert_allclose(compose(outer, inner) @ point, outer @ np.append(inner @ point, 1.0))
+    np.testing.assert_allclose(compose(outer, invert(outer)), [[1, 0, 0], [0, 1, 0]], atol=1e-12)
+    np.testing.assert_allclose(affine(1.0, np.pi / 2, 0, 0) @ [1.0, 0.0, 1.0], [0.0, 1.0], atol=1e-12)  # clockwise
+    assert bounds(affine(2.0, 0.0, 1.0, 1.0), 10, 5) == (1, 1, 21, 11)
+
+
+@pytest.mark.parametrize("camera_motion", CAMERA_MOTIONS)
+def test_camera_path_shape_and_reference_frame(camera_motion):
+    path = camera_path(camera_motion, 7, (64, 48), np.random.default_rng(1))
+    assert path.shape == (7, 2, 3) and path.dtype == np.float64
+    if camera_motion != "shake":  # a still camera, and a pan about its position at t_ref = 3
+        np.testing.assert_allclose(path[3], [[1, 0, 0], [0, 1, 0]], atol=1e-12)
+    assert (camera_motion == "none") == np.allclose(path, path[3])
+    with pytest.raises(ValueError, match="unknown camera motion"):
+        camera_path("zoom", 7, (64, 48), np.random.default_rng(1))
 
 
 def test_cli_writes_dataset_and_rejects_bad_values(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.tsn_app import main
-from tiny_store import make_tiny_store
+from flowkit.testing import make_tiny_store
 from tsn_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
 
 TINY = ["--arch", "tiny", "--input-size", "32", "--batch-size", "4", "--workers", "0", "--epochs", "1",

@@ -9,7 +9,7 @@ import torch
 
 from flowkit.quantize import dequantize_flow, quantize_flow
 from flowkit.store import FlowStore
-from tiny_store import class_velocity, make_tiny_store
+from flowkit.testing import class_velocity, make_tiny_store
 from tsn.data import TSNDataset, build_loader, input_channels, prepare_batch
 from tsn.data.device_decode import EncodedBatch, EncodedClip
 from tsn.data.modalities import IMAGENET_MEAN, get_modality

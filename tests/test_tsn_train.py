@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from tiny_store import make_tiny_store
+from flowkit.testing import make_tiny_store
 from tsn.checkpoint import load_checkpoint, model_from_checkpoint
 from tsn.evaluate import confusion_path, evaluate_checkpoint, load_scores, save_scores
 from tsn.fuse import default_weights, fuse_score_files

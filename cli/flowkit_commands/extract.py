@@ -8,19 +8,26 @@ import sys
 import click
 
 from cli.options import SIZE, tvl1_options
+from flowkit.quantize import DEFAULT_BOUND
+from flowkit.sizes import TSN_SIZE, format_size
+
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=str))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), default=None,
               help="Store to write (default: <first PATH's name>.h5 in the current folder).")
-@click.option("--gpu", "gpu", default=None, metavar="IDS", help="Run flow on these GPUs: 0, 0,1 or all (default: all GPUs when there are any).")
+@click.option("--gpu", "gpu", default=None, metavar="IDS",
+              help="Run flow on these GPUs: 0, 0,1 or all (default: all GPUs when there are any).")
 @click.option("--cpu", is_flag=True, help="Run flow on the CPU (the default without a GPU).")
 @click.option("--workers", type=click.IntRange(min=0), default=None,
               help="CPU workers for decoding and encoding (default: CPU cores); 0 runs in this process without Ray.")
-@click.option("--address", default=None, help="Join this Ray cluster (e.g. auto or 10.0.0.1:6379) instead of starting a local one.")
-@click.option("--size", type=SIZE, default="340x256", show_default=True, help="Resize frames to WIDTHxHEIGHT before flow.")
+@click.option("--address", default=None,
+              help="Join this Ray cluster (e.g. auto or 10.0.0.1:6379) instead of starting a local one.")
+@click.option("--size", type=SIZE, default=format_size(TSN_SIZE), show_default=True,
+              help="Resize frames to WIDTHxHEIGHT before flow.")
 @click.option("--step", type=click.IntRange(min=1), default=1, show_default=True, help="Keep every STEP-th frame.")
-@click.option("--bound", type=float, default=20.0, show_default=True, help="Flow quantization bound in pixels.")
+@click.option("--bound", type=float, default=DEFAULT_BOUND, show_default=True,
+              help="Flow quantization bound in pixels.")
 @click.option("--algo", default="tvl1", show_default=True, help="Flow algorithm: tvl1, opencv-tvl1 or farneback.")
 @tvl1_options
 @click.option("--warped", is_flag=True, help="Also store warped (camera-motion-compensated) flow.")
@@ -30,20 +37,18 @@ from cli.options import SIZE, tvl1_options
               help="UCF101 folder (classInd.txt + train/testlists), HMDB51 split folder or mmaction2 list file.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing store and discard an interrupted run's parts.")
 @click.option("--dashboard", is_flag=True, help="Start Ray's dashboard (local Ray only; listens on 127.0.0.1).")
-def extract(paths, output, gpu, cpu, workers, address, size, step, bound, algo, warped, no_rgb, max_frames, labels, overwrite, dashboard, **tvl1):
+def extract(paths, output, gpu, cpu, workers, address, size, step, bound, algo, warped, no_rgb, max_frames, labels,
+            overwrite, dashboard, **tvl1):
     """Extract RGB frames, TV-L1 flow and (with --warped) warped flow of every video under PATH...
     (video files, folders searched recursively, or list files) into one HDF5 store.
 
     Interrupted runs resume: run the same command again. Exits with status 1 when a video failed.
     """
     from flowkit.extract import ContentOptions, RunOptions, extract as run_extract, format_summary
+    from flowkit.extract.devices import choose_device
 
-    if gpu is not None and cpu:
-        raise click.UsageError("give --gpu or --cpu, not both")
-    device, gpus = _device(gpu, cpu, address)
+    device, gpus = choose_device(gpu, cpu, address)
     flow_params = {k: v for k, v in tvl1.items() if v is not None}
-    if flow_params and algo not in ("tvl1", "opencv-tvl1"):
-        raise click.UsageError(f"the TV-L1 options apply to --algo tvl1 and opencv-tvl1, not {algo}")
     content = ContentOptions(size=size, step=step, max_frames=max_frames, bound=bound, algo=algo,
                              flow_params=flow_params, warped=warped, rgb=not no_rgb)
     run = RunOptions(device=device, gpus=gpus, workers=(os.cpu_count() or 1) if workers is None else workers,
@@ -55,15 +60,3 @@ def extract(paths, output, gpu, cpu, workers, address, size, step, bound, algo, 
         more = f" and {summary.videos_failed - 5} more" if summary.videos_failed > 5 else ""
         click.echo(f"Error: {summary.videos_failed} video(s) failed: {names}{more}", err=True)
         sys.exit(1)
-
-
-def _device(gpu: str | None, cpu: bool, address: str | None) -> tuple[str, tuple[int, ...]]:
-    """('cuda', ids) or ('cpu', ()) from --gpu / --cpu; without either, all local GPUs if any."""
-    from flowkit.extract.devices import local_gpu_count, parse_gpu_ids
-
-    if cpu:
-        return "cpu", ()
-    if gpu is None:
-        return ("cuda", ()) if address is None and local_gpu_count() > 0 else ("cpu", ())
-    ids = parse_gpu_ids(gpu)
-    return "cuda", ids or ()

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import click
 
+from flowkit.quantize import DEFAULT_BOUND
+from flowkit.store.codec import DEFAULT_JPEG_QUALITY
+
 
 @click.command("import-rawframes")
 @click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=str))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=str), help="Store to write.")
 @click.option("--labels", type=click.Path(exists=True, path_type=str), default=None,
               help="UCF101 folder, HMDB51 split folder or mmaction2 list file (default: parent folder names).")
-@click.option("--bound", type=float, default=20.0, show_default=True, help="Bound (pixels) the flow JPEGs were quantized with.")
+@click.option("--bound", type=float, default=DEFAULT_BOUND, show_default=True,
+              help="Bound (pixels) the flow JPEGs were quantized with.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing store.")
 def import_rawframes(root, output, labels, bound, overwrite):
     """Read the rawframe folders under ROOT into one store (image bytes are copied unchanged)."""
@@ -27,7 +31,7 @@ def import_rawframes(root, output, labels, bound, overwrite):
 @click.argument("store", type=click.Path(exists=True, dir_okay=False, path_type=str))
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=str))
 @click.option("--overwrite", is_flag=True, help="Write into video folders that already exist.")
-@click.option("--jpeg-quality", type=click.IntRange(1, 100), default=95, show_default=True,
+@click.option("--jpeg-quality", type=click.IntRange(1, 100), default=DEFAULT_JPEG_QUALITY, show_default=True,
               help="Quality of the JPEGs written for PNG-coded flow.")
 def export_rawframes(store, out_dir, overwrite, jpeg_quality):
     """Write every ok video of STORE as a rawframes folder under OUT_DIR, with mmaction2 lists."""

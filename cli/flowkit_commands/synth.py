@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from cli.options import SIZE
+from flowkit.sizes import TSN_SIZE, format_size
+from flowkit.synth.camera import CAMERA_MOTIONS
 
 
 @click.command()
@@ -12,17 +14,18 @@ from cli.options import SIZE
 @click.option("--classes", default=8, show_default=True, type=int, help="Number of motion classes (at most 12).")
 @click.option("--videos-per-class", default=24, show_default=True, type=int, help="Videos per class (>= 2).")
 @click.option("--frames", default=48, show_default=True, type=int, help="Frames per video (>= 2).")
-@click.option("--size", default="340x256", show_default=True, type=SIZE, help="Frame size WIDTHxHEIGHT in pixels.")
+@click.option("--size", default=format_size(TSN_SIZE), show_default=True, type=SIZE,
+              help="Frame size WIDTHxHEIGHT in pixels.")
 @click.option(
     "--camera-motion",
     default="none",
     show_default=True,
-    type=click.Choice(["none", "pan", "shake"]),
+    type=click.Choice(CAMERA_MOTIONS),
     help="Global camera motion added to every video, unrelated to the class.",
 )
 @click.option("--seed", default=0, show_default=True, type=int, help="Random seed; same seed, same frames.")
 @click.option("--overwrite", is_flag=True, help="Replace a dataset already in OUT_DIR.")
-def synth(out_dir, classes, videos_per_class, frames, size, camera_motion, seed, overwrite):
+def synth(out_dir, **options):
     """Write a synthetic motion dataset to OUT_DIR in UCF101 layout.
 
     Videos go to OUT_DIR/videos/<Class>/v_<Class>_gGG_cCC.mp4, with classInd.txt, trainlist01.txt
@@ -31,17 +34,7 @@ def synth(out_dir, classes, videos_per_class, frames, size, camera_motion, seed,
     """
     from flowkit.synth import make_dataset
 
-    info = make_dataset(
-        out_dir,
-        classes=classes,
-        videos_per_class=videos_per_class,
-        frames=frames,
-        size=size,
-        camera_motion=camera_motion,
-        seed=seed,
-        progress=True,
-        overwrite=overwrite,
-    )
+    info = make_dataset(out_dir, progress=True, **options)
     train = sum(v.split == "train" for v in info.videos)
     click.echo(
         f"wrote {len(info.videos)} videos ({train} train, {len(info.videos) - train} test) of "

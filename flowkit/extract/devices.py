@@ -1,4 +1,4 @@
-"""Choosing where flow runs: parsing `--gpu` and checking the GPUs exist."""
+"""Choosing where flow runs: parsing `--gpu` / `--cpu` and checking the GPUs exist."""
 
 from __future__ import annotations
 
@@ -15,6 +15,19 @@ def parse_gpu_ids(spec: str) -> tuple[int, ...] | None:
     if any(i < 0 for i in ids) or len(set(ids)) != len(ids):
         raise ValueError(f"--gpu ids must be distinct and >= 0, got {spec!r}")
     return ids
+
+
+def choose_device(gpu: str | None, cpu: bool, address: str | None = None) -> tuple[str, tuple[int, ...]]:
+    """('cuda', GPU ids) or ('cpu', ()) from the --gpu text (or None) and the --cpu flag; ids () mean
+    every GPU. Without either flag: every local GPU if there is one (with no Ray `address`; a
+    cluster's GPUs are not known here), else the CPU. ValueError for both flags or bad ids."""
+    if gpu is not None and cpu:
+        raise ValueError("give --gpu or --cpu, not both")
+    if cpu:
+        return "cpu", ()
+    if gpu is None:
+        return ("cuda", ()) if address is None and local_gpu_count() > 0 else ("cpu", ())
+    return "cuda", parse_gpu_ids(gpu) or ()
 
 
 def local_gpu_count() -> int:

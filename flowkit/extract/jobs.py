@@ -82,7 +82,8 @@ def plan_jobs(paths: Iterable[str | os.PathLike]) -> list[VideoJob]:
             rel_path = PurePosixPath(Path(os.path.relpath(source, root)).as_posix())
             name = check_name(_name_of(rel_path))
             if name in jobs:
-                raise ValueError(f"two videos would both be named {name!r}: {jobs[name].source} and {source}; rename one or extract them separately")
+                raise ValueError(f"two videos would both be named {name!r}: {jobs[name].source} and {source}; "
+                                 "rename one or extract them separately")
             jobs[name] = VideoJob(name=name, source=source, rel_path=str(rel_path), folder=Path(source).parent.name)
     if not jobs:
         raise ValueError(f"no video files found in {', '.join(str(p) for p in paths)}")

@@ -56,7 +56,9 @@ class Labels:
     splits: dict[int, dict[str, int]] = field(default_factory=dict)
     source: str = ""
 
-    def resolve(self, names: Iterable[str], folder_of: Mapping[str, str] | None = None) -> tuple[dict[str, int], dict[int, dict[str, int]]]:
+    def resolve(
+        self, names: Iterable[str], folder_of: Mapping[str, str] | None = None
+    ) -> tuple[dict[str, int], dict[int, dict[str, int]]]:
         """Labels and split membership for the video `names`.
 
         folder_of: {name: parent folder name}, used for videos no entry names: their label is the
@@ -148,7 +150,9 @@ def load_ucf101(folder: Path) -> Labels:
             else:
                 folder_name = key.split("/")[0] if "/" in key else ""
                 if folder_name not in class_index:
-                    raise ValueError(f"{list_file}: cannot tell the class of {row[0]!r} (no label, folder not in {index_file})")
+                    raise ValueError(
+                        f"{list_file}: cannot tell the class of {row[0]!r} (no label, folder not in {index_file})"
+                    )
                 label = class_index[folder_name]
             labels.label_of[key] = label
             members[key] = SPLIT_TRAIN if subset == "train" else SPLIT_TEST

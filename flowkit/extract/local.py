@@ -37,7 +37,9 @@ def _torch_threads(count: int):
         torch.set_num_threads(before)
 
 
-def run_in_process(jobs: Sequence[VideoJob], content: ContentOptions, run: RunOptions, parts_dir: Path) -> Iterator[VideoResult]:
+def run_in_process(
+    jobs: Sequence[VideoJob], content: ContentOptions, run: RunOptions, parts_dir: Path
+) -> Iterator[VideoResult]:
     """Extract `jobs` here, yielding each video's result as it finishes (its part is written).
     workers=0: one video at a time on this thread; workers=N: N threads. On CUDA the first of
     run.gpus is used (several GPUs need Ray)."""

@@ -7,9 +7,11 @@ import os
 from dataclasses import asdict, dataclass, field
 
 from flowkit.quantize import DEFAULT_BOUND
+from flowkit.sizes import TSN_SIZE, check_size
 from flowkit.store import format as fmt
+from flowkit.store.codec import DEFAULT_JPEG_QUALITY
 
-TSN_SIZE = (340, 256)  # (width, height), TSN's frame size
+MIN_SIDE = 8  # pixels: the smallest frame side extraction resizes to
 DEFAULT_BATCH_PAIRS = 16
 DEFAULT_MAX_RETRIES = 2
 
@@ -22,7 +24,8 @@ class ContentOptions:
     step: keep every step-th decoded frame. max_frames: keep at most this many frames (None: all).
     bound: flow quantization bound in pixels. algo: flowkit.flow algorithm name. flow_params:
     {OpenCV parameter name: value} for the algorithm. warped: also store warped flow. rgb: store
-    RGB frames. flow_codec: 'zstd' (lossless, fast), 'png' (lossless) or 'jpeg' (lossy, dense_flow's). jpeg_quality: for RGB (and JPEG flow).
+    RGB frames. flow_codec: 'zstd' (lossless, fast), 'png' (lossless) or 'jpeg' (lossy, dense_flow's).
+    jpeg_quality: for RGB (and JPEG flow).
     """
 
     size: tuple[int, int] | None = TSN_SIZE
@@ -34,13 +37,11 @@ class ContentOptions:
     warped: bool = False
     rgb: bool = True
     flow_codec: str = fmt.DEFAULT_CODEC[fmt.FLOW_X]
-    jpeg_quality: int = 95
+    jpeg_quality: int = DEFAULT_JPEG_QUALITY
 
     def __post_init__(self):
         if self.size is not None:
-            object.__setattr__(self, "size", (int(self.size[0]), int(self.size[1])))
-            if min(self.size) < 8:
-                raise ValueError(f"size must be at least 8x8 pixels, got {self.size[0]}x{self.size[1]}")
+            object.__setattr__(self, "size", check_size(self.size, minimum=MIN_SIDE))
         if int(self.step) != self.step or self.step < 1:
             raise ValueError(f"step must be an integer >= 1, got {self.step}")
         if self.max_frames is not None and (int(self.max_frames) != self.max_frames or self.max_frames < 2):

@@ -22,31 +22,8 @@ from flowkit.extract.labels import labels_from_folders, load_labels
 from flowkit.extract.options import ContentOptions, RunOptions
 from flowkit.extract.parts import parts_dir_for, part_path, prepare_parts_dir, read_part_record
 from flowkit.extract.summary import Summary
+from flowkit.flow.params import check_device, resolve_flow_params
 from flowkit.store import format as fmt
-
-TVL1_ALGORITHMS = ("tvl1", "opencv-tvl1")
-
-
-def resolve_flow_params(algo: str, params: dict) -> dict:
-    """The full parameter set of `algo` (defaults filled in, names checked), so that runs asking
-    for the same thing in different words record the same settings. ValueError for unknown names."""
-    from flowkit.flow import ALGORITHMS
-
-    if algo not in ALGORITHMS:
-        raise ValueError(f"unknown flow algorithm {algo!r}; choose from {', '.join(ALGORITHMS)}")
-    if algo in TVL1_ALGORITHMS:
-        from flowkit.flow.params import TVL1Params
-
-        return TVL1Params.from_kwargs(**params).as_dict()
-    if algo == "farneback":
-        from flowkit.flow.backends import FARNEBACK_DEFAULTS
-
-        unknown = sorted(set(params) - set(FARNEBACK_DEFAULTS))
-        if unknown:
-            raise ValueError(f"farneback does not take {', '.join(unknown)}; it takes {', '.join(FARNEBACK_DEFAULTS)}")
-        return {**FARNEBACK_DEFAULTS, **params}
-    return dict(sorted(params.items()))
-
 
 def _versions() -> dict:
     import cv2
@@ -56,7 +33,8 @@ def _versions() -> dict:
 
     import flowkit
 
-    return {"flowkit": flowkit.__version__, "torch": torch.__version__, "opencv": cv2.__version__, "numpy": numpy.__version__, "h5py": h5py.__version__}
+    return {"flowkit": flowkit.__version__, "torch": torch.__version__, "opencv": cv2.__version__,
+            "numpy": numpy.__version__, "h5py": h5py.__version__}
 
 
 def store_attrs(content: ContentOptions) -> dict:
@@ -103,7 +81,8 @@ def _runner(run: RunOptions, notes: list[str]):
 def _progress(total: int, initial: int, enabled: bool):
     from tqdm import tqdm
 
-    return tqdm(total=total, initial=initial, unit="video", desc="extract", file=sys.stderr, disable=not enabled, dynamic_ncols=True)
+    return tqdm(total=total, initial=initial, unit="video", desc="extract", file=sys.stderr, disable=not enabled,
+                dynamic_ncols=True)
 
 
 def extract(
@@ -133,8 +112,7 @@ def extract(
     content = replace(content, flow_params=resolve_flow_params(content.algo, content.flow_params))
     labels = load_labels(run.labels) if run.labels else None
     run = _check_devices(run)
-    if run.device == "cuda" and content.algo != "tvl1":
-        raise ValueError(f"--algo {content.algo} runs on the CPU only; use --cpu, or --algo tvl1 on the GPU")
+    check_device(content.algo, run.device)
     parts_dir = parts_dir_for(output)
     if output.exists() and not parts_dir.exists() and not run.overwrite:
         raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
@@ -155,7 +133,8 @@ def extract(
         summary.engine = "none (all videos done)"
     records = [read_part_record(part_path(parts_dir, job.name)) for job in jobs]
     classes, label_of, splits = _labels(jobs, labels)
-    assemble_store(parts_dir, output, [j.name for j in jobs], content.streams(), store_attrs(content), classes, label_of, splits, progress=run.progress)
+    assemble_store(parts_dir, output, [j.name for j in jobs], content.streams(), store_attrs(content), classes,
+                   label_of, splits, progress=run.progress)
     shutil.rmtree(parts_dir)
 
     ok = [r for r in records if r.status == fmt.STATUS_OK]
@@ -173,7 +152,8 @@ def _has_ok_part(parts_dir: Path, job: VideoJob) -> bool:
     return path.is_file() and read_part_record(path).status == fmt.STATUS_OK
 
 
-def _run_jobs(runner, todo: list[VideoJob], content: ContentOptions, run: RunOptions, parts_dir: Path, summary: Summary, started: float) -> None:
+def _run_jobs(runner, todo: list[VideoJob], content: ContentOptions, run: RunOptions, parts_dir: Path,
+              summary: Summary, started: float) -> None:
     """Run `todo`, updating the progress bar and the summary's work counters."""
     failed = 0
     with _progress(summary.resumed + len(todo), summary.resumed, run.progress) as bar:

@@ -143,10 +143,13 @@ def flow_actors(ray, content: ContentOptions, run: RunOptions) -> list:
         max_task_retries=run.max_retries,
     )
     max_pairs = run.batch_pairs * GPU_BATCH_CHUNKS
-    return [server.remote(content.algo, content.flow_params, "cuda", run.compile, max_pairs) for _ in range(_cluster_gpus(ray, run))]
+    gpus = _cluster_gpus(ray, run)
+    return [server.remote(content.algo, content.flow_params, "cuda", run.compile, max_pairs) for _ in range(gpus)]
 
 
-def run_with_ray(jobs: Sequence[VideoJob], content: ContentOptions, run: RunOptions, parts_dir: Path, job_fn=run_job) -> Iterator[VideoResult]:
+def run_with_ray(
+    jobs: Sequence[VideoJob], content: ContentOptions, run: RunOptions, parts_dir: Path, job_fn=run_job
+) -> Iterator[VideoResult]:
     """Extract `jobs` on Ray, yielding each video's result as it finishes (its part is written).
     job_fn(job, content, parts_dir, flow_fn, batch_pairs) -> VideoResult is the per-video work
     each task runs (worker.run_job)."""

@@ -19,6 +19,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from flowkit.color import rgb_to_gray
 from flowkit.extract.jobs import VideoJob
 from flowkit.extract.options import ContentOptions
 from flowkit.store import format as fmt
@@ -71,13 +72,6 @@ def local_flow_fn(content: ContentOptions, device: str = "cpu", compile: bool = 
     return _cached_flow_fn(content.algo, json.dumps(content.flow_params, sort_keys=True), device, compile)
 
 
-def rgb_to_gray(frames: np.ndarray) -> np.ndarray:
-    """(T, H, W, 3) uint8 RGB -> (T, H, W) uint8 gray, exactly as cv2.cvtColor(COLOR_RGB2GRAY)."""
-    import cv2
-
-    return np.stack([cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) for frame in frames])
-
-
 def _windows(frames: Iterator[np.ndarray], pairs: int) -> Iterator[tuple[np.ndarray, int]]:
     """Group a frame stream into windows of up to pairs + 1 frames, each starting with the last
     frame of the one before. Yields (window (K, H, W, 3), index of its first new frame)."""
@@ -92,7 +86,9 @@ def _windows(frames: Iterator[np.ndarray], pairs: int) -> Iterator[tuple[np.ndar
         yield np.stack(window), first_new
 
 
-def extract_video(job: VideoJob, content: ContentOptions, flow_fn: FlowFn, batch_pairs: int = 16) -> tuple[VideoRecord, dict[str, list[np.ndarray]], list[str]]:
+def extract_video(
+    job: VideoJob, content: ContentOptions, flow_fn: FlowFn, batch_pairs: int = 16
+) -> tuple[VideoRecord, dict[str, list[np.ndarray]], list[str]]:
     """Decode, flow, quantize and encode one video.
 
     Returns (record, encoded, notes): record has status 'ok' with num_frames set, or 'failed'
@@ -211,7 +207,9 @@ def _window_flow(gray, flow_fn: FlowFn, warped: bool):
     )
 
 
-def run_job(job: VideoJob, content: ContentOptions, parts_dir: str | Path, flow_fn: FlowFn, batch_pairs: int = 16) -> VideoResult:
+def run_job(
+    job: VideoJob, content: ContentOptions, parts_dir: str | Path, flow_fn: FlowFn, batch_pairs: int = 16
+) -> VideoResult:
     """extract_video, then write its part (ok or failed) into parts_dir. Returns the result."""
     from flowkit.extract.parts import write_part
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 
-ALGORITHMS = ("tvl1", "opencv-tvl1", "farneback")
+from flowkit.flow.params import ALGORITHMS
 
 _LAZY = {
     "tvl1": "flowkit.flow.engine",

@@ -9,12 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from flowkit.flow import ALGORITHMS
 from flowkit.flow.frames import frame_pair
-from flowkit.flow.params import TVL1Params
-
-# cv2.calcOpticalFlowFarneback settings commonly used for previews (OpenCV's sample values).
-FARNEBACK_DEFAULTS = dict(pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_n=5, poly_sigma=1.2, flags=0)
+from flowkit.flow.params import TVL1Params, check_algorithm, check_device, farneback_params
 
 
 def _opencv_gray(prev, next) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -31,11 +27,6 @@ def _opencv_gray(prev, next) -> tuple[list[np.ndarray], list[np.ndarray]]:
     return out[0], out[1]
 
 
-def _check_cpu(algo: str, device) -> None:
-    if device is not None and torch.device(device).type != "cpu":
-        raise ValueError(f"{algo} runs on the CPU only, got device {device!r}")
-
-
 def _to_tensor(flows: list[np.ndarray]) -> torch.Tensor:
     """List of OpenCV (H, W, 2) flows -> (N, 2, H, W) float32 tensor."""
     return torch.from_numpy(np.stack(flows).transpose(0, 3, 1, 2).astype(np.float32, copy=False)).contiguous()
@@ -46,7 +37,7 @@ def opencv_tvl1(prev, next, device="cpu", initial_flow=None, **params) -> torch.
 
     params: as for flowkit.flow.tvl1 (OpenCV's names and defaults). Returns CPU (N, 2, H, W) float32.
     """
-    _check_cpu("opencv-tvl1", device)
+    check_device("opencv-tvl1", device)
     import cv2
 
     if not hasattr(cv2, "optflow"):
@@ -64,14 +55,12 @@ def opencv_tvl1(prev, next, device="cpu", initial_flow=None, **params) -> torch.
 
 def farneback(prev, next, device="cpu", **params) -> torch.Tensor:
     """OpenCV's Farneback flow (fast, less accurate): a preview. params: cv2.calcOpticalFlowFarneback's
-    (pyr_scale, levels, winsize, iterations, poly_n, poly_sigma, flags), defaults FARNEBACK_DEFAULTS."""
-    _check_cpu("farneback", device)
+    (pyr_scale, levels, winsize, iterations, poly_n, poly_sigma, flags), defaults
+    flowkit.flow.params.FARNEBACK_DEFAULTS."""
+    check_device("farneback", device)
     import cv2
 
-    unknown = sorted(set(params) - set(FARNEBACK_DEFAULTS))
-    if unknown:
-        raise ValueError(f"farneback does not take {', '.join(unknown)}; it takes {', '.join(FARNEBACK_DEFAULTS)}")
-    settings = {**FARNEBACK_DEFAULTS, **params}
+    settings = farneback_params(params)
     a, b = frame_pair(prev, next, "cpu")
     to8 = lambda f: np.clip(np.rint(f.numpy()), 0, 255).astype(np.uint8)  # noqa: E731 - Farneback takes 8-bit only
     flows = [cv2.calcOpticalFlowFarneback(to8(x), to8(y), None, **settings) for x, y in zip(a, b)]
@@ -85,12 +74,11 @@ def compute_flow(prev, next, algo: str = "tvl1", device="cpu", **params) -> torc
     with the same parameters; "farneback": OpenCV's Farneback. Returns float32 (N, 2, H, W) flow in
     pixels, x then y, with next(p + flow(p)) ~ prev(p).
     """
+    check_algorithm(algo)
     if algo == "tvl1":
         from flowkit.flow.engine import tvl1
 
         return tvl1(prev, next, device=device, **params)
     if algo == "opencv-tvl1":
         return opencv_tvl1(prev, next, device=device, **params)
-    if algo == "farneback":
-        return farneback(prev, next, device=device, **params)
-    raise ValueError(f"unknown flow algorithm {algo!r}; choose from {', '.join(ALGORITHMS)}")
+    return farneback(prev, next, device=device, **params)

@@ -29,7 +29,7 @@ from flowkit.flow.frames import frame_pair
 from flowkit.flow.median import median_filter_opencv, median_filter_torch
 from flowkit.flow.params import TVL1Params
 from flowkit.flow.resize import downscale, resize_linear
-from flowkit.flow.warp import centered_gradient, warp_bicubic, warp_bilinear
+from flowkit.flow.remap import centered_gradient, warp_bicubic, warp_bilinear
 
 FLT_EPSILON = 1.1920928955078125e-07  # std::numeric_limits<float>::epsilon(), OpenCV's |grad I|^2 floor
 MIN_PYRAMID_SIDE = 16  # OpenCV drops pyramid scales narrower or lower than this

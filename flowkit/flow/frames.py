@@ -15,11 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-# cv2.cvtColor's fixed-point RGB -> gray weights for 8-bit images (they sum to 1 << 15); matching
-# them exactly makes RGB input give the same flow as frames converted by OpenCV.
-_GRAY_FIXED_POINT = (9798, 19235, 3735)
-_GRAY_SHIFT = 15
-_GRAY_FLOAT = (0.299, 0.587, 0.114)
+from flowkit.color import GRAY_FIXED_POINT, GRAY_SHIFT, GRAY_WEIGHTS
 
 
 def as_tensor(frames, device=None) -> torch.Tensor:
@@ -57,13 +53,14 @@ def to_gray_batch(frames, device=None) -> torch.Tensor:
 
 
 def _rgb_to_gray(rgb: torch.Tensor) -> torch.Tensor:
-    """(N, 3, H, W) RGB -> (N, H, W) gray of the same dtype family (uint8 stays uint8, rounded)."""
+    """(N, 3, H, W) RGB -> (N, H, W) gray of the same dtype family (uint8 stays uint8, rounded as
+    OpenCV rounds: flowkit.color.rgb_to_gray is the numpy twin, for channel-last arrays)."""
     if rgb.dtype == torch.uint8:
         r, g, b = rgb.int().unbind(1)
-        wr, wg, wb = _GRAY_FIXED_POINT
-        gray = (r * wr + g * wg + b * wb + (1 << (_GRAY_SHIFT - 1))) >> _GRAY_SHIFT
+        wr, wg, wb = GRAY_FIXED_POINT
+        gray = (r * wr + g * wg + b * wb + (1 << (GRAY_SHIFT - 1))) >> GRAY_SHIFT
         return gray.to(torch.uint8)
-    wr, wg, wb = _GRAY_FLOAT
+    wr, wg, wb = GRAY_WEIGHTS
     r, g, b = rgb.unbind(1)
     return r * wr + g * wg + b * wb
 

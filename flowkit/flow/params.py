@@ -1,7 +1,8 @@
-"""TV-L1 parameters with OpenCV's names and defaults, validated once.
+"""The flow algorithms and their parameters, validated once (import-light: no torch, no cv2).
 
-The names and defaults are those of cv2.optflow.DualTVL1OpticalFlow_create, so settings move over
-unchanged. `lambda` is a Python keyword, hence `lambda_`; a plain `lambda` keyword is accepted too.
+TV-L1 parameters have OpenCV's names and defaults, those of cv2.optflow.DualTVL1OpticalFlow_create,
+so settings move over unchanged. `lambda` is a Python keyword, hence `lambda_`; a plain `lambda`
+keyword is accepted too. Farneback takes cv2.calcOpticalFlowFarneback's keyword names.
 """
 
 from __future__ import annotations
@@ -9,6 +10,12 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import asdict, dataclass, fields
+
+ALGORITHMS = ("tvl1", "opencv-tvl1", "farneback")
+TVL1_ALGORITHMS = ("tvl1", "opencv-tvl1")  # the ones taking TVL1Params
+GPU_ALGORITHMS = ("tvl1",)  # the others run on the CPU only
+# cv2.calcOpticalFlowFarneback settings commonly used for previews (OpenCV's sample values).
+FARNEBACK_DEFAULTS = dict(pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_n=5, poly_sigma=1.2, flags=0)
 
 
 @dataclass(frozen=True)
@@ -102,3 +109,38 @@ def _is_number(value) -> bool:
 
 def _is_int(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_algorithm(algo: str) -> None:
+    """ValueError unless `algo` is one of ALGORITHMS."""
+    if algo not in ALGORITHMS:
+        raise ValueError(f"unknown flow algorithm {algo!r}; choose from {', '.join(ALGORITHMS)}")
+
+
+def check_device(algo: str, device) -> None:
+    """ValueError when `algo` cannot run on `device` ('cpu', 'cuda', 'cuda:1', a torch.device, or
+    None for the default): only GPU_ALGORITHMS run off the CPU."""
+    check_algorithm(algo)
+    if device is not None and algo not in GPU_ALGORITHMS and str(device).split(":")[0] != "cpu":
+        raise ValueError(f"{algo} runs on the CPU only, got device {str(device)!r}; use the CPU, or tvl1 on a GPU")
+
+
+def farneback_params(params: dict) -> dict:
+    """Farneback's full settings: FARNEBACK_DEFAULTS updated with `params`; ValueError for other names."""
+    unknown = sorted(set(params) - set(FARNEBACK_DEFAULTS))
+    if unknown:
+        tvl1 = {f.name for f in fields(TVL1Params)} | {"lambda"}
+        note = " (TV-L1 parameters do not apply to farneback)" if set(unknown) <= tvl1 else ""
+        takes = ", ".join(FARNEBACK_DEFAULTS)
+        raise ValueError(f"farneback does not take {', '.join(unknown)}{note}; it takes {takes}")
+    return {**FARNEBACK_DEFAULTS, **params}
+
+
+def resolve_flow_params(algo: str, params: dict) -> dict:
+    """The full parameter set of `algo` (one of ALGORITHMS): defaults filled in, names and values
+    checked, so that runs asking for the same thing in different words record the same settings.
+    ValueError for an unknown algorithm, unknown names or bad values."""
+    check_algorithm(algo)
+    if algo in TVL1_ALGORITHMS:
+        return TVL1Params.from_kwargs(**params).as_dict()
+    return farneback_params(params)

@@ -12,8 +12,8 @@ frame as in real video. Motions:
   nonrigid     a smooth field: a sum of a few long-wavelength sinusoids
 
 `magnitude` is the largest flow length in pixels over the frame. Everything is seeded and
-deterministic. Sources: `textured_image` (procedural), or any gray or RGB image (e.g. skimage.data)
-through `make_pair(source, ...)`.
+deterministic. Sources: `textured_image` (procedural, flowkit.synth.textures), or any gray or RGB
+image (e.g. skimage.data) through `make_pair(source, ...)`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from flowkit.color import rgb_to_gray
+from flowkit.synth.textures import textured_image
 
 MOTIONS = ("translation", "rotation", "zoom", "nonrigid")
 
@@ -38,34 +41,12 @@ class FlowPair:
     motion: str
 
 
-def textured_image(height: int, width: int, seed: int = 0) -> np.ndarray:
-    """A (height, width) uint8 texture with detail at several scales and some sharp-edged shapes."""
-    rng = np.random.default_rng(seed)
-    image = np.zeros((height, width), np.float32)
-    for cell, weight in ((2, 0.35), (6, 0.35), (18, 0.3)):
-        coarse = rng.standard_normal((height // cell + 2, width // cell + 2)).astype(np.float32)
-        image += weight * cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
-    for _ in range(max(1, height * width // 2000)):
-        cx, cy = rng.uniform(0, width), rng.uniform(0, height)
-        radius = rng.uniform(3, max(4.0, min(height, width) / 8))
-        mask = np.zeros((height, width), np.uint8)
-        if rng.random() < 0.5:
-            cv2.circle(mask, (int(cx), int(cy)), int(radius), 1, -1)
-        else:
-            cv2.rectangle(mask, (int(cx - radius), int(cy - radius)), (int(cx + radius), int(cy + radius)), 1, -1)
-        image[mask > 0] += rng.uniform(-1.5, 1.5)
-    image = cv2.GaussianBlur(image, (0, 0), 0.7)
-    lo, hi = np.percentile(image, (1, 99))
-    return np.clip((image - lo) / (hi - lo) * 235 + 10, 0, 255).astype(np.uint8)
-
-
 def _to_gray(image: np.ndarray) -> np.ndarray:
+    """Gray (H, W) or RGB(A) (H, W, 3|4) uint8 -> (H, W) uint8 gray (alpha ignored)."""
     image = np.asarray(image)
-    if image.ndim == 3:
-        image = cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2GRAY)
     if image.dtype != np.uint8:
         raise ValueError(f"source image must be uint8, got {image.dtype}")
-    return image
+    return rgb_to_gray(image[..., :3]) if image.ndim == 3 else image
 
 
 def fit_source(image: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -62,7 +62,8 @@ def _decode_zstd(buffer: np.ndarray, color: bool) -> np.ndarray:
 
     try:
         _, height, width = _ZSTD_HEADER.unpack_from(buffer)
-        raw = zstandard.ZstdDecompressor().decompress(buffer[_ZSTD_HEADER.size :].tobytes(), max_output_size=height * width)
+        payload = buffer[_ZSTD_HEADER.size :].tobytes()
+        raw = zstandard.ZstdDecompressor().decompress(payload, max_output_size=height * width)
         plane = np.frombuffer(raw, np.uint8).reshape(height, width)
     except (struct.error, zstandard.ZstdError, ValueError):
         raise ValueError("a stored zstd record is damaged") from None

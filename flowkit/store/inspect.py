@@ -28,7 +28,8 @@ def summarize(path: str | os.PathLike) -> dict:
         streams = {}
         for name, codec in sorted(store.streams.items()):
             group = file[f"streams/{name}"]
-            streams[name] = {"codec": codec, "records": int(group["offsets"].shape[0] - 1), "bytes": int(group["data"].shape[0])}
+            streams[name] = {"codec": codec, "records": int(group["offsets"].shape[0] - 1),
+                             "bytes": int(group["data"].shape[0])}
         splits = {}
         for number, codes in sorted(store.splits.items()):
             usable = np.array([v.status == fmt.STATUS_OK for v in store.videos], bool)
@@ -76,7 +77,8 @@ def format_summary(info: dict) -> str:
     ]
     for name, stream in info["streams"].items():
         per = stream["bytes"] / stream["records"] if stream["records"] else 0
-        lines.append(f"stream {name}: {stream['codec']}, {stream['records']} records, {_human_bytes(stream['bytes'])} ({_human_bytes(per)} each)")
+        lines.append(f"stream {name}: {stream['codec']}, {stream['records']} records, "
+                     f"{_human_bytes(stream['bytes'])} ({_human_bytes(per)} each)")
     for number, counts in info["splits"].items():
         lines.append(f"split {number}: {counts['train']} train, {counts['test']} test")
     for key in ("size", "step", "bound", "algo", "flow_params", "warped", "max_frames", "versions"):
@@ -102,11 +104,18 @@ class _Problems(list):
             self.append(message)
 
     def finish(self) -> list[str]:
-        extra = [f"... and {n - MAX_PROBLEMS_PER_CHECK} more {check} problems" for check, n in self._counts.items() if n > MAX_PROBLEMS_PER_CHECK]
+        extra = [f"... and {n - MAX_PROBLEMS_PER_CHECK} more {check} problems"
+                 for check, n in self._counts.items() if n > MAX_PROBLEMS_PER_CHECK]
         return list(self) + extra
 
 
-def verify(path: str | os.PathLike, source_root: str | os.PathLike | None = None, decode: bool = True, workers: int | None = None, progress: bool = False) -> list[str]:
+def verify(
+    path: str | os.PathLike,
+    source_root: str | os.PathLike | None = None,
+    decode: bool = True,
+    workers: int | None = None,
+    progress: bool = False,
+) -> list[str]:
     """Check a store from top to bottom; returns the problems found (empty list: all good).
 
     Checks: the videos table (names unique and safe, statuses, labels, failed videos hold no
@@ -182,7 +191,8 @@ def _check_offsets(store: FlowStore, file, stream: str, problems: _Problems) -> 
         start = video.rgb_start if stream == fmt.RGB else video.flow_start
         length = fmt.stream_length(stream, video.num_frames)
         if start < 0 or start + length > records:
-            problems.add("offsets", f"video {video.name!r}: records {start}..{start + length - 1} of {stream} lie outside its {records} records")
+            problems.add("offsets", f"video {video.name!r}: records {start}..{start + length - 1} of {stream} "
+                                    f"lie outside its {records} records")
         spans.append((start, length, video.name))
     expected = sum(length for _, length, _ in spans)
     if expected != records:
@@ -234,7 +244,8 @@ def _check_decoding(store: FlowStore, problems: _Problems, workers: int | None, 
             if len(shapes) > 1:
                 problems.add("decode", f"video {video.name!r}: frames of different sizes {sorted(shapes)}")
             elif expected_hw is not None and shapes and shapes != {expected_hw}:
-                problems.add("decode", f"video {video.name!r}: frames are {shapes.pop()}, the store says {expected_hw} (h, w)")
+                problems.add("decode",
+                             f"video {video.name!r}: frames are {shapes.pop()}, the store says {expected_hw} (h, w)")
 
 
 def _decoded_shape(buffer: np.ndarray, color: bool):

@@ -13,10 +13,11 @@ from typing import Sequence
 
 import numpy as np
 
-from flowkit.quantize import dequantize_flow
+from flowkit.quantize import DEFAULT_BOUND
 from flowkit.store import format as fmt
 from flowkit.store.codec import decode_image
 from flowkit.store.records import VideoRecord
+from flowkit.store.source import FrameSource
 
 
 def _decode_attr(value):
@@ -34,7 +35,7 @@ def _decode_attr(value):
     return value
 
 
-class FlowStore:
+class FlowStore(FrameSource):
     """Read-only view of a store file.
 
     Attributes after opening: attrs (dict of store-wide attributes), streams ({name: codec}),
@@ -62,7 +63,8 @@ class FlowStore:
         columns = {name: table[name][()] for name in table}
         count = len(columns["name"])
         self.videos = [
-            VideoRecord.from_dict({name: _decode_attr(values[i]) for name, values in columns.items()}) for i in range(count)
+            VideoRecord.from_dict({name: _decode_attr(values[i]) for name, values in columns.items()})
+            for i in range(count)
         ]
         self._index = {record.name: i for i, record in enumerate(self.videos)}
         self.splits = {int(k): v[()] for k, v in file["splits"].items()}
@@ -105,13 +107,10 @@ class FlowStore:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def __len__(self) -> int:
-        return len(self.videos)
-
     @property
     def bound(self) -> float:
         """The flow quantization bound in pixels."""
-        return float(self.attrs.get("bound", 20.0))
+        return float(self.attrs.get("bound", DEFAULT_BOUND))
 
     def index_of(self, name: str) -> int:
         """Position of the video called `name` in `videos`."""
@@ -120,26 +119,13 @@ class FlowStore:
         except KeyError:
             raise KeyError(f"no video named {name!r} in {self.path}") from None
 
-    def num_records(self, video: int, stream: str) -> int:
-        """Records (frames, or flow pairs) video `video` has in `stream`."""
-        self._check_stream(stream)
-        return fmt.stream_length(stream, self.videos[video].num_frames)
-
-    def _check_stream(self, stream: str) -> None:
-        if stream not in self.streams:
-            raise ValueError(f"{self.path} has no stream {stream!r}; it has {', '.join(self.streams) or 'none'}")
-
     def read_encoded(self, stream: str, video: int, indices: Sequence[int]) -> list[np.ndarray]:
         """Encoded records (1-D uint8 arrays of JPEG/PNG/zstd bytes) of `video`'s frames `indices` in
         `stream`. Reads the span covering all indices in one h5 access."""
-        self._check_stream(stream)
-        record = self.videos[video]
-        length = fmt.stream_length(stream, record.num_frames)
-        indices = [int(i) for i in indices]
+        indices = self._record_indices(stream, video, indices)
         if not indices:
             return []
-        if min(indices) < 0 or max(indices) >= length:
-            raise IndexError(f"video {record.name!r} has {length} records in {stream}; asked for {indices}")
+        record = self.videos[video]
         base = record.rgb_start if stream == fmt.RGB else record.flow_start
         offsets = self._offsets[stream]
         lo, hi = base + min(indices), base + max(indices)
@@ -155,21 +141,3 @@ class FlowStore:
         if not frames:
             raise IndexError("no frames requested")
         return np.stack(frames)
-
-    def read_flow(self, video: int, indices: Sequence[int], warped: bool = False) -> np.ndarray:
-        """Flow of pairs `indices` de-quantized with the store's bound: (T, 2, H, W) float32 pixels,
-        x then y. warped selects the camera-motion-compensated streams."""
-        sx, sy = (fmt.WARP_X, fmt.WARP_Y) if warped else (fmt.FLOW_X, fmt.FLOW_Y)
-        quantized = np.stack([self.read(sx, video, indices), self.read(sy, video, indices)], axis=1)
-        return dequantize_flow(quantized, self.bound)
-
-    def split_videos(self, split: int, subset: str) -> list[int]:
-        """Indices of the ok videos in `subset` ('train' or 'test') of split `split`."""
-        if subset not in ("train", "test"):
-            raise ValueError(f"subset must be 'train' or 'test', got {subset!r}")
-        if split not in self.splits:
-            have = ", ".join(map(str, sorted(self.splits))) or "none"
-            raise ValueError(f"{self.path} has no split {split} (splits stored: {have})")
-        code = fmt.SPLIT_TRAIN if subset == "train" else fmt.SPLIT_TEST
-        membership = self.splits[split]
-        return [i for i, r in enumerate(self.videos) if membership[i] == code and r.status == fmt.STATUS_OK]

@@ -63,7 +63,8 @@ def show_panels(store: FlowStore, video: int, frame: int | None = None) -> tuple
     if flows:
         scale = max(float(np.hypot(f[0], f[1]).max()) for _, f in flows)
         for title, flow in flows:
-            panels.append((f"{title} {frame}->{frame + 1} (max {scale:.1f} px)", flow_to_rgb(flow, max_magnitude=max(scale, 1e-6))))
+            picture = flow_to_rgb(flow, max_magnitude=max(scale, 1e-6))
+            panels.append((f"{title} {frame}->{frame + 1} (max {scale:.1f} px)", picture))
     return panels, frame
 
 
@@ -83,7 +84,9 @@ def compose(panels: list[tuple[str, np.ndarray]]) -> np.ndarray:
     return canvas
 
 
-def render_show(store_path: str | os.PathLike, video: str | int, output: str | os.PathLike, frame: int | None = None) -> Path:
+def render_show(
+    store_path: str | os.PathLike, video: str | int, output: str | os.PathLike, frame: int | None = None
+) -> Path:
     """Write the picture of `video`'s frame `frame` (default: middle) of the store to `output` (PNG).
     Returns the output path. KeyError for an unknown video, ValueError for a bad frame."""
     import cv2

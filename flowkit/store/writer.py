@@ -83,7 +83,9 @@ class StoreWriter:
         for stream, items in encoded.items():
             expected = fmt.stream_length(stream, record.num_frames)
             if len(items) != expected:
-                raise ValueError(f"video {record.name!r}: stream {stream} has {len(items)} records, expected {expected}")
+                raise ValueError(
+                    f"video {record.name!r}: stream {stream} has {len(items)} records, expected {expected}"
+                )
         record.rgb_start = self._totals.get(fmt.RGB, 0)
         flow_stream = next((s for s in fmt.FLOW_STREAMS if s in self._streams), None)
         record.flow_start = self._totals[flow_stream] if flow_stream else 0
@@ -96,7 +98,7 @@ class StoreWriter:
     def _append(self, stream: str, items: Sequence[np.ndarray | bytes]) -> None:
         if not items:
             return
-        buffers = [np.frombuffer(item, np.uint8) if isinstance(item, (bytes, bytearray)) else np.asarray(item, np.uint8).reshape(-1) for item in items]
+        buffers = [_as_bytes_array(item) for item in items]
         sizes = np.fromiter((b.size for b in buffers), np.int64, len(buffers))
         group = self._file[f"streams/{stream}"]
         data, offsets = group["data"], group["offsets"]
@@ -163,3 +165,10 @@ class StoreWriter:
             self.close()
         else:
             self.abort()
+
+
+def _as_bytes_array(item) -> np.ndarray:
+    """An encoded record (bytes, bytearray or array-like of uint8) as a 1-D uint8 array."""
+    if isinstance(item, (bytes, bytearray)):
+        return np.frombuffer(item, np.uint8)
+    return np.asarray(item, np.uint8).reshape(-1)

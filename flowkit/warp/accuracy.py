@@ -12,6 +12,7 @@ import json
 import cv2
 import numpy as np
 
+from flowkit.sizes import parse_size
 from flowkit.warp.synthetic import CAMERA_MOTIONS, SyntheticPair, camera_homography, render_pair
 
 # Pixels around the object (in prev and where it moves to) left out of the background: flow
@@ -93,20 +94,32 @@ def main(argv=None) -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="160x120", help="frame size WxH (the object scales with it)")
-    parser.add_argument("--algos", default="tvl1-light,farneback", help="comma-separated: tvl1, tvl1-light, farneback, opencv-tvl1")
+    parser.add_argument("--algos", default="tvl1-light,farneback",
+                        help="comma-separated: tvl1, tvl1-light, farneback, opencv-tvl1")
     parser.add_argument("--seed", type=int, default=3)
     args = parser.parse_args(argv)
-    width, height = (int(v) for v in args.size.lower().split("x"))
+    width, height = parse_size(args.size)
     sx, sy = width / 160, height / 120
     box = (round(OBJECT_BOX[0] * sx), round(OBJECT_BOX[1] * sy), round(OBJECT_BOX[2] * sx), round(OBJECT_BOX[3] * sy))
     for algo in args.algos.split(","):
         for camera, motion in CAMERA_MOTIONS.items():
             pair = render_pair(width, height, camera_homography(width, height, **motion), box, OBJECT_SHIFT, args.seed)
             result = warped_flow_batch(pair.prev[None], pair.next[None], flow_fn=flow_function(algo))
-            metrics = scene_metrics(pair, result.homographies[0], result.flow[0].cpu(), result.warped_flow[0].cpu(), result.valid[0].cpu())
-            metrics = {k: (round(v, 4) if isinstance(v, float) else [round(x, 3) for x in v] if isinstance(v, list) else v) for k, v in metrics.items()}
-            print(json.dumps({"algo": algo, "camera": camera, "size": f"{width}x{height}",
-                              "fallback": bool(result.fallback[0]), "inliers": int(result.inliers[0]), **metrics}), flush=True)
+            metrics = scene_metrics(pair, result.homographies[0], result.flow[0].cpu(), result.warped_flow[0].cpu(),
+                                    result.valid[0].cpu())
+            metrics = {k: _rounded(v) for k, v in metrics.items()}
+            row = {"algo": algo, "camera": camera, "size": f"{width}x{height}", "fallback": bool(result.fallback[0]),
+                   "inliers": int(result.inliers[0]), **metrics}
+            print(json.dumps(row), flush=True)
+
+
+def _rounded(value):
+    """A metric for printing: floats to 4 decimals, lists of floats to 3."""
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, list):
+        return [round(x, 3) for x in value]
+    return value
 
 
 if __name__ == "__main__":

@@ -81,7 +81,9 @@ class FramePairFeatures:
 _EMPTY_POINTS = np.zeros((0, 2), np.float32)
 
 
-def orb_matches(prev_gray: np.ndarray, next_gray: np.ndarray, params: HomographyParams) -> tuple[np.ndarray, np.ndarray]:
+def orb_matches(
+    prev_gray: np.ndarray, next_gray: np.ndarray, params: HomographyParams
+) -> tuple[np.ndarray, np.ndarray]:
     """Match ORB keypoints between two (H, W) uint8 frames. Returns (src, dst), each (M, 2)
     float32 pixel coordinates x then y in prev and next; M may be 0."""
     orb = cv2.ORB_create(nfeatures=params.orb_features)
@@ -165,7 +167,9 @@ def check_homography(h: np.ndarray, width: int, height: int, params: HomographyP
     return ""
 
 
-def fit_homography(src: np.ndarray, dst: np.ndarray, width: int, height: int, params: HomographyParams) -> HomographyFit:
+def fit_homography(
+    src: np.ndarray, dst: np.ndarray, width: int, height: int, params: HomographyParams
+) -> HomographyFit:
     """Robust homography from correspondences src -> dst, each (M, 2) float32 pixels (x, y), for
     a width x height frame. Falls back to the identity (fallback=True, with a reason) when M or the
     inlier count is too small or the result fails check_homography."""

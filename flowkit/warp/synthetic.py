@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from flowkit.synth.textures import noise_texture
+
 # Camera steps of the ground-truth scenes (keyword arguments of camera_homography).
 CAMERA_MOTIONS = {
     "pan": dict(pan=(3.0, -2.0)),
@@ -18,21 +20,6 @@ CAMERA_MOTIONS = {
     "rotation": dict(rotation_deg=2.0),
     "mixed": dict(pan=(1.5, 1.0), zoom=1.02, rotation_deg=1.0, perspective=(2e-5, -1e-5)),
 }
-
-# Scales (Gaussian sigmas, pixels) of the band-limited noise texture: fine enough for good flow,
-# smooth enough that bilinear rendering is accurate.
-TEXTURE_SIGMAS = (1.5, 3.0, 6.0)
-
-
-def noise_texture(height: int, width: int, seed: int) -> np.ndarray:
-    """A (height, width) float32 multi-scale noise texture, mean 128, std about 40, in 0..255."""
-    rng = np.random.default_rng(seed)
-    texture = np.zeros((height, width), np.float32)
-    for sigma in TEXTURE_SIGMAS:
-        layer = cv2.GaussianBlur(rng.standard_normal((height, width)).astype(np.float32), (0, 0), sigma)
-        texture += layer / layer.std()
-    texture = (texture - texture.mean()) / texture.std()
-    return np.clip(128.0 + 40.0 * texture, 0.0, 255.0)
 
 
 def camera_homography(

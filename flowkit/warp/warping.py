@@ -20,7 +20,9 @@ import torch.nn.functional as F
 INSIDE_TOLERANCE_PX = 1e-3
 
 
-def homography_sampling_grid(homographies: torch.Tensor, height: int, width: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+def homography_sampling_grid(
+    homographies: torch.Tensor, height: int, width: int, device=None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Where each prev-frame pixel samples the next frame.
 
     homographies: (N, 3, 3) float tensor, prev -> next (computed in float64 for accuracy).
@@ -50,7 +52,9 @@ def homography_sampling_grid(homographies: torch.Tensor, height: int, width: int
     return grid, valid.reshape(-1, height, width)
 
 
-def warp_by_homography(frames: torch.Tensor, homographies: torch.Tensor, fill: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def warp_by_homography(
+    frames: torch.Tensor, homographies: torch.Tensor, fill: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Resample next frames into the prev frames' camera: out(p) = frames(H p).
 
     frames: (N, H, W) gray or (N, C, H, W), uint8 or float, on any device.

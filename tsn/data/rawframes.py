@@ -2,11 +2,11 @@
 
 One folder per video with 1-based files img_00001.jpg (RGB), flow_x_00001.jpg / flow_y_00001.jpg
 (quantized flow components, pair t -> t+1) and warp_x_/warp_y_ for warped flow, one file per
-record, read with OpenCV per file. RawFramesSource offers the subset of FlowStore's interface
-that TSNDataset uses, so the same dataset, sampling and augmentation run on either source; it
+record, read with OpenCV per file. RawFramesSource shares FlowStore's base class
+(flowkit.store.source.FrameSource), so the same dataset, sampling and augmentation run on either source; it
 exists to compare loaders (benchmarks/loader_throughput.py) and to read legacy datasets.
 flowkit.rawframes converts between this layout and stores (export_rawframes writes the folders
-and the mmaction2 list files from_list_files reads); file names follow its PREFIXES.
+and the mmaction2 list files from_list_files reads); file names follow its frame_file.
 """
 
 from __future__ import annotations
@@ -18,18 +18,14 @@ from typing import Sequence
 import numpy as np
 
 from flowkit.quantize import DEFAULT_BOUND
-from flowkit.rawframes import PREFIXES
+from flowkit.rawframes import frame_file
 from flowkit.store import format as fmt
 from flowkit.store.names import safe_join
 from flowkit.store.records import VideoRecord
+from flowkit.store.source import FrameSource
 
 
-def frame_file(stream: str, t: int) -> str:
-    """File name of record t (0-based) of `stream`: img_00001.jpg for t = 0 (1-based files)."""
-    return f"{PREFIXES[stream]}_{t + 1:05d}.jpg"
-
-
-class RawFramesSource:
+class RawFramesSource(FrameSource):
     """Read-only rawframe folders under `root`, one split.
 
     train, test: lists of (folder relative to root, num_frames, label) with num_frames the RGB
@@ -49,7 +45,9 @@ class RawFramesSource:
     ):
         self.path = Path(root)
         entries = [(e, fmt.SPLIT_TRAIN) for e in train] + [(e, fmt.SPLIT_TEST) for e in test]
-        self.videos = [VideoRecord(name=str(n), label=int(label), num_frames=int(frames)) for (n, frames, label), _ in entries]
+        self.videos = [
+            VideoRecord(name=str(n), label=int(label), num_frames=int(frames)) for (n, frames, label), _ in entries
+        ]
         self._folders = [safe_join(self.path, v.name) for v in self.videos]
         self.splits = {int(split): np.array([code for _, code in entries], dtype=np.int8)}
         labels = [v.label for v in self.videos]
@@ -59,7 +57,9 @@ class RawFramesSource:
         self.streams = {s: "jpeg" for s in fmt.ALL_STREAMS if (first / frame_file(s, 0)).is_file()}
 
     @classmethod
-    def from_list_files(cls, root, train_list, test_list, classes=None, bound: float = DEFAULT_BOUND) -> "RawFramesSource":
+    def from_list_files(
+        cls, root, train_list, test_list, classes=None, bound: float = DEFAULT_BOUND
+    ) -> "RawFramesSource":
         """Build from mmaction2-style list files, lines `frame_dir total_frames label`."""
 
         def parse(path):
@@ -72,25 +72,8 @@ class RawFramesSource:
 
         return cls(root, parse(train_list), parse(test_list), classes, bound)
 
-    def __len__(self) -> int:
-        return len(self.videos)
-
-    def num_records(self, video: int, stream: str) -> int:
-        """Records video `video` has in `stream`."""
-        self._check_stream(stream)
-        return fmt.stream_length(stream, self.videos[video].num_frames)
-
-    def _check_stream(self, stream: str) -> None:
-        if stream not in self.streams:
-            raise ValueError(f"{self.path} has no stream {stream!r}; it has {', '.join(self.streams) or 'none'}")
-
     def _files(self, stream: str, video: int, indices: Sequence[int]) -> list[Path]:
-        self._check_stream(stream)
-        length = self.num_records(video, stream)
-        indices = [int(i) for i in indices]
-        if indices and (min(indices) < 0 or max(indices) >= length):
-            raise IndexError(f"video {self.videos[video].name!r} has {length} records in {stream}; asked for {indices}")
-        return [self._folders[video] / frame_file(stream, i) for i in indices]
+        return [self._folders[video] / frame_file(stream, i) for i in self._record_indices(stream, video, indices)]
 
     def read_encoded(self, stream: str, video: int, indices: Sequence[int]) -> list[np.ndarray]:
         """The JPEG files of records `indices`: list of 1-D uint8 arrays."""
@@ -114,13 +97,3 @@ class RawFramesSource:
         if not frames:
             raise IndexError("no frames requested")
         return np.stack(frames)
-
-    def split_videos(self, split: int, subset: str) -> list[int]:
-        """Indices of the videos in `subset` ('train' or 'test') of split `split`."""
-        if subset not in ("train", "test"):
-            raise ValueError(f"subset must be 'train' or 'test', got {subset!r}")
-        if split not in self.splits:
-            raise ValueError(f"{self.path} has no split {split} (splits: {', '.join(map(str, self.splits))})")
-        code = fmt.SPLIT_TRAIN if subset == "train" else fmt.SPLIT_TEST
-        return [i for i, c in enumerate(self.splits[split]) if c == code]
-

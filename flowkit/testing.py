@@ -1,5 +1,6 @@
-"""A tiny synthetic flowkit store whose classes differ by motion, for TSN tests.
+"""What tests and benchmarks share: a tiny synthetic flowkit store whose classes differ by motion.
 
+Used by the TSN tests and benchmarks/train_throughput.py; nothing here is needed at run time.
 Class c moves a random smooth texture in direction 360 * c / classes degrees at 2-4 px per
 frame: the RGB frames are the translated texture and the flow (and warped flow) is that constant
 velocity plus Gaussian noise, so a small net tells the classes apart from flow in a few
@@ -13,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from flowkit.quantize import DEFAULT_BOUND
 from flowkit.store import StoreWriter, VideoRecord
 from flowkit.store.encode import encode_streams
 from flowkit.store.format import DEFAULT_CODEC, SPLIT_TEST, SPLIT_TRAIN
 
-BOUND = 20.0
 FLOW_NOISE = 0.5  # pixels, standard deviation
 
 
@@ -58,7 +59,7 @@ def make_tiny_store(
     streams=("rgb", "flow_x", "flow_y", "warp_x", "warp_y"),
     seed: int = 0,
     flow_codec: str = "png",
-    bound: float = BOUND,
+    bound: float = DEFAULT_BOUND,
 ) -> Path:
     """Write a store at `path` and return its path.
 
@@ -72,7 +73,8 @@ def make_tiny_store(
     names = [f"move_{round(360 * c / classes):03d}" for c in range(classes)]
     path = Path(path)
     membership = {}
-    with StoreWriter(path, codecs, attrs={"size": [width, height], "bound": bound, "algo": "synthetic", "step": 1}) as writer:
+    attrs = {"size": [width, height], "bound": bound, "algo": "synthetic", "step": 1}
+    with StoreWriter(path, codecs, attrs=attrs) as writer:
         for label, class_name in enumerate(names):
             for j in range(videos_per_class):
                 speed = rng.uniform(2.0, 4.0)
@@ -86,7 +88,8 @@ def make_tiny_store(
                 record = VideoRecord(name=name, path=name + ".avi", label=label, num_frames=frames, fps=25.0,
                                      orig_width=width, orig_height=height)
                 writer.add_video(record, encoded)
-                membership[name] = SPLIT_TEST if j >= videos_per_class - held_out_count(videos_per_class) else SPLIT_TRAIN
+                held_out = j >= videos_per_class - held_out_count(videos_per_class)
+                membership[name] = SPLIT_TEST if held_out else SPLIT_TRAIN
         writer.set_classes(names)
         writer.set_split(1, membership)
     return path
