@@ -1,5 +1,5 @@
 """One source per choice (tsn.choices): every registry holds exactly the names the CLI offers, and
-the module (and the `tsn` command's startup) stays free of torch."""
+the module (with the `tsn` commands' startup and score fusion) stays free of torch."""
 
 import subprocess
 import sys
@@ -39,9 +39,10 @@ def test_the_cli_offers_the_listed_names():
     assert _cli_choices(test_module.test_command, "crops") == tuple(str(n) for n in choices.TEST_CROPS)
 
 
-def test_choices_and_the_tsn_command_group_import_without_torch():
+def test_choices_the_tsn_commands_and_fusion_import_without_torch():
+    # `tsn --help` builds every option list at startup, and `tsn fuse` only adds numbers up.
     code = ("import sys, tsn.choices, cli.tsn_app, cli.tsn_commands.train, cli.tsn_commands.test, "
-            "cli.tsn_commands.fuse; print('torch' in sys.modules)")
+            "cli.tsn_commands.fuse, tsn.fuse, tsn.scores; print('torch' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
