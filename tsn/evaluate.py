@@ -28,8 +28,8 @@ def evaluate_checkpoint(store: str | os.PathLike, checkpoint: str | os.PathLike,
     """
     from flowkit.store import FlowStore
     from tsn.checkpoint import load_checkpoint, model_from_checkpoint
-    from tsn.data import TSNDataset, build_loader
-    from tsn.data.presets import DEFAULT_INPUT_SIZE, TestCrops
+    from tsn.data import TestCrops, TSNDataset, build_loader
+    from tsn.data.presets import DEFAULT_INPUT_SIZE
     from tsn.runtime import amp_default, cpu_threads_beside_workers, pick_device
 
     saved = load_checkpoint(checkpoint)

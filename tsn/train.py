@@ -268,8 +268,7 @@ def train(config: TrainConfig) -> dict:
     ValueError / OSError for bad input (store without the modality's streams, split without
     videos, incompatible checkpoint)."""
     from flowkit.store import FlowStore
-    from tsn.data import TSNDataset, build_loader, input_channels
-    from tsn.data.presets import TestCrops, TrainCrops
+    from tsn.data import TestCrops, TrainCrops, TSNDataset, build_loader, input_channels
 
     config = resolve_config(config)
     context, device = init_distributed(config.device)
