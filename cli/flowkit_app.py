@@ -21,3 +21,7 @@ COMMANDS = {
 @click.version_option(package_name="flowkit")
 def main():
     """Optical flow extraction for two-stream action recognition."""
+
+
+if __name__ == "__main__":  # python -m cli.flowkit_app ...
+    main()

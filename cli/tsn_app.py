@@ -14,3 +14,7 @@ COMMANDS: dict[str, str] = {
 @click.group(cls=LazyGroup, lazy_commands=COMMANDS)
 def main():
     """Temporal Segment Networks trained and evaluated from flowkit stores."""
+
+
+if __name__ == "__main__":  # python -m cli.tsn_app ..., and torchrun -m cli.tsn_app ...
+    main()

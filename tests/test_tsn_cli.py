@@ -1,6 +1,11 @@
 """The `tsn` commands end to end on a tiny store: train -> test -> fuse, and one-line errors."""
 
+import json
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -9,6 +14,7 @@ from click.testing import CliRunner
 
 from cli.tsn_app import main
 from flowkit.testing import make_tiny_store
+from tsn.checkpoint import load_checkpoint
 from tsn_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
 
 TINY = ["--arch", "tiny", "--input-size", "32", "--batch-size", "4", "--workers", "0", "--epochs", "1",
@@ -59,7 +65,8 @@ def test_train_test_fuse_through_the_cli(store, trained, tmp_path):
     result = _run("fuse", tmp_path / "rgb.npz", tmp_path / "flow.npz", "--weights", "1", "2", "-o", tmp_path / "f.npz")
     assert result.exit_code == 0, result.output
     assert "rgb x 1:" in result.output and "flow x 2:" in result.output and "fused: top-1" in result.output
-    with np.load(tmp_path / "rgb.npz") as rgb, np.load(tmp_path / "flow.npz") as flow, np.load(tmp_path / "f.npz") as fused:
+    with np.load(tmp_path / "rgb.npz") as rgb, np.load(tmp_path / "flow.npz") as flow, \
+            np.load(tmp_path / "f.npz") as fused:
         np.testing.assert_allclose(fused["scores"], rgb["scores"] + 2 * flow["scores"], rtol=1e-6)
 
 
@@ -103,7 +110,7 @@ def test_bad_input_gives_one_line_errors(store, trained, tmp_path):
 
 
 def test_fuse_refuses_mismatched_score_files(tmp_path):
-    from tsn.evaluate import save_scores
+    from tsn.scores import save_scores
 
     save_scores(tmp_path / "a.npz", np.eye(3, dtype=np.float32), [0, 1, 2], ["x", "y", "z"], ["p", "q", "r"], "rgb")
     save_scores(tmp_path / "b.npz", np.eye(3, dtype=np.float32), [0, 1, 2], ["x", "y", "w"], ["p", "q", "r"], "flow")
@@ -111,18 +118,30 @@ def test_fuse_refuses_mismatched_score_files(tmp_path):
     _one_line_error(_run("fuse", tmp_path / "a.npz", "--weights", "1,x"), "--weights must be numbers")
 
 
-@pytest.mark.slow
-def test_torchrun_trains_with_distributed_data_parallel(store, tmp_path):
-    import json
-    import subprocess
-    import sys
+def _this_checkout_first() -> dict:
+    """The environment with this checkout first on PYTHONPATH, so `python -m cli...` runs its code."""
+    root = str(Path(__file__).resolve().parents[1])
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
 
+
+@pytest.mark.parametrize("module,args", [("cli.tsn_app", ["train", "--help"]), ("cli.flowkit_app", ["--help"])])
+def test_the_command_groups_run_as_python_modules(module, args):
+    done = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=120,
+                          env=_this_checkout_first())
+    assert done.returncode == 0, done.stderr
+    assert "Usage: python -m " + module in done.stdout
+    assert ("--modality" if "train" in args else "extract") in done.stdout
+
+
+def test_torchrun_trains_with_distributed_data_parallel(store, tmp_path):
+    # What README.md shows, torchrun --nproc-per-node N -m cli.tsn_app train ..., with gloo on CPU;
+    # --standalone picks a free local port (other test runs may share the machine).
     run = tmp_path / "ddp"
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29517",
-               "-m", "tsn.train", "--store", str(store), "--modality", "flow", *TINY, "--device", "cpu",
-               "--eval-every", "1", "-o", str(run)]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+               "-m", "cli.tsn_app", "train", "--store", str(store), "--modality", "flow", *TINY,
+               "--iters-per-epoch", "2", "--device", "cpu", "--eval-every", "1", "-o", str(run)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path,
-                          env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+                          env={**_this_checkout_first(), "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("checkpoint:") == 1  # only rank 0 reports and writes
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
@@ -130,6 +149,4 @@ def test_torchrun_trains_with_distributed_data_parallel(store, tmp_path):
     iters = [r for r in records if r["kind"] == "iter"]
     epoch = [r for r in records if r["kind"] == "epoch"]
     assert len(iters) == 2 and len(epoch) == 1 and "val_top1" in epoch[0]
-    from tsn.checkpoint import load_checkpoint
-
     assert load_checkpoint(run / "checkpoint.pt")["epoch"] == 1

@@ -13,6 +13,7 @@ from flowkit.testing import class_velocity, make_tiny_store
 from tsn.data import TSNDataset, build_loader, input_channels, prepare_batch
 from tsn.data.device_decode import EncodedBatch, EncodedClip
 from tsn.data.modalities import IMAGENET_MEAN, get_modality
+from tsn.data.presets import TestCrops, TrainCrops
 from flowkit.rawframes import export_rawframes
 from tsn.data.rawframes import RawFramesSource
 from tsn.data.sampling import centred_offsets, contiguous_runs, random_offsets, sample_indices
@@ -174,8 +175,7 @@ def test_flip_negates_the_x_flow_of_quantized_records():
     # Exact against the de-quantized original (255 - q is an exact negation).
     original = dequantize_flow(q, 20.0)
     np.testing.assert_allclose(got[0], -original[0][:, ::-1], atol=1e-5)
-    np.testing.assert_allclose(T.flip_flow(original[None])[0], got, atol=1e-5)
-    np.testing.assert_allclose(T.flip_flow(torch.from_numpy(original)).numpy(), got, atol=1e-5)
+    np.testing.assert_allclose(got[1], original[1][:, ::-1], atol=1e-5)
 
 
 def test_flip_leaves_rgb_values_alone():
@@ -225,7 +225,8 @@ def test_rgb_and_rgbdiff_normalization():
 def test_dataset_shapes_and_labels(store_path, modality, train, crops):
     store = FlowStore(store_path)
     subset = "train" if train else "test"
-    dataset = TSNDataset(store, split=1, subset=subset, modality=modality, segments=3, train=train, crops=crops, input_size=32)
+    preset = TrainCrops(32) if train else TestCrops(32, crops)
+    dataset = TSNDataset(store, split=1, subset=subset, modality=modality, segments=3, preset=preset)
     assert len(dataset) == len(store.split_videos(1, subset))
     clip, label = dataset[len(dataset) - 1]
     assert clip.dtype == torch.float32 and clip.shape == (3 * crops, input_channels(modality), 32, 32)
@@ -236,7 +237,7 @@ def test_dataset_shapes_and_labels(store_path, modality, train, crops):
 
 def test_flow_values_match_the_store_reader(store_path):
     store = FlowStore(store_path)
-    dataset = TSNDataset(store, subset="test", modality="flow", segments=3, crops=1, input_size=42)
+    dataset = TSNDataset(store, subset="test", modality="flow", segments=3, preset=TestCrops(42))
     clip, _ = dataset[0]
     video = dataset.video_ids[0]
     indices = sample_indices(store.num_records(video, "flow_x"), 3, 5, train=False)
@@ -244,18 +245,18 @@ def test_flow_values_match_the_store_reader(store_path):
     for k in range(3):
         flow = store.read_flow(video, indices[k])[:, :, 3:45, 11:53] / store.bound  # (5, 2, 42, 42)
         np.testing.assert_allclose(clip[k].numpy(), flow.reshape(10, 42, 42), atol=1e-6)
-    warped = TSNDataset(store, subset="test", modality="warp", crops=1, input_size=42)[0][0]
+    warped = TSNDataset(store, subset="test", modality="warp", preset=TestCrops(42))[0][0]
     np.testing.assert_allclose(
         warped[0].numpy(), store.read_flow(video, indices[0], warped=True)[:, :, 3:45, 11:53].reshape(10, 42, 42) / 20, atol=1e-6
     )
-    rgb = TSNDataset(store, subset="test", modality="rgb", crops=1, input_size=42)[0][0]
+    rgb = TSNDataset(store, subset="test", modality="rgb", preset=TestCrops(42))[0][0]
     frame = store.read("rgb", video, [int(centred_offsets(12, 3, 1)[1])])[0, 3:45, 11:53] / 255.0
     expected = (frame - np.array(IMAGENET_MEAN)) / np.array([0.229, 0.224, 0.225])
     np.testing.assert_allclose(rgb[1].numpy(), expected.transpose(2, 0, 1), atol=1e-5)
 
 
 def test_ten_crops_are_five_positions_and_their_mirrors(store_path):
-    clip, _ = TSNDataset(store_path, subset="test", modality="flow", segments=2, crops=10, input_size=42)[0]
+    clip, _ = TSNDataset(store_path, subset="test", modality="flow", segments=2, preset=TestCrops(42, crops=10))[0]
     views = clip.view(10, 2, 10, 42, 42)
     for position in range(5):
         plain, mirrored = views[2 * position], views[2 * position + 1]
@@ -265,7 +266,7 @@ def test_ten_crops_are_five_positions_and_their_mirrors(store_path):
     # on a grid of steps (64 - 42) // 4 = 5 and (48 - 42) // 4 = 1 (the 10-crop centre is the
     # grid's, as tsn-pytorch's GroupOverSample, one pixel off the single centre crop here).
     store = FlowStore(store_path)
-    video = TSNDataset(store, subset="test", modality="flow", input_size=42).video_ids[0]
+    video = TSNDataset(store, subset="test", modality="flow", preset=TestCrops(42)).video_ids[0]
     indices = sample_indices(store.num_records(video, "flow_x"), 2, 5, train=False)
     for position, (x, y) in enumerate([(0, 0), (20, 0), (0, 4), (20, 4), (10, 2)]):
         for k in range(2):
@@ -274,7 +275,7 @@ def test_ten_crops_are_five_positions_and_their_mirrors(store_path):
 
 
 def test_classes_are_told_apart_by_their_flow(store_path):
-    dataset = TSNDataset(store_path, subset="test", modality="flow", crops=1, input_size=32)
+    dataset = TSNDataset(store_path, subset="test", modality="flow", preset=TestCrops(32))
     for i in range(len(dataset)):
         clip, label = dataset[i]
         vx, vy = class_velocity(label, 3, speed=1.0)
@@ -285,7 +286,7 @@ def test_classes_are_told_apart_by_their_flow(store_path):
 
 def test_training_flip_mirrors_and_negates(store_path):
     """Over many draws the training clips' mean x flow takes both signs (flips), y keeps its sign."""
-    dataset = TSNDataset(store_path, subset="train", modality="flow", input_size=32, seed=3)
+    dataset = TSNDataset(store_path, subset="train", modality="flow", preset=TrainCrops(32), seed=3)
     index = dataset.labels.index(0)  # class 0 moves right: +x, y about 0
     signs = {np.sign(dataset[index][0][:, 0::2].mean().item()) for _ in range(30)}
     assert signs == {-1.0, 1.0}
@@ -299,10 +300,10 @@ def test_errors_for_missing_streams_empty_splits_and_bad_options(tmp_path, store
         TSNDataset(rgb_only, subset="test", modality="rgb")  # one video per class: all train
     with pytest.raises(ValueError, match="no split 2"):
         TSNDataset(store_path, split=2)
-    with pytest.raises(ValueError, match="crops"):
-        TSNDataset(store_path, subset="test", crops=5)
-    with pytest.raises(ValueError, match="crops=10 is for testing"):
-        TSNDataset(store_path, subset="train", crops=10)
+    with pytest.raises(ValueError, match="crops must be one of 1, 10"):
+        TSNDataset(store_path, subset="test", preset=TestCrops(32, crops=5))
+    with pytest.raises(TypeError, match="TrainCrops or TestCrops"):
+        TSNDataset(store_path, subset="test", preset=32)
     with pytest.raises(ValueError, match="unknown modality"):
         TSNDataset(store_path, modality="optical")
     with pytest.raises(FileNotFoundError):
@@ -312,10 +313,10 @@ def test_errors_for_missing_streams_empty_splits_and_bad_options(tmp_path, store
 def test_videos_shorter_than_a_snippet_load(tmp_path):
     path = make_tiny_store(tmp_path / "short.h5", classes=2, videos_per_class=2, frames=3, streams=("rgb", "flow_x", "flow_y"))
     for modality in ("rgb", "rgbdiff", "flow"):
-        clip, _ = TSNDataset(path, subset="train", modality=modality, segments=3, input_size=24)[0]
+        clip, _ = TSNDataset(path, subset="train", modality=modality, segments=3, preset=TrainCrops(24))[0]
         assert clip.shape == (3, input_channels(modality), 24, 24)
     # A 2-record flow video repeats its last pair: channels 2..9 are pair 1 repeated.
-    clip, _ = TSNDataset(path, subset="test", modality="flow", segments=3, input_size=24)[0]
+    clip, _ = TSNDataset(path, subset="test", modality="flow", segments=3, preset=TestCrops(24))[0]
     torch.testing.assert_close(clip[:, 4:6], clip[:, 8:10])
 
 
@@ -329,7 +330,7 @@ class _PidDataset(TSNDataset):
 
 
 def test_loader_with_two_workers_opens_a_handle_per_worker_and_is_reproducible(store_path):
-    dataset = _PidDataset(store_path, subset="train", modality="flow", input_size=32)
+    dataset = _PidDataset(store_path, subset="train", modality="flow", preset=TrainCrops(32))
     pids = set()
     loader = build_loader(dataset, batch_size=2, workers=2, seed=5)
     for clips, labels, pid, store_pid in loader:
@@ -339,7 +340,8 @@ def test_loader_with_two_workers_opens_a_handle_per_worker_and_is_reproducible(s
     assert len(pids) == 2 and os.getpid() not in pids
 
     def first_epoch(seed):
-        loader = build_loader(TSNDataset(store_path, subset="train", modality="flow", input_size=32), batch_size=3, workers=2, seed=seed)
+        dataset = TSNDataset(store_path, subset="train", modality="flow", preset=TrainCrops(32))
+        loader = build_loader(dataset, batch_size=3, workers=2, seed=seed)
         return [(c.clone(), l.clone()) for c, l in loader]
 
     a, b, c = first_epoch(7), first_epoch(7), first_epoch(8)
@@ -353,8 +355,9 @@ def test_loader_with_two_workers_opens_a_handle_per_worker_and_is_reproducible(s
 
 
 def _compare_device_path(path, modality, subset, crops, device, seed=11):
-    cpu = TSNDataset(path, subset=subset, modality=modality, crops=crops, input_size=32, seed=seed)
-    dev = TSNDataset(path, subset=subset, modality=modality, crops=crops, input_size=32, seed=seed, decode="device")
+    preset = TrainCrops(32) if subset == "train" else TestCrops(32, crops)
+    cpu = TSNDataset(path, subset=subset, modality=modality, preset=preset, seed=seed)
+    dev = TSNDataset(path, subset=subset, modality=modality, preset=preset, seed=seed, decode="device")
     assert dev.decode == "device"
     items = [dev[i] for i in range(len(dev))]
     assert all(isinstance(item, EncodedClip) for item in items)
@@ -381,7 +384,7 @@ def test_device_decode_of_jpeg_flow_and_png_fallback(store_path, jpeg_flow_store
     _compare_device_path(jpeg_flow_store_path, "flow", "train", 1, "cpu")
     _compare_device_path(jpeg_flow_store_path, "rgbdiff", "test", 1, "cpu")
     with pytest.warns(UserWarning, match="not JPEG"):
-        png = TSNDataset(store_path, modality="flow", decode="device", input_size=32)
+        png = TSNDataset(store_path, modality="flow", decode="device", preset=TrainCrops(32))
     assert png.decode == "cpu" and "on the CPU" in png.decode_note
     clip, _ = png[0]
     assert clip.shape == (3, 10, 32, 32)
@@ -408,8 +411,9 @@ def test_rawframes_source_gives_the_same_clips_as_the_store(tmp_path, jpeg_flow_
     assert set(source.streams) == {"rgb", "flow_x", "flow_y"}
     for modality in ("rgb", "flow"):
         for subset in ("train", "test"):
-            a = TSNDataset(store, subset=subset, modality=modality, input_size=32, seed=2)
-            b = TSNDataset(source, subset=subset, modality=modality, input_size=32, seed=2)
+            preset = TrainCrops(32) if subset == "train" else TestCrops(32)
+            a = TSNDataset(store, subset=subset, modality=modality, preset=preset, seed=2)
+            b = TSNDataset(source, subset=subset, modality=modality, preset=preset, seed=2)
             assert a.names == b.names and a.labels == b.labels
             for i in range(len(a)):
                 torch.testing.assert_close(a[i][0], b[i][0], atol=0, rtol=0)

@@ -1,4 +1,4 @@
-"""Weighted late fusion of per-modality score files (tsn.evaluate's .npz).
+"""Weighted late fusion of per-modality score files (tsn.scores' .npz, written by `tsn test`).
 
 fused = sum_i w_i * scores_i over the files, scores being the per-video class logits each
 stream's test produced (the reference fuses scores before softmax). Default weights from the
@@ -14,8 +14,8 @@ from typing import Sequence
 
 import numpy as np
 
-from tsn.evaluate import load_scores, save_scores
 from tsn.metrics import summarize_labelled
+from tsn.scores import load_scores, save_scores
 
 SPATIAL_WEIGHT = 1.0
 TEMPORAL_WEIGHT = 1.5
@@ -84,7 +84,8 @@ def fuse_score_files(paths: Sequence[str | os.PathLike], weights: Sequence[float
         loaded.append(scores)
     result = fuse_scores(loaded, weights)
     result["inputs"] = [
-        {"path": s["path"], "modality": s["modality"], "weight": w, "metrics": summarize_labelled(s["scores"], s["labels"])}
+        {"path": s["path"], "modality": s["modality"], "weight": w,
+         "metrics": summarize_labelled(s["scores"], s["labels"])}
         for s, w in zip(loaded, result["weights"])
     ]
     if output is not None:

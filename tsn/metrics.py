@@ -68,3 +68,12 @@ def summarize_labelled(scores: np.ndarray, labels: np.ndarray) -> dict[str, floa
     scores, labels = np.asarray(scores), np.asarray(labels)
     known = labels >= 0
     return summarize(scores[known], labels[known]) if known.any() else {}
+
+
+def format_metrics(metrics: dict) -> str:
+    """summarize()'s dict as one line, 'top-1 87.20%  top-5 97.10%  mean class acc. 86.90%' (or a
+    note when nothing is labelled)."""
+    if not metrics:
+        return "no labelled videos: accuracy not computed"
+    return (f"top-1 {100 * metrics['top1']:.2f}%  top-5 {100 * metrics['top5']:.2f}%  "
+            f"mean class acc. {100 * metrics['mean_class_accuracy']:.2f}%")

@@ -1,4 +1,8 @@
-"""PNG figures of training curves and confusion matrices (matplotlib, Agg backend)."""
+"""PNG figures of training curves and confusion matrices (matplotlib, Agg backend).
+
+`*_figure` builds the matplotlib Figure (tests inspect it), `plot_*` builds and saves it as a PNG
+of FIGURE_DPI dots per inch.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+FIGURE_DPI = 100
 
 
 def _pyplot():
@@ -18,7 +24,19 @@ def _pyplot():
     return plt
 
 
+def _save(figure, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    figure.savefig(path, dpi=FIGURE_DPI)
+    _pyplot().close(figure)
+    return path
+
+
 def plot_training_curves(records: Sequence[dict], path: str | os.PathLike) -> Path:
+    """Save training_curves_figure(records) as a 1000 x 400 pixel PNG at `path`; returns path."""
+    return _save(training_curves_figure(records), path)
+
+
+def training_curves_figure(records: Sequence[dict]):
     """Loss (left) and accuracy (right) against epoch from metrics.jsonl records.
 
     Iteration records (kind 'iter': epoch + fraction, loss, accuracy) are drawn as thin lines,
@@ -50,15 +68,17 @@ def plot_training_curves(records: Sequence[dict], path: str | os.PathLike) -> Pa
         if axis.lines:
             axis.legend(fontsize=8)
     figure.tight_layout()
-    path = Path(path)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return figure
 
 
 def plot_confusion_matrix(matrix: np.ndarray, classes: Sequence[str], path: str | os.PathLike, title: str = "") -> Path:
-    """Row-normalized confusion matrix (row = true class, column = predicted) as a heat map.
-    Class names are printed when there are at most 40 classes."""
+    """Save confusion_matrix_figure(matrix, classes, title) as a PNG at `path`; returns path."""
+    return _save(confusion_matrix_figure(matrix, classes, title), path)
+
+
+def confusion_matrix_figure(matrix: np.ndarray, classes: Sequence[str], title: str = ""):
+    """Row-normalized confusion matrix (row = true class, column = predicted; counts (C, C)) as a
+    heat map, white 0 to dark blue 1. Class names are printed when there are at most 40 classes."""
     plt = _pyplot()
     matrix = np.asarray(matrix, np.float64)
     rows = matrix.sum(axis=1, keepdims=True)
@@ -73,7 +93,4 @@ def plot_confusion_matrix(matrix: np.ndarray, classes: Sequence[str], path: str 
         axis.set_xticks(range(count), classes, rotation=90, fontsize=7)
         axis.set_yticks(range(count), classes, fontsize=7)
     figure.tight_layout()
-    path = Path(path)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return figure

@@ -13,7 +13,7 @@ Per-modality defaults (MODALITY_DEFAULTS):
 | rgbdiff | 0.001 | 80, 160 | 180 | 40 | 0.8 |
 
 The reference batch is 256 videos (32 per GPU x 8 GPUs); `batch_size` here is per process, so
-`torchrun --nproc-per-node 8 ... --batch-size 32` reproduces it.
+`torchrun --nproc-per-node 8 -m cli.tsn_app train ... --batch-size 32` reproduces it.
 
 A run folder holds checkpoint.pt (rewritten every epoch; `resume` continues from it),
 metrics.jsonl (one line per `log_every` iterations and per epoch) and curves.png. Under torchrun
@@ -35,12 +35,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from tsn.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint, unwrap
+from tsn.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from tsn.choices import ARCHS, CONSENSUS_TYPES, DECODE_MODES, MODALITIES
 from tsn.metrics import summarize_labelled
 from tsn.models.backbones import BACKBONES
-from tsn.models.tsn import CONSENSUS_TYPES, MODALITIES, TSN
+from tsn.models.tsn import TSN
 from tsn.runtime import (DistributedContext, amp_default, autocast, cpu_threads_beside_workers, init_distributed,
                          seed_everything, shutdown_distributed)
+from tsn.scores import predict
 
 MODALITY_DEFAULTS = {
     "rgb": {"lr": 0.001, "lr_steps": (30, 60), "epochs": 80, "clip_grad": 40.0},
@@ -100,10 +102,12 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
     """A copy of `config` with every None default filled in and the values checked (ValueError)."""
     if config.modality not in MODALITIES:
         raise ValueError(f"unknown modality {config.modality!r}; choose from {', '.join(MODALITIES)}")
-    if config.arch not in BACKBONES:
-        raise ValueError(f"unknown architecture {config.arch!r}; choose from {', '.join(BACKBONES)}")
+    if config.arch not in ARCHS:
+        raise ValueError(f"unknown architecture {config.arch!r}; choose from {', '.join(ARCHS)}")
     if config.consensus not in CONSENSUS_TYPES:
         raise ValueError(f"unknown consensus {config.consensus!r}; choose from {', '.join(CONSENSUS_TYPES)}")
+    if config.decode not in DECODE_MODES:
+        raise ValueError(f"unknown decode mode {config.decode!r}; choose from {', '.join(DECODE_MODES)}")
     for name in ("segments", "batch_size", "eval_every", "log_every"):
         if getattr(config, name) < 1:
             raise ValueError(f"{name} must be at least 1, got {getattr(config, name)}")
@@ -124,13 +128,15 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
         workers=default_workers() if config.workers is None else int(config.workers),
     )
     if resolved.epochs < 1 or resolved.lr <= 0 or resolved.input_size < 16:
-        raise ValueError(f"need epochs >= 1, lr > 0 and input size >= 16; got {resolved.epochs}, {resolved.lr}, {resolved.input_size}")
+        raise ValueError(f"need epochs >= 1, lr > 0 and input size >= 16; "
+                         f"got {resolved.epochs}, {resolved.lr}, {resolved.input_size}")
     if resolved.resume == "auto":
         resolved = replace(resolved, resume=str(Path(resolved.output) / CHECKPOINT_NAME))
     return resolved
 
 
-def build_optimizer(model: TSN, config: TrainConfig) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.MultiStepLR]:
+def build_optimizer(model: TSN,
+                    config: TrainConfig) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.MultiStepLR]:
     """SGD over model.optim_policies() (group lr = lr x lr_mult, decay = weight_decay x decay_mult)
     and the step schedule dividing every group's lr by 10 at each of config.lr_steps epochs."""
     groups = [
@@ -224,7 +230,8 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
             log.write({"kind": "iter", "epoch": epoch + 1, "iteration": iteration + 1,
                        "progress": epoch + (iteration + 1) / total,
                        "loss": window["loss"] / window["clips"], "accuracy": window["correct"] / window["clips"],
-                       "lr": base_lr(optimizer), "clips_per_s": window["clips"] * context.world_size / max(elapsed, 1e-9)})
+                       "lr": base_lr(optimizer),
+                       "clips_per_s": window["clips"] * context.world_size / max(elapsed, 1e-9)})
             window = {"loss": 0.0, "correct": 0.0, "clips": 0.0, "start": time.perf_counter()}
     bar.close()
     seconds = time.perf_counter() - start
@@ -232,37 +239,6 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
     clips = max(clips, 1.0)
     return {"loss": loss_sum / clips, "accuracy": correct_sum / clips, "clips": int(clips), "seconds": seconds,
             "clips_per_s": clips / max(seconds, 1e-9)}
-
-
-@torch.no_grad()
-def predict(model: nn.Module, loader, device: torch.device, crops: int = 1, amp: bool = False,
-            progress: bool = False, desc: str = "test") -> tuple[np.ndarray, np.ndarray]:
-    """Video scores of every batch of `loader` in order.
-
-    A batch's clips (B, crops * T, C, H, W), crop-major as tsn.data produces them, give snippet
-    logits that are averaged over the crops, then combined over the T snippets by the model's
-    consensus (tsn-pytorch's test protocol for avg). Returns (scores (N, num_classes) float32
-    logits, labels (N,) int64)."""
-    from tqdm import tqdm
-
-    from tsn.data import prepare_batch
-
-    tsn = unwrap(model)
-    tsn.eval()
-    scores, labels = [], []
-    for batch in tqdm(loader, desc=desc, file=sys.stderr, leave=False, disable=not progress, dynamic_ncols=True):
-        clips, batch_labels = prepare_batch(batch, device)
-        with autocast(device, amp):
-            snippet = tsn.snippet_scores(clips).float()
-        batch_size, count, classes = snippet.shape
-        if count % crops:
-            raise ValueError(f"{count} snippets per clip is not a multiple of {crops} crops")
-        per_segment = snippet.view(batch_size, crops, count // crops, classes).mean(dim=1)
-        scores.append(tsn.consensus(per_segment).cpu().numpy())
-        labels.append(batch_labels.cpu().numpy())
-    if not scores:
-        return np.zeros((0, tsn.num_classes), np.float32), np.zeros(0, np.int64)
-    return np.concatenate(scores).astype(np.float32), np.concatenate(labels).astype(np.int64)
 
 
 def evaluate(model: nn.Module, loader, device: torch.device, amp: bool = False, progress: bool = False) -> dict:
@@ -288,10 +264,11 @@ def _check_resume(checkpoint: dict, model: TSN, classes: list[str], path: str) -
 
 def train(config: TrainConfig) -> dict:
     """Train (or resume) a TSN stream as `config` says. Returns {'run_dir', 'checkpoint',
-    'epochs', 'metrics' (last epoch record), 'rank' (this process's distributed rank)}. Raises ValueError / OSError for bad input (store
-    without the modality's streams, split without videos, incompatible checkpoint)."""
+    'epochs', 'metrics' (last epoch record), 'rank' (this process's distributed rank)}. Raises
+    ValueError / OSError for bad input (store without the modality's streams, split without
+    videos, incompatible checkpoint)."""
     from flowkit.store import FlowStore
-    from tsn.data import TSNDataset, build_loader, input_channels
+    from tsn.data import TestCrops, TrainCrops, TSNDataset, build_loader, input_channels
 
     config = resolve_config(config)
     context, device = init_distributed(config.device)
@@ -302,12 +279,12 @@ def train(config: TrainConfig) -> dict:
         threads.enter_context(cpu_threads_beside_workers(device, config.workers))
         store = FlowStore(config.store)
         train_set = TSNDataset(store, split=config.split, subset="train", modality=config.modality,
-                               segments=config.segments, train=True, input_size=config.input_size,
-                               flip=config.flip, decode=config.decode, seed=config.seed)
+                               segments=config.segments, preset=TrainCrops(config.input_size, flip=config.flip),
+                               decode=config.decode, seed=config.seed)
         val_set = None
         if store.split_videos(config.split, "test"):
             val_set = TSNDataset(store, split=config.split, subset="test", modality=config.modality,
-                                 segments=config.segments, train=False, crops=1, input_size=config.input_size,
+                                 segments=config.segments, preset=TestCrops(config.input_size, crops=1),
                                  decode=config.decode, seed=config.seed)
         classes = list(store.classes)
         labels = np.asarray(train_set.labels)
@@ -337,7 +314,8 @@ def train(config: TrainConfig) -> dict:
 
         net: nn.Module = model
         if context.enabled:
-            net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+            net = nn.parallel.DistributedDataParallel(model,
+                                                      device_ids=[device.index] if device.type == "cuda" else None)
 
         last = {}
         for epoch in range(start_epoch, config.epochs):
@@ -348,7 +326,8 @@ def train(config: TrainConfig) -> dict:
             if context.enabled:
                 from torch.utils.data.distributed import DistributedSampler
 
-                sampler = DistributedSampler(train_set, context.world_size, context.rank, shuffle=True, seed=config.seed)
+                sampler = DistributedSampler(train_set, context.world_size, context.rank, shuffle=True,
+                                             seed=config.seed)
                 sampler.set_epoch(epoch)
             loader = build_loader(train_set, config.batch_size, shuffle=True, workers=config.workers,
                                   seed=config.seed * 100003 + epoch, drop_last=False, sampler=sampler)
@@ -356,11 +335,13 @@ def train(config: TrainConfig) -> dict:
             del loader
             lr_used = base_lr(optimizer)
             scheduler.step()
-            record = {"kind": "epoch", "epoch": epoch + 1, "train_loss": stats["loss"], "train_accuracy": stats["accuracy"],
-                      "lr": lr_used, "clips_per_s": stats["clips_per_s"], "seconds": stats["seconds"]}
+            record = {"kind": "epoch", "epoch": epoch + 1, "train_loss": stats["loss"],
+                      "train_accuracy": stats["accuracy"], "lr": lr_used, "clips_per_s": stats["clips_per_s"],
+                      "seconds": stats["seconds"]}
             due = (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs
             if context.is_main and val_set is not None and due:
-                val_loader = build_loader(val_set, config.batch_size, shuffle=False, workers=config.workers, seed=config.seed)
+                val_loader = build_loader(val_set, config.batch_size, shuffle=False, workers=config.workers,
+                                          seed=config.seed)
                 val = evaluate(model, val_loader, device, amp, progress=config.progress)
                 record.update({f"val_{k}": v for k, v in val.items()})
             if context.is_main:
@@ -394,9 +375,3 @@ def _epoch_line(record: dict) -> str:
         text += (f" | val loss {record['val_loss']:.4f} top-1 {record['val_top1']:.3f} "
                  f"mean class acc. {record['val_mean_class_accuracy']:.3f}")
     return text
-
-
-if __name__ == "__main__":  # torchrun --nproc-per-node N -m tsn.train --store S ... (same options as `tsn train`)
-    from cli.tsn_commands.train import train_command
-
-    train_command(prog_name="python -m tsn.train")

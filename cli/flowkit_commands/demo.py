@@ -22,7 +22,7 @@ from cli.options import SIZE
 def demo(workdir, device, classes, videos_per_class, frames, size, camera_motion, epochs, seed):
     """Generate a motion dataset, extract rgb/flow/warped flow, train and test TSN on each stream,
     fuse them, and print a table of accuracies (also in WORKDIR/results.md)."""
-    from flowkit.demo import DemoConfig, format_table, run_demo
+    from tsn.demo import DemoConfig, format_table, run_demo
 
     results = run_demo(DemoConfig(workdir=workdir, device=device, classes=classes, videos_per_class=videos_per_class,
                                   frames=frames, size=size, camera_motion=camera_motion, epochs=epochs, seed=seed))

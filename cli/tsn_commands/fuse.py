@@ -39,8 +39,8 @@ def split_weights(paths: tuple[str, ...], weights: str | None) -> tuple[list[str
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Save the fused scores (.npz).")
 def fuse_command(scores, weights, output):
     """Fuse SCORES (.npz files of the same videos and classes) and print the accuracies."""
-    from tsn.evaluate import format_metrics
     from tsn.fuse import fuse_score_files
+    from tsn.metrics import format_metrics
 
     paths, parsed = split_weights(scores, weights)
     result = fuse_score_files(paths, parsed, output)

@@ -2,6 +2,8 @@
 
 import click
 
+from tsn.choices import TEST_CROPS
+
 
 @click.command("test")
 @click.option("--store", required=True, type=click.Path(dir_okay=False), help="Flowkit store (.h5).")
@@ -9,7 +11,7 @@ import click
 @click.option("--modality", default=None, help="Must match the checkpoint's [default: the checkpoint's].")
 @click.option("--split", type=int, default=None, help="Split number [default: the checkpoint's].")
 @click.option("--test-segments", type=int, default=25, show_default=True, help="Snippets per video.")
-@click.option("--crops", type=click.Choice(("1", "10")), default="1", show_default=True,
+@click.option("--crops", type=click.Choice([str(n) for n in TEST_CROPS]), default="1", show_default=True,
               help="1 centre crop, or 10 (corners + centre, and flips).")
 @click.option("--batch-size", type=int, default=4, show_default=True, help="Videos per batch.")
 @click.option("--input-size", type=int, default=None, help="Crop side [default: the checkpoint's].")
@@ -20,7 +22,8 @@ import click
 def test_command(store, checkpoint, modality, split, test_segments, crops, batch_size, input_size, workers, device,
                  output):
     """Per-video class scores, top-1/top-5/mean class accuracy and a confusion matrix."""
-    from tsn.evaluate import evaluate_checkpoint, format_metrics
+    from tsn.evaluate import evaluate_checkpoint
+    from tsn.metrics import format_metrics
 
     result = evaluate_checkpoint(store, checkpoint, output, modality=modality, split=split,
                                  test_segments=test_segments, crops=int(crops), batch_size=batch_size,

@@ -2,8 +2,7 @@
 
 import click
 
-ARCHS = ("bninception", "resnet18", "resnet50", "tiny")
-MODALITIES = ("rgb", "rgbdiff", "flow", "warp")
+from tsn.choices import ARCHS, CONSENSUS_TYPES, DECODE_MODES, MODALITIES
 
 
 @click.command("train")
@@ -14,7 +13,7 @@ MODALITIES = ("rgb", "rgbdiff", "flow", "warp")
 @click.option("--arch", type=click.Choice(ARCHS), default="bninception", show_default=True,
               help="Backbone; 'tiny' is a small CPU-friendly net for demos and tests.")
 @click.option("--segments", type=int, default=3, show_default=True, help="Segments (snippets) per video in training.")
-@click.option("--consensus", type=click.Choice(("avg", "max", "weighted")), default="avg", show_default=True,
+@click.option("--consensus", type=click.Choice(CONSENSUS_TYPES), default="avg", show_default=True,
               help="Segmental consensus.")
 @click.option("--epochs", type=int, default=None, help="Epochs [default: rgb 80, flow/warp 340, rgbdiff 180].")
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Videos per batch per process.")
@@ -32,7 +31,7 @@ MODALITIES = ("rgb", "rgbdiff", "flow", "warp")
 @click.option("--workers", type=int, default=None, help="Data loader workers [default: CPUs, at most 8].")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 [default: cuda if available].")
 @click.option("--amp/--no-amp", default=None, help="bf16 autocast [default: on for CUDA, off on CPU].")
-@click.option("--decode", type=click.Choice(("cpu", "device")), default="cpu", show_default=True,
+@click.option("--decode", type=click.Choice(DECODE_MODES), default="cpu", show_default=True,
               help="Where JPEG records are decoded: loader workers, or the training device in batches.")
 @click.option("--flip/--no-flip", default=True, show_default=True,
               help="Random horizontal flips (x flow negated); turn off when classes are mirror images (left vs right).")

@@ -15,12 +15,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from tsn.choices import DECODE_MODES
 from tsn.data import transforms as T
 from tsn.data.device_decode import EncodedClip
 from tsn.data.modalities import get_modality
+from tsn.data.presets import TestCrops, TrainCrops
 from tsn.data.sampling import contiguous_runs, sample_indices
-
-DECODE_MODES = ("cpu", "device")
 
 
 def _open(store):
@@ -45,13 +45,14 @@ class TSNDataset(Dataset):
     """Clips of `subset` ('train' | 'test') of split `split` of `store` (a FlowStore, a path to
     one, or a RawFramesSource) for `modality` (rgb, rgbdiff, flow, warp).
 
-    train (default: subset == 'train') picks random snippets and a random multi-scale corner
-    crop with flip; otherwise centred snippets and `crops` test crops (1 centre, 10 = 5
-    positions x flip). Item: (clip, label), clip float32 (crops * segments, C, input_size,
-    input_size), crop-major (clip.view(crops, segments, C, s, s)), C = modality channels
-    (rgb 3, rgbdiff 15, flow/warp 10), label int (-1 when unknown). With decode='device' the
-    item is an EncodedClip for tsn.data.device_decode.decode_batch (JPEG streams only; PNG
-    streams fall back to 'cpu' with a warning, see `decode_note`).
+    preset (tsn.data.presets; default TrainCrops() for 'train', TestCrops() otherwise) decides
+    the augmentation: a TrainCrops picks random snippets and a random multi-scale corner crop
+    with flip; a TestCrops centred snippets and its 1 or 10 test crops. Item: (clip, label),
+    clip float32 (crops * segments, C, input_size, input_size), crop-major
+    (clip.view(crops, segments, C, s, s)), C = modality channels (rgb 3, rgbdiff 15, flow/warp
+    10), label int (-1 when unknown). With decode='device' the item is an EncodedClip for
+    tsn.data.device_decode.decode_batch (JPEG streams only; PNG streams fall back to 'cpu' with
+    a warning, see `decode_note`).
 
     Videos without a single record of the modality's stream (a 1-frame video has no flow) are
     left out and listed in `skipped`. `names` and `labels` give the kept videos in item order.
@@ -64,13 +65,7 @@ class TSNDataset(Dataset):
         subset: str = "train",
         modality: str = "rgb",
         segments: int = 3,
-        train: bool | None = None,
-        crops: int = 1,
-        input_size: int = 224,
-        scales=T.MULTISCALE_SCALES,
-        max_distort: int = T.MAX_DISTORT,
-        more_fix_crop: bool = False,
-        flip: bool = True,
+        preset: TrainCrops | TestCrops | None = None,
         decode: str = "cpu",
         seed: int = 0,
     ):
@@ -78,22 +73,18 @@ class TSNDataset(Dataset):
         self.modality = get_modality(modality)
         self.split, self.subset = int(split), subset
         self.segments = int(segments)
-        self.train = subset == "train" if train is None else bool(train)
-        self.crops = int(crops)
-        self.input_size = int(input_size)
-        self.scales, self.max_distort, self.more_fix_crop, self.flip = tuple(scales), int(max_distort), bool(more_fix_crop), bool(flip)
+        self.preset = (TrainCrops() if subset == "train" else TestCrops()) if preset is None else preset
+        if not isinstance(self.preset, (TrainCrops, TestCrops)):
+            raise TypeError(f"preset must be a TrainCrops or TestCrops, got {type(preset).__name__}")
         if self.segments < 1:
             raise ValueError(f"segments must be >= 1, got {segments}")
-        if self.crops not in (1, 10):
-            raise ValueError(f"crops must be 1 or 10, got {crops}")
-        if self.train and self.crops != 1:
-            raise ValueError("training takes one random crop per clip; crops=10 is for testing")
         if decode not in DECODE_MODES:
             raise ValueError(f"decode must be one of {', '.join(DECODE_MODES)}, got {decode!r}")
         missing = [s for s in self.modality.streams if s not in self.store.streams]
         if missing:
             have = ", ".join(self.store.streams) or "none"
-            raise ValueError(f"{self.store.path} has no stream {', '.join(missing)} needed by modality {modality!r}; it has {have}")
+            raise ValueError(f"{self.store.path} has no stream {', '.join(missing)} needed by modality {modality!r}; "
+                             f"it has {have}")
         self.decode, self.decode_note = decode, ""
         if decode == "device":
             png = [s for s in self.modality.streams if self.store.streams[s] != "jpeg"]
@@ -119,6 +110,21 @@ class TSNDataset(Dataset):
     def classes(self) -> list[str]:
         return list(self.store.classes)
 
+    @property
+    def train(self) -> bool:
+        """Whether items are drawn at random (a TrainCrops preset) or deterministic."""
+        return self.preset.train
+
+    @property
+    def crops(self) -> int:
+        """Crops per snippet in an item (1, or 10 for TestCrops(crops=10))."""
+        return self.preset.crops
+
+    @property
+    def input_size(self) -> int:
+        """Side of the square crops, pixels."""
+        return self.preset.input_size
+
     def reseed(self, seed: int) -> None:
         """Restart the sampling / augmentation random stream (build_loader does it per worker)."""
         self._rng = np.random.default_rng(seed)
@@ -134,15 +140,7 @@ class TSNDataset(Dataset):
 
     def boxes(self, image_w: int, image_h: int) -> list[T.CropBox]:
         """The crops of one item for frames of image_w x image_h (random in training)."""
-        if self.train:
-            return [
-                T.sample_multiscale_crop(
-                    image_w, image_h, self.input_size, self._rng, self.scales, self.max_distort, self.more_fix_crop, self.flip
-                )
-            ]
-        if self.crops == 10:
-            return T.ten_crop_boxes(image_w, image_h, self.input_size)
-        return [T.centre_crop_box(image_w, image_h, self.input_size)]
+        return self.preset.boxes(image_w, image_h, self._rng)
 
     def read_records(self, video: int, indices: np.ndarray) -> list[np.ndarray]:
         """Decoded records of `video`, one array per stream of the modality: indices (U,) ->
@@ -175,13 +173,15 @@ class TSNDataset(Dataset):
                 records = torch.from_numpy(np.stack(cropped, axis=1))  # (U, 2, s, s)
             else:
                 records = torch.from_numpy(cropped[0]).permute(0, 3, 1, 2)  # (U, 3, s, s)
-            snippets = records[torch.from_numpy(order)].reshape(self.segments, m.snippet_length, m.record_channels, s, s)
+            snippets = records[torch.from_numpy(order)].reshape(self.segments, m.snippet_length, m.record_channels,
+                                                                s, s)
             crops.append(m.to_input(snippets, self.bound))
         return torch.cat(crops)
 
     def _encoded_item(self, video: int, index: int, unique: np.ndarray, order: np.ndarray) -> EncodedClip:
         runs = contiguous_runs(unique)
-        records = {s: [b for run in runs for b in self.store.read_encoded(s, video, run)] for s in self.modality.streams}
+        records = {s: [b for run in runs for b in self.store.read_encoded(s, video, run)]
+                   for s in self.modality.streams}
         image_w, image_h = _jpeg_size(records[self.modality.streams[0]][0])
         boxes = self.boxes(image_w, image_h)
         return EncodedClip(
@@ -191,6 +191,6 @@ class TSNDataset(Dataset):
             label=self.labels[index],
             modality=self.modality.name,
             segments=self.segments,
-            input_size=self.input_size,
+            preset=self.preset,
             bound=self.bound,
         )

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tsn.data.modalities import get_modality
+from tsn.data.presets import TestCrops, TrainCrops
 from tsn.data.transforms import CropBox
 
 
@@ -22,8 +23,9 @@ class EncodedClip:
 
     records: {stream: list of U 1-D uint8 torch tensors (JPEG files)}, the unique records read.
     order: (segments * L,) int64 tensor, position in the U records of each snippet record
-    (segment-major). boxes: (crops, 5) int64 tensor of CropBox.as_tuple() rows. label: int.
-    modality, segments, input_size, bound: what decode_batch needs to finish the clip.
+    (segment-major). boxes: (crops, 5) int64 tensor of CropBox.as_tuple() rows, drawn by the
+    dataset's `preset` in the worker; decode_batch resizes them to preset.input_size. label: int.
+    modality, segments, bound: the rest of what decode_batch needs to finish the clip.
     """
 
     records: dict
@@ -32,7 +34,7 @@ class EncodedClip:
     label: int
     modality: str
     segments: int
-    input_size: int
+    preset: TrainCrops | TestCrops
     bound: float
 
 
@@ -108,8 +110,8 @@ def decode_batch(batch: EncodedBatch, device) -> tuple:
         crops = []
         for row in clip.boxes.tolist():
             box = CropBox(row[0], row[1], row[2], row[3], bool(row[4]))
-            region = _crop_resize(frames, box, clip.input_size, modality.flow_x_channel)[order]
-            s = clip.input_size
+            s = clip.preset.input_size
+            region = _crop_resize(frames, box, s, modality.flow_x_channel)[order]
             region = region.reshape(clip.segments, modality.snippet_length, modality.record_channels, s, s)
             crops.append(modality.to_input(region, clip.bound))
         outputs.append(torch.cat(crops))

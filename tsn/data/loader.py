@@ -67,9 +67,9 @@ def build_loader(
     shuffle defaults to dataset.train (ignored when a sampler, e.g. DistributedSampler, is
     given); workers to default_workers() (0 loads in this process); pin_memory to whether CUDA
     is available. Workers persist across epochs and are seeded by seed_worker from `seed` (plus
-    an offset per distributed rank), which also seeds the shuffling. Batches: (clips (B, crops * segments, C, s, s) float32, labels (B,)
-    int64), or an EncodedBatch when the dataset decodes on the device; prepare_batch turns
-    either into device tensors.
+    an offset per distributed rank), which also seeds the shuffling. Batches: (clips (B, crops *
+    segments, C, s, s) float32, labels (B,) int64), or an EncodedBatch when the dataset decodes
+    on the device; prepare_batch turns either into device tensors.
     """
     base = _find_reseedable(dataset)
     train = bool(getattr(base, "train", False))

@@ -65,7 +65,8 @@ def multiscale_crop_sizes(
     ]
 
 
-def fixed_crop_offsets(image_w: int, image_h: int, crop_w: int, crop_h: int, more_fix_crop: bool = False) -> list[tuple[int, int]]:
+def fixed_crop_offsets(image_w: int, image_h: int, crop_w: int, crop_h: int,
+                       more_fix_crop: bool = False) -> list[tuple[int, int]]:
     """(x, y) of the fixed crop positions: upper-left, upper-right, lower-left, lower-right,
     centre; with more_fix_crop also the 8 of tsn-pytorch (edge centres and quarter points).
     Positions lie on a grid of steps (image - crop) // 4."""
@@ -125,30 +126,6 @@ def ten_crop_boxes(image_w: int, image_h: int, input_size: int) -> list[CropBox]
 def negate_quantized(plane: np.ndarray) -> np.ndarray:
     """Negate uint8 quantized flow in place (q -> 255 - q, i.e. v -> -v in pixels); returns it."""
     return np.subtract(255, plane, out=plane)
-
-
-def flip_records(records: np.ndarray, flow_x_channel: int | None = None) -> np.ndarray:
-    """Mirror uint8 records (N, H, W) or (N, H, W, c) left-right -> a new array; channel
-    flow_x_channel (quantized x flow) becomes 255 - q, i.e. the flow's x component is negated."""
-    import cv2
-
-    out = np.empty_like(records)
-    for i, record in enumerate(records):
-        out[i] = cv2.flip(record, 1).reshape(record.shape)
-    if flow_x_channel is not None:
-        negate_quantized(out[..., flow_x_channel])
-    return out
-
-
-def flip_flow(flow):
-    """Mirror de-quantized flow (..., 2, H, W) float (numpy or torch; x then y) left-right and
-    negate its x component."""
-    if hasattr(flow, "flip"):
-        mirrored = flow.flip(-1)  # a copy
-    else:
-        mirrored = np.ascontiguousarray(np.asarray(flow)[..., ::-1])
-    mirrored[..., 0, :, :] = -mirrored[..., 0, :, :]
-    return mirrored
 
 
 def crop_records(records: np.ndarray, box: CropBox, input_size: int, flow_x_channel: int | None = None) -> np.ndarray:

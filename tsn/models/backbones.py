@@ -6,11 +6,12 @@ modality's channel count (cross-modality initialization). Nothing is ever downlo
 
 | name | D | weights file (`--pretrained PATH`) |
 | --- | --- | --- |
-| bninception | 1024 | converted Caffe BN-Inception state dict (tsn.models.bninception; conv1 is rewritten to take tsn.data's RGB input) |
+| bninception | 1024 | converted Caffe BN-Inception state dict (tsn.models.bninception; conv1 rewritten for RGB input) |
 | resnet18 / resnet50 | 512 / 2048 | torchvision state dict (`resnet18-*.pth`) |
 | tiny | 64 | a state dict saved from this backbone |
 
-`tiny` is a 4-layer conv net with batch norm for tests and CPU demos (61k parameters).
+`tiny` is a 4-layer conv net with batch norm for tests and CPU demos (61k parameters). The
+names are tsn.choices.ARCHS (tests check that the two agree).
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ def _load_state_dict(module: nn.Module, path: str | os.PathLike, what: str, skip
     missing = [k for k in result.missing_keys
                if not k.endswith("num_batches_tracked") and not (skip_prefix and k.startswith(skip_prefix))]
     if missing or result.unexpected_keys:
-        raise ValueError(f"{path}: not a {what} state dict (missing {missing[:3]}, unexpected {result.unexpected_keys[:3]})")
+        raise ValueError(f"{path}: not a {what} state dict "
+                         f"(missing {missing[:3]}, unexpected {result.unexpected_keys[:3]})")
 
 
 def _bninception(pretrained: str | None) -> Backbone:

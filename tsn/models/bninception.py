@@ -135,7 +135,8 @@ class BNInception(nn.Module):
         return self.fc(self.features(x))
 
 
-_CAFFE_KEY = re.compile(r"^(?P<layer>[A-Za-z0-9_]+?)(?P<bn>_bn)?\.(?P<param>weight|bias|running_mean|running_var|num_batches_tracked)$")
+_CAFFE_KEY = re.compile(r"^(?P<layer>[A-Za-z0-9_]+?)(?P<bn>_bn)?\."
+                        r"(?P<param>weight|bias|running_mean|running_var|num_batches_tracked)$")
 _STEM_LAYERS = ("conv1_7x7_s2", "conv2_3x3_reduce", "conv2_3x3")
 
 
@@ -207,6 +208,7 @@ def fold_caffe_input_convention(model: BNInception, mean=None, std=None) -> None
         raise ValueError("fold the Caffe input convention before changing the input channels")
     rgb_weight = conv.weight.flip(1)  # Caffe's input channels are B, G, R
     scale = 255.0 * torch.tensor(std, dtype=rgb_weight.dtype)
-    offset = 255.0 * torch.tensor(mean, dtype=rgb_weight.dtype) - torch.tensor(CAFFE_MEAN_BGR[::-1], dtype=rgb_weight.dtype)
+    caffe_mean_rgb = torch.tensor(CAFFE_MEAN_BGR[::-1], dtype=rgb_weight.dtype)
+    offset = 255.0 * torch.tensor(mean, dtype=rgb_weight.dtype) - caffe_mean_rgb
     conv.bias.add_((rgb_weight.sum(dim=(2, 3)) * offset).sum(dim=1))
     conv.weight.copy_(rgb_weight * scale.view(1, 3, 1, 1))

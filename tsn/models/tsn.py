@@ -21,14 +21,11 @@ import os
 import torch
 from torch import nn
 
+from tsn.choices import CONSENSUS_TYPES, FLOW_MODALITIES, MODALITIES
 from tsn.models.backbones import build_backbone
 
-CONSENSUS_TYPES = ("avg", "max", "weighted")
-MODALITIES = ("rgb", "rgbdiff", "flow", "warp")
 # Dropout ratio before the classifier, per modality (tsn-pytorch's training commands).
 DEFAULT_DROPOUT = {"rgb": 0.8, "rgbdiff": 0.8, "flow": 0.7, "warp": 0.7}
-# Modalities whose first convolution learns faster (tsn-pytorch applies it to 'Flow').
-FLOW_MODALITIES = ("flow", "warp")
 CLASSIFIER_INIT_STD = 0.001
 
 
@@ -181,7 +178,7 @@ class TSN(nn.Module):
         parameters (the first BN under partial BN) and the weighted-consensus logits: no decay.
         Frozen BN parameters are left out.
         """
-        flow = self.modality in FLOW_MODALITIES
+        flow = self.modality in FLOW_MODALITIES  # their first convolution learns faster (tsn-pytorch's 'Flow')
         groups = {
             "first_conv_weight": ([], 5 if flow else 1, 1),
             "first_conv_bias": ([], 10 if flow else 2, 0),

@@ -1,5 +1,8 @@
-"""The main job end to end on data we generate: synth -> extract (flow + warped flow) -> train TSN
-on rgb, flow and warp -> test each -> fuse -> a table of accuracies.
+"""`flowkit demo`: the main job end to end on data we generate: synth -> extract (flow + warped
+flow) -> train TSN on rgb, flow and warp -> test each -> fuse -> a table of accuracies.
+
+It lives in tsn because it drives both libraries (flowkit never imports tsn); the command stays
+`flowkit demo`, the first thing a new user runs.
 
 Sized for a laptop CPU (a few minutes on 2 cores): small frames, a tiny backbone, short
 training. Everything is written under one work folder; `results.json` and `results.md` hold the
@@ -14,7 +17,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-MODALITIES = ("rgb", "flow", "warp")
+DEMO_MODALITIES = ("rgb", "flow", "warp")
 # Late-fusion combinations reported in the table, with the paper's weights (tsn.fuse.default_weights).
 FUSIONS = (("rgb", "flow"), ("flow", "warp"), ("rgb", "flow", "warp"))
 # TV-L1 settings for the demo: OpenCV's defaults except fewer scales (the frames are small) and
@@ -81,10 +84,10 @@ def run_demo(config: DemoConfig) -> dict:
 
     scores: dict[str, Path] = {}
     accuracy: dict[str, dict] = {}
-    for number, modality in enumerate(MODALITIES, start=1):
+    for number, modality in enumerate(DEMO_MODALITIES, start=1):
         started = time.perf_counter()
         run_dir = workdir / "runs" / modality
-        _say(f"[3/5] training the {modality} stream ({number}/{len(MODALITIES)}) in {run_dir}")
+        _say(f"[3/5] training the {modality} stream ({number}/{len(DEMO_MODALITIES)}) in {run_dir}")
         result = train(TrainConfig(
             store=str(store), modality=modality, arch=config.arch, input_size=config.input_size,
             epochs=config.epochs, batch_size=config.batch_size, lr_steps=(config.epochs * 2 // 3,),
@@ -103,12 +106,13 @@ def run_demo(config: DemoConfig) -> dict:
     _say("[4/5] late fusion")
     for combination in FUSIONS:
         name = " + ".join(combination)
-        fused = fuse_score_files([scores[m] for m in combination], output=workdir / "scores" / f"{'_'.join(combination)}.npz")
+        fused = fuse_score_files([scores[m] for m in combination],
+                                 output=workdir / "scores" / f"{'_'.join(combination)}.npz")
         accuracy[name] = _accuracy(fused["metrics"]) | {"weights": fused["weights"]}
 
     _say("[5/5] pictures")
     files = {"store": str(store), "flow_png": str(_flow_picture(store, workdir / "flow.png")),
-             "curves": [str(workdir / "runs" / m / "curves.png") for m in MODALITIES]}
+             "curves": [str(workdir / "runs" / m / "curves.png") for m in DEMO_MODALITIES]}
     results = {"config": _jsonable(asdict(config)), "chance": 1.0 / config.classes, "accuracy": accuracy,
                "timings": {k: round(v, 1) for k, v in timings.items()}, "files": files}
     (workdir / "results.json").write_text(json.dumps(results, indent=2))
@@ -189,7 +193,8 @@ def _flow_picture(store_path: Path, path: Path, rows: int = 4) -> Path:
             panels[0] = (f"{store.classes[label]}", panels[0][1])
             images.append(compose(panels))
     width = max(image.shape[1] for image in images)
-    grid = np.concatenate([np.pad(im, ((0, 0), (0, width - im.shape[1]), (0, 0)), constant_values=255) for im in images])
+    grid = np.concatenate([np.pad(im, ((0, 0), (0, width - im.shape[1]), (0, 0)), constant_values=255)
+                           for im in images])
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
     return path
@@ -198,8 +203,8 @@ def _flow_picture(store_path: Path, path: Path, rows: int = 4) -> Path:
 def format_table(results: dict) -> str:
     """Markdown table of the demo's accuracies (percent)."""
     lines = [
-        f"| stream | top-1 | mean class acc. |",
-        f"| --- | --- | --- |",
+        "| stream | top-1 | mean class acc. |",
+        "| --- | --- | --- |",
     ]
     for name, values in results["accuracy"].items():
         lines.append(f"| {name} | {100 * values['top1']:.1f} | {100 * values.get('mean_class', float('nan')):.1f} |")
