@@ -292,8 +292,12 @@ def train(config: TrainConfig) -> dict:
             raise ValueError(f"split {config.split} of {config.store} has training videos without a valid label")
 
         seed_everything(config.seed)
+        # A resumed run takes every weight from its checkpoint: the pretrained file is not read again.
+        pretrained = None if config.resume else config.pretrained
         model = TSN(len(classes), config.modality, input_channels(config.modality), config.arch, config.segments,
-                    config.consensus, config.dropout, config.partial_bn, config.pretrained).to(device)
+                    config.consensus, config.dropout, config.partial_bn, pretrained).to(device)
+        if model.pretrained_report and context.is_main:
+            print(f"pretrained: {model.pretrained_report}", file=sys.stderr)
         optimizer, scheduler = build_optimizer(model, config)
         start_epoch = 0
         if config.resume:

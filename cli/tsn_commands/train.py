@@ -25,8 +25,9 @@ from tsn.choices import ARCHS, CONSENSUS_TYPES, DECODE_MODES, MODALITIES
 @click.option("--dropout", type=float, default=None, help="Dropout before the classifier [default: rgb 0.8, flow 0.7].")
 @click.option("--partial-bn/--no-partial-bn", default=None,
               help="Freeze all BN layers but the first [default: on with --pretrained, off from scratch].")
-@click.option("--pretrained", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Local ImageNet weights: torchvision state dict, or converted BN-Inception checkpoint.")
+@click.option("--pretrained", default=None,
+              help="Weights file (tsn-pytorch / Cadene BN-Inception, torchvision, mmaction2 TSN checkpoint) or "
+                   "'imagenet' / a torchvision weights name, looked up in $TORCH_HOME/hub/checkpoints.")
 @click.option("--input-size", type=int, default=None, help="Crop side in pixels [default: 224; tiny 112].")
 @click.option("--workers", type=int, default=None, help="Data loader workers [default: CPUs, at most 8].")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 [default: cuda if available].")
