@@ -79,7 +79,8 @@ def mmaction_frame_inds(total_frames: int, clip_len: int, num_clips: int, test_m
         if keep_tail_frames:
             interval = (total_frames - clip_span + 1) / float(num_clips)
             if total_frames > clip_span - 1:
-                offsets = np.array([segment * interval + uniform(0, interval) for segment in range(num_clips)]).astype(np.int32)
+                jittered = [segment * interval + uniform(0, interval) for segment in range(num_clips)]
+                offsets = np.array(jittered).astype(np.int32)
             else:
                 offsets = np.zeros(num_clips, np.int32)
         else:

@@ -31,7 +31,8 @@ def export(tmp_path_factory):
         for k, (name, frames) in enumerate(FRAME_COUNTS.items()):
             flow = rng.normal(0, 2, (frames - 1, 2, 16, 24)).astype(np.float32)
             encoded = encode_streams(STREAMS, rgb=textured_frames(frames, (24, 16), seed=k), flow=flow, warp=flow)
-            writer.add_video(VideoRecord(name=name, label=0 if name.startswith("a/") else 1, num_frames=frames), encoded)
+            label = 0 if name.startswith("a/") else 1
+            writer.add_video(VideoRecord(name=name, label=label, num_frames=frames), encoded)
         writer.set_classes(["a", "b"])
         writer.set_split(1, {"a/v5": SPLIT_TRAIN, "b/v13": SPLIT_TRAIN, "a/v12": SPLIT_TEST, "b/v1": SPLIT_TEST})
     out = root / "rawframes"
@@ -40,7 +41,8 @@ def export(tmp_path_factory):
 
 
 def read_list(path: Path) -> list[tuple[str, int, int]]:
-    return [(folder, int(count), int(label)) for folder, count, label in (line.split() for line in path.read_text().splitlines())]
+    rows = (line.split() for line in path.read_text().splitlines())
+    return [(folder, int(count), int(label)) for folder, count, label in rows]
 
 
 def test_export_writes_rgb_and_flow_lists_with_their_counts(export):
@@ -54,7 +56,8 @@ def test_export_writes_rgb_and_flow_lists_with_their_counts(export):
     assert read_list(out / "rawframes_flow.txt") == [("a/v5", 4, 0), ("a/v12", 11, 0), ("b/v13", 12, 1)]
     # Each count is the number of files the loader may open, numbered from 1.
     for folder, count, _ in read_list(out / "rawframes_flow.txt"):
-        assert (out / folder / f"flow_y_{count:05d}.jpg").is_file() and not (out / folder / f"flow_x_{count + 1:05d}.jpg").exists()
+        assert (out / folder / f"flow_y_{count:05d}.jpg").is_file()
+        assert not (out / folder / f"flow_x_{count + 1:05d}.jpg").exists()
 
 
 def test_absolute_paths(export, tmp_path):
@@ -137,7 +140,8 @@ def test_tsn_pytorch_reads_only_written_files(export, modality, mode):
     assert rows and _missing(out, rows, files_of) == []
     # tsn-pytorch's test/val ticks go negative for entries shorter than new_length - 1 and then ask
     # for index 0 or below (here RGBDiff on the 1-frame video): its own limit, not a list's count.
-    assert _before_first(rows, files_of) == [folder for folder, count, _ in rows if count < new_length - 2 and mode == "test"]
+    short = [folder for folder, count, _ in rows if count < new_length - 2 and mode == "test"]
+    assert _before_first(rows, files_of) == short
 
 
 MMACTION = {  # modality: list kind, filename_tmpl, clip_len (mmaction2's TSN rgb and flow configs)
@@ -153,7 +157,8 @@ MMACTION_MODES = {  # name: list subset, num_clips, test_mode, twice_sample, kee
 }
 
 
-@pytest.mark.parametrize("modality,mode,out_of_bound", itertools.product(MMACTION, MMACTION_MODES, ("loop", "repeat_last")))
+@pytest.mark.parametrize("modality,mode,out_of_bound",
+                         itertools.product(MMACTION, MMACTION_MODES, ("loop", "repeat_last")))
 def test_mmaction2_reads_only_written_files(export, modality, mode, out_of_bound):
     out, _ = export
     kind, template, clip_len = MMACTION[modality]
@@ -213,7 +218,10 @@ def test_import_accepts_rgb_and_flow_lists(export, tmp_path):
         assert result.exit_code == 0, result.output
         stores[kind] = FlowStore(target)
     rgb, flow = stores["rawframes"], stores["rawframes_flow"]
-    assert [(v.name, v.num_frames, v.label) for v in rgb.videos] == [(v.name, v.num_frames, v.label) for v in flow.videos]
+    def rows(store):
+        return [(v.name, v.num_frames, v.label) for v in store.videos]
+
+    assert rows(rgb) == rows(flow)
     assert [(v.name, v.num_frames) for v in rgb.videos] == [("a/v12", 12), ("a/v5", 5), ("b/v1", 1), ("b/v13", 13)]
     assert rgb.splits[1].tolist() == flow.splits[1].tolist() == [0, SPLIT_TRAIN, 0, SPLIT_TRAIN]
     assert flow.num_records(3, "flow_x") == 12 and flow.num_records(3, "warp_y") == 12

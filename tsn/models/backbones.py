@@ -7,7 +7,7 @@ convolution to the modality's channel count (cross-modality initialization).
 | name | D | weights (`--pretrained`, forms in tsn.models.pretrained) |
 | --- | --- | --- |
 | bninception | 1024 | tsn-pytorch's or Cadene's BN-Inception file (Caffe input convention folded into conv1) |
-| resnet18 / resnet50 | 512 / 2048 | torchvision ImageNet (`imagenet`, a weights name or file), mmaction2 TSN checkpoint |
+| resnet18 / resnet50 | 512 / 2048 | torchvision ImageNet (`imagenet`, a weights name, a file); mmaction2 TSN |
 | tiny | 64 | a state dict saved from this backbone |
 
 `tiny` is a 4-layer conv net with batch norm for tests and CPU demos (61k parameters). The

@@ -6,14 +6,22 @@ BN-Inception files below, placed there by hand) or a torchvision weights name (`
 `ResNet50_Weights.IMAGENET1K_V2`). A torchvision file missing from the cache is downloaded (the
 name is the user's explicit request); offline that fails with one line naming the file and folder.
 
-| form (recognized by its keys) | example keys | classifier | input the weights expect |
-| --- | --- | --- | --- |
-| tsn-pytorch BN-Inception, `bn_inception-9f5701afb96c8044.pth` | `conv1_7x7_s2.weight`, `conv1_7x7_s2_bn.running_var` (1, 64): every BN tensor (1, C) | `fc.*` (1000) | Caffe: BGR 0..255 minus [104, 117, 128] |
-| Cadene pretrainedmodels BN-Inception, `bn_inception-52deb4733.pth` | the same names, BN tensors (C,) | `last_linear.*` (1000) | Caffe (its settings: input_space BGR, input_range [0, 255], mean [104, 117, 128], std 1) |
-| BN-Inception with this package's module names | `conv1_7x7_s2.conv.weight`, `inception_3a.1x1.bn.bias` | `fc.*` | Caffe (taken to be converted ImageNet weights) |
-| torchvision ResNet, `resnet50-11ad3fa6.pth` | `conv1.weight`, `bn1.running_mean`, `layer1.0.downsample.0.weight` | `fc.*` (1000) | RGB, ImageNet mean/std (tsn.data's input) |
-| mmaction2 TSN checkpoint `{'state_dict', 'meta'}` | `backbone.conv1.conv.weight`, `backbone.layer1.0.conv1.bn.weight`, `backbone.layer1.0.downsample.conv.weight` | `cls_head.fc_cls.*` | RGB 0..255 minus [123.675, 116.28, 103.53] over [58.395, 57.12, 57.375] = ImageNet mean/std; flow (q - 128) / 128 |
-| a flowkit TSN checkpoint (`tsn train` output) | `model`: `backbone.body.*` | `fc.*` | tsn.data's input |
+Forms, recognized by their keys (classifier; input the weights expect):
+- tsn-pytorch's BN-Inception `bn_inception-9f5701afb96c8044.pth`: Caffe layer ids
+  `conv1_7x7_s2.weight`, `conv1_7x7_s2_bn.running_var`, ..., every BN tensor shaped (1, C)
+  (`fc.*`, 1000 classes; Caffe: BGR 0..255 minus [104, 117, 128]).
+- Cadene pretrainedmodels' BN-Inception `bn_inception-52deb4733.pth`: the same ids, BN tensors (C,)
+  (`last_linear.*`; Caffe, its settings say input_space BGR, input_range [0, 255], mean
+  [104, 117, 128], std 1).
+- BN-Inception with this package's module names, `conv1_7x7_s2.conv.weight` (`fc.*`; taken to be
+  converted Caffe weights).
+- torchvision ResNet, `resnet50-11ad3fa6.pth`: `conv1.weight`, `bn1.running_mean`,
+  `layer1.0.downsample.0.weight` (`fc.*`; RGB with ImageNet mean/std, tsn.data's input).
+- mmaction2 TSN checkpoint `{'state_dict', 'meta'}`: `backbone.conv1.conv.weight`,
+  `backbone.layer1.0.conv1.bn.weight`, `backbone.layer1.0.downsample.conv.weight`
+  (`cls_head.fc_cls.*`; RGB 0..255 minus [123.675, 116.28, 103.53] over [58.395, 57.12, 57.375],
+  which is ImageNet mean/std; flow (q - 128) / 128, about tsn.data's flow input).
+- a flowkit TSN checkpoint (`tsn train` output), `model`: `backbone.body.*` (`fc.*`; tsn.data's).
 
 Caffe-convention weights get their input convention folded into conv1
 (tsn.models.bninception.fold_caffe_input_convention). Every backbone tensor must be in the file with
@@ -40,7 +48,8 @@ BNINCEPTION_FILES = {
     "bn_inception-52deb4733.pth": "Cadene pretrainedmodels",
 }
 _BATCH_COUNTER = "num_batches_tracked"
-_MMACTION_RESNET = re.compile(r"^(?P<block>layer\d+\.\d+\.)(?P<unit>conv\d+|downsample)\.(?P<part>conv|bn)\.(?P<param>.+)$")
+_MMACTION_RESNET = re.compile(
+    r"^(?P<block>layer\d+\.\d+\.)(?P<unit>conv\d+|downsample)\.(?P<part>conv|bn)\.(?P<param>.+)$")
 
 
 @dataclass
@@ -129,7 +138,8 @@ def resolve_pretrained(spec: str | os.PathLike, arch: str) -> Path:
             if (cache / name).is_file():
                 return cache / name
         names = " or ".join(f"{name} ({origin})" for name, origin in BNINCEPTION_FILES.items())
-        raise FileNotFoundError(f"no BN-Inception ImageNet weights in {cache}: place {names} there, or pass the file's path")
+        raise FileNotFoundError(
+            f"no BN-Inception ImageNet weights in {cache}: place {names} there, or pass the file's path")
     raise ValueError(f"--pretrained {text!r}: no such file, and {arch} has no weights by that name")
 
 
@@ -140,7 +150,8 @@ def _read_state(path: Path) -> dict[str, torch.Tensor]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle and zip errors come in many types; all mean "not readable as weights"
         reason = (str(exc).strip().splitlines() or [""])[0][:120]
-        raise ValueError(f"{path}: not readable with torch.load(weights_only=True) ({type(exc).__name__}: {reason})") from None
+        raise ValueError(
+            f"{path}: not readable with torch.load(weights_only=True) ({type(exc).__name__}: {reason})") from None
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
@@ -225,10 +236,10 @@ def read_pretrained(path: str | os.PathLike, arch: str) -> PretrainedWeights:
     state = _read_state(Path(path))
     total = len(state)
     if any(k.startswith("backbone.body.") for k in state):  # a flowkit TSN checkpoint
-        weights = PretrainedWeights(source, "flowkit TSN checkpoint",
-                                    {k.removeprefix("backbone.body."): v for k, v in state.items() if k.startswith("backbone.")},
-                                    {k[3:]: v for k, v in state.items() if k.startswith("fc.")},
-                                    ignored=[k for k in state if not k.startswith(("backbone.", "fc."))])
+        backbone = {k.removeprefix("backbone.body."): v for k, v in state.items() if k.startswith("backbone.")}
+        classifier = {k[3:]: v for k, v in state.items() if k.startswith("fc.")}
+        ignored = [k for k in state if not k.startswith(("backbone.", "fc."))]
+        weights = PretrainedWeights(source, "flowkit TSN checkpoint", backbone, classifier, ignored=ignored)
     elif BACKBONES[arch].family == "bninception":
         weights = _bninception_form(state, source)
     elif BACKBONES[arch].family == "resnet":
@@ -245,6 +256,10 @@ def _first_conv_key(body: nn.Module) -> str:
     return first_conv(body)[0] + ".weight"
 
 
+def _some(keys: list[str], shown: int = 4) -> str:
+    return ", ".join(keys[:shown]) + (", ..." if len(keys) > shown else "")
+
+
 def check_and_load(body: nn.Module, weights: PretrainedWeights) -> int:
     """Copy weights.backbone into `body` after checking that it fills every tensor with the right
     shape and brings nothing else (ValueError naming the tensors). Returns tensors copied."""
@@ -252,17 +267,14 @@ def check_and_load(body: nn.Module, weights: PretrainedWeights) -> int:
     unexpected = sorted(k for k in weights.backbone if k not in own)
     missing = sorted(k for k in own if k not in weights.backbone and not k.endswith(_BATCH_COUNTER))
     if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} backbone tensors missing ({', '.join(missing[:4])}{', ...' if len(missing) > 4 else ''})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected ({', '.join(unexpected[:4])}{', ...' if len(unexpected) > 4 else ''})")
+        parts = [f"{len(missing)} backbone tensors missing ({_some(missing)})"] if missing else []
+        parts += [f"{len(unexpected)} unexpected ({_some(unexpected)})"] if unexpected else []
         raise ValueError(f"{weights.source} ({weights.form}): {'; '.join(parts)}; refusing a partial load")
     wrong = [k for k, v in weights.backbone.items() if tuple(v.shape) != tuple(own[k].shape)]
     if wrong:
-        key = wrong[0]
-        raise ValueError(f"{weights.source} ({weights.form}): tensor {key} has shape {tuple(weights.backbone[key].shape)}, "
-                         f"the model expects {tuple(own[key].shape)}" + (f" ({len(wrong)} such tensors)" if len(wrong) > 1 else ""))
+        key, more = wrong[0], f" ({len(wrong)} such tensors)" if len(wrong) > 1 else ""
+        raise ValueError(f"{weights.source} ({weights.form}): tensor {key} has shape "
+                         f"{tuple(weights.backbone[key].shape)}, the model expects {tuple(own[key].shape)}{more}")
     body.load_state_dict(weights.backbone, strict=False)
     return len(weights.backbone)
 
@@ -278,13 +290,15 @@ def load_backbone_weights(backbone: nn.Module, weights: PretrainedWeights, in_ch
 
     body = backbone.body
     key = _first_conv_key(body)
-    file_channels = weights.backbone[key].shape[1] if key in weights.backbone and weights.backbone[key].ndim == 4 else 3
+    kernel = weights.backbone.get(key)
+    file_channels = kernel.shape[1] if kernel is not None and kernel.ndim == 4 else 3
     if file_channels not in (3, in_channels):
         raise ValueError(f"{weights.source}: first convolution {key} takes {file_channels} input channels; "
                          f"this model needs 3 (RGB weights, cross-modality init) or {in_channels}")
     if file_channels != 3:
         if weights.caffe_input:
-            raise ValueError(f"{weights.source}: Caffe-convention weights with {file_channels} input channels are not supported")
+            raise ValueError(
+                f"{weights.source}: Caffe-convention weights with {file_channels} input channels are not supported")
         cross_modality_init(backbone, in_channels)
         return check_and_load(body, weights)
     copied = check_and_load(body, weights)
