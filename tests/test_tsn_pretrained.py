@@ -118,14 +118,28 @@ def test_tsn_pytorch_bninception_loads_with_bn_squeezed_and_caffe_input_folded(t
     assert model.pretrained_report.endswith("classifier re-initialized for 101 classes (the file's has 1000)")
 
 
-def test_tsn_pytorch_bninception_initializes_a_flow_net_across_modalities(tsn_pytorch_file):
+def test_tsn_pytorch_bninception_initializes_flow_and_rgbdiff_nets_as_tsn_pytorch(tsn_pytorch_file):
+    """Cross-modality init from Caffe weights: conv1 on our flow input x = (q - 127.5) / 127.5 gives
+    what tsn-pytorch's averaged kernels give on its input q - 128; on our RGB differences x = d / 255
+    / RGBDIFF_STD what they give on raw 0..255 differences d."""
+    from tsn.data.modalities import RGBDIFF_STD
+
     path, state = tsn_pytorch_file
-    rgb = TSN(5, "rgb", 3, arch="bninception", pretrained=path)
-    flow = TSN(5, "flow", 10, arch="bninception", pretrained=path)
-    folded = rgb.backbone.body.conv1_7x7_s2.conv.weight
-    expected = folded.mean(dim=1, keepdim=True).expand(-1, 10, -1, -1)
-    torch.testing.assert_close(flow.backbone.body.conv1_7x7_s2.conv.weight, expected)
-    assert "conv1 averaged over RGB for 10 input channels" in flow.pretrained_report
+    kernel = state["conv1_7x7_s2.weight"].mean(dim=1, keepdim=True)  # tsn-pytorch's _construct_flow_model
+    generator = torch.Generator().manual_seed(2)
+    q = torch.randint(0, 256, (1, 10, 24, 24), generator=generator).float()
+    d = torch.randint(-255, 256, (1, 15, 24, 24), generator=generator).float()
+    cases = {"flow": (10, q - 128, (q - 127.5) / 127.5), "rgbdiff": (15, d, d / 255 / RGBDIFF_STD)}
+    for modality, (channels, caffe_input, our_input) in cases.items():
+        model = TSN(5, modality, channels, arch="bninception", pretrained=path)
+        replicated = kernel.expand(-1, channels, -1, -1)
+        expected = nn.functional.conv2d(caffe_input, replicated, state["conv1_7x7_s2.bias"], 2, 3)
+        with torch.no_grad():
+            got = model.backbone.body.conv1_7x7_s2.conv(our_input)
+        inner = (..., slice(2, -2), slice(2, -2))
+        torch.testing.assert_close(got[inner], expected[inner], rtol=1e-4, atol=2e-3)
+        note = f"conv1 averaged over RGB for {channels} input channels, Caffe input x_caffe = "
+        assert note in model.pretrained_report
 
 
 def test_cadene_bninception_loads_last_linear_and_1d_bn(tmp_path):

@@ -279,12 +279,16 @@ def check_and_load(body: nn.Module, weights: PretrainedWeights) -> int:
     return len(weights.backbone)
 
 
-def load_backbone_weights(backbone: nn.Module, weights: PretrainedWeights, in_channels: int) -> int:
+def load_backbone_weights(backbone: nn.Module, weights: PretrainedWeights, in_channels: int,
+                          caffe_input_map: tuple[float, float] | None = None) -> int:
     """Load `weights` into backbone.body (built with 3 input channels) for a net of `in_channels`
-    inputs, in the order the conventions need: RGB weights are loaded, Caffe input folded into
-    conv1, then conv1 averaged over RGB and replicated to in_channels (cross-modality init);
-    weights whose first conv already takes in_channels (an mmaction2 or flowkit flow model) are
-    loaded after reshaping conv1. Returns tensors copied; ValueError when they do not fit."""
+    inputs, in the order the conventions need. RGB weights are loaded; for a 3-channel net a
+    Caffe input convention is folded into conv1; for other nets conv1 is averaged over the RGB
+    channels and replicated to in_channels (cross-modality init), Caffe kernels then taking our
+    input through caffe_input_map = (scale, offset), x_caffe = scale * x + offset
+    (tsn.data.modalities.Modality.caffe_input_map). Weights whose first conv already takes
+    in_channels (an mmaction2 or flowkit flow model) are loaded after reshaping conv1. Returns the
+    tensors copied; ValueError when they do not fit."""
     from tsn.models.bninception import fold_caffe_input_convention
     from tsn.models.tsn import cross_modality_init
 
@@ -302,12 +306,22 @@ def load_backbone_weights(backbone: nn.Module, weights: PretrainedWeights, in_ch
         cross_modality_init(backbone, in_channels)
         return check_and_load(body, weights)
     copied = check_and_load(body, weights)
+    if in_channels == 3:
+        if weights.caffe_input:
+            fold_caffe_input_convention(body)
+            weights.notes.append("Caffe BGR 0..255 input folded into conv1")
+        return copied
+    conv = cross_modality_init(backbone, in_channels)
+    weights.notes.append(f"conv1 averaged over RGB for {in_channels} input channels")
     if weights.caffe_input:
-        fold_caffe_input_convention(body)
-        weights.notes.append("Caffe BGR 0..255 input folded into conv1")
-    if in_channels != 3:
-        cross_modality_init(backbone, in_channels)
-        weights.notes.append(f"conv1 averaged over RGB for {in_channels} input channels")
+        if caffe_input_map is None:
+            raise ValueError(f"{weights.source}: Caffe-convention weights need the input map of the "
+                             f"{in_channels}-channel net's modality")
+        scale, offset = caffe_input_map
+        with torch.no_grad():  # w * (scale x + offset) + b = (scale w) * x + (b + offset * sum w), away from the border
+            conv.bias.add_(offset * conv.weight.sum(dim=(1, 2, 3)))
+            conv.weight.mul_(scale)
+        weights.notes[-1] += f", Caffe input x_caffe = {scale:g} x {offset:+g} folded in"
     return copied
 
 

@@ -124,7 +124,12 @@ class TSN(nn.Module):
         weights = None
         if pretrained is not None:
             weights = read_pretrained(resolve_pretrained(pretrained, arch), arch)
-            copied = load_backbone_weights(self.backbone, weights, in_channels)
+            caffe_map = None
+            if weights.caffe_input and in_channels != 3:
+                from tsn.data.modalities import get_modality
+
+                caffe_map = get_modality(modality).caffe_input_map()
+            copied = load_backbone_weights(self.backbone, weights, in_channels, caffe_map)
         elif in_channels != 3:
             cross_modality_init(self.backbone, in_channels)
         self.dropout = nn.Dropout(DEFAULT_DROPOUT[modality] if dropout is None else dropout)
