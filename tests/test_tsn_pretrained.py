@@ -9,8 +9,8 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 
-from tiny_store import make_tiny_store
-from tsn.models import TSN, BNInception
+from flowkit.testing import make_tiny_store
+from tsn.models import TSN
 from tsn.models.pretrained import BNINCEPTION_FILES, hub_checkpoint_dir, mmaction_resnet_key, resolve_pretrained
 from tsn_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
 
