@@ -331,4 +331,6 @@ def test_tsn_train_prints_what_it_loaded(tmp_path, tsn_pytorch_file):
                                        "--batch-size", "2", "--epochs", "1", "--iters-per-epoch", "1", "--workers", "0",
                                        "-o", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
-    assert f"pretrained: loaded 414/416 tensors from {path} (tsn-pytorch BN-Inception" in result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith(f"pretrained: loaded 414/416 tensors from {path} (tsn-pytorch BN-Inception")
+    assert lines[1] == "lr 1.5625e-05 = 0.001 x 2/128 (tsn-pytorch's rgb recipe; --lr overrides)"

@@ -24,9 +24,8 @@ from torch import nn
 from tsn.choices import CONSENSUS_TYPES, FLOW_MODALITIES, MODALITIES
 from tsn.models.backbones import build_backbone
 from tsn.models.pretrained import load_backbone_weights, read_pretrained, report_line, resolve_pretrained
+from tsn.recipe import get_recipe
 
-# Dropout ratio before the classifier, per modality (tsn-pytorch's training commands).
-DEFAULT_DROPOUT = {"rgb": 0.8, "rgbdiff": 0.8, "flow": 0.7, "warp": 0.7}
 CLASSIFIER_INIT_STD = 0.001
 
 
@@ -102,7 +101,7 @@ class TSN(nn.Module):
     num_classes: classifier outputs. modality: one of MODALITIES. in_channels: input channels C of
     a snippet. arch: backbone name. segments: K, the training snippets per video (sizes weighted
     consensus). consensus: avg | max | weighted. dropout: before the classifier, None for the
-    modality's default. partial_bn: freeze all BN layers but the first. pretrained: a weights file
+    modality's recipe (tsn.recipe). partial_bn: freeze all BN layers but the first. pretrained: a weights file
     or name in any form tsn.models.pretrained reads (RGB weights are loaded before cross-modality
     initialization; a classifier of num_classes is kept, others re-initialized);
     `pretrained_report` then says what was loaded.
@@ -132,7 +131,7 @@ class TSN(nn.Module):
             copied = load_backbone_weights(self.backbone, weights, in_channels, caffe_map)
         elif in_channels != 3:
             cross_modality_init(self.backbone, in_channels)
-        self.dropout = nn.Dropout(DEFAULT_DROPOUT[modality] if dropout is None else dropout)
+        self.dropout = nn.Dropout(get_recipe(modality).dropout if dropout is None else dropout)
         self.fc = nn.Linear(self.backbone.feature_dim, num_classes)
         nn.init.normal_(self.fc.weight, 0.0, CLASSIFIER_INIT_STD)
         nn.init.zeros_(self.fc.bias)
