@@ -5,8 +5,9 @@ Layout: one folder per video, holding `img_00001.jpg` (RGB frames), `flow_x_0000
 tools number from 0: both are read). We also read and write `warp_x_` / `warp_y_` for warped flow.
 Import copies the image files' bytes into the store unchanged (no re-encoding); export copies
 them out again when the store holds JPEG, and encodes PNG flow as gray JPEG (the layout's
-convention, lossy). Export also writes mmaction2 rawframe lists (`frame_dir total_frames label`, label -1
-when unknown).
+convention, lossy). Export also writes rawframe lists (`frame_dir total_frames label`, label -1
+when unknown) for RGB and, with the flow count, for flow: docs/rawframes.md gives the tsn-pytorch
+and mmaction2 settings that read them.
 """
 
 from __future__ import annotations
@@ -39,12 +40,14 @@ def frame_file(stream: str, t: int) -> str:
 @dataclass
 class RawframesReport:
     """What an import or export did: videos handled, frames (RGB frames per video, summed), files
-    read or written, and notes (e.g. a video whose RGB and flow counts disagreed)."""
+    read or written, notes (e.g. a video whose RGB and flow counts disagreed) and the list files
+    an export wrote."""
 
     videos: int = 0
     frames: int = 0
     files: int = 0
     notes: list[str] = field(default_factory=list)
+    lists: list[str] = field(default_factory=list)  # list files an export wrote
 
 
 def _scan_folder(folder: Path) -> dict[str, dict[int, Path]]:
@@ -145,7 +148,7 @@ def _plan_video(name: str, files: dict[str, dict[int, Path]], streams: dict[str,
     """Which files of one video folder go into the store, its frame count and frame size."""
     from flowkit.store.codec import decode_image
 
-    ordered = {s: _ordered(files[s], name, s) for s in streams}
+    ordered = {s: _ordered(files[s], name, s) if s in files else [] for s in streams}
     pairs = min((len(v) for s, v in ordered.items() if s != fmt.RGB), default=None)
     frames = len(ordered[fmt.RGB]) if fmt.RGB in streams else pairs + 1
     if pairs is not None:
@@ -159,16 +162,22 @@ def _plan_video(name: str, files: dict[str, dict[int, Path]], streams: dict[str,
 
 
 def _stream_codecs(videos) -> dict[str, str]:
-    """{stream: codec} shared by every video folder; ValueError naming the first that differs."""
+    """{stream: codec} shared by every video folder (a folder of one img_ file has no flow files to
+    share); ValueError naming the first that differs."""
     def kinds(files):
         return {s: {_CODEC_OF_EXT[p.suffix[1:].lower()] for p in f.values()} for s, f in files.items()}
 
-    first_name, first_files = videos[0]
+    def single_frame(files):  # one img_ file and no pair: no flow files to expect
+        return set(files) == {fmt.RGB} and len(files[fmt.RGB]) == 1
+
+    full = [(name, files) for name, files in videos if not single_frame(files)] or videos
+    first_name, first_files = full[0]
     reference = kinds(first_files)
-    for name, files in videos[1:]:
-        if kinds(files) != reference:
+    for name, files in videos:
+        found = kinds(files)
+        if found != reference and not (single_frame(files) and found.items() <= reference.items()):
             raise ValueError(
-                f"rawframe folders differ: {first_name} has {sorted(reference)}, {name} has {sorted(kinds(files))}"
+                f"rawframe folders differ: {first_name} has {sorted(reference)}, {name} has {sorted(found)}"
             )
     if any(len(codecs) > 1 for codecs in reference.values()):
         raise ValueError(f"{first_name}: a kind of frame file comes with several extensions")
@@ -187,15 +196,17 @@ def export_rawframes(
     out_dir: str | os.PathLike,
     overwrite: bool = False,
     jpeg_quality: int = DEFAULT_JPEG_QUALITY,
+    absolute_paths: bool = False,
     progress: bool = False,
 ) -> RawframesReport:
     """Write every ok video of a store as a rawframes folder `out_dir/<video name>/` (files
-    numbered from 1), plus mmaction2 rawframe lists in out_dir: `rawframes.txt` with every
-    video, and per split N `rawframes_train_split_N.txt` / `rawframes_val_split_N.txt`.
+    numbered from 1), plus rawframe lists (`frame_dir count label`, see `write_lists`) in out_dir.
 
     JPEG records are copied byte for byte; PNG flow is encoded as gray JPEG at jpeg_quality.
-    Video names are checked (never a path outside out_dir). Raises FileExistsError when a video
-    folder already exists and not overwrite.
+    Video names are checked (never a path outside out_dir). absolute_paths: the lists name
+    folders by absolute path (tsn-pytorch's TSNDataSet reads them as given), else relative to
+    out_dir (mmaction2's data_prefix). Raises FileExistsError when a video folder already exists
+    and not overwrite.
     """
     from tqdm import tqdm
 
@@ -225,15 +236,40 @@ def export_rawframes(
                 report.files += count
             report.videos += 1
             report.frames += video.num_frames
-        _write_lists(store, ok, out_dir)
+        report.lists = write_lists(store, ok, out_dir, absolute_paths)
     return report
 
 
-def _write_lists(store, ok, out_dir: Path) -> None:
-    def write(path: Path, rows) -> None:
-        path.write_text("".join(f"{v.name} {v.num_frames} {v.label}\n" for v in rows))
+def list_names(kind: str, split: int | None = None, subset: str | None = None) -> str:
+    """Rawframe list file name: kind 'rgb' or 'flow', all videos (split None) or one split's
+    subset 'train' / 'val': rawframes.txt, rawframes_flow_train_split_1.txt, ..."""
+    stem = LIST_NAME.removesuffix(".txt") + ("" if kind == "rgb" else f"_{kind}")
+    return f"{stem}.txt" if split is None else f"{stem}_{subset}_split_{split}.txt"
 
-    write(out_dir / LIST_NAME, [v for _, v in ok])
-    for number, codes in sorted(store.splits.items()):
-        write(out_dir / f"rawframes_train_split_{number}.txt", [v for i, v in ok if codes[i] == fmt.SPLIT_TRAIN])
-        write(out_dir / f"rawframes_val_split_{number}.txt", [v for i, v in ok if codes[i] == fmt.SPLIT_TEST])
+
+def write_lists(store, ok, out_dir: Path, absolute_paths: bool = False) -> list[str]:
+    """Write the rawframe lists of the exported videos `ok` ([(index, VideoRecord)]) into out_dir,
+    lines `frame_dir count label` (label -1 when unknown), and return their names.
+
+    RGB lists (when the store has RGB) count img_ files; flow lists (when it has flow) count
+    flow_x_ files, one fewer per video, as TSN's build_file_list.py and mmaction2 write them
+    apart: a reader sampling flow with the RGB count would ask for one file past the last.
+    Videos without a flow pair are left out of the flow lists. Per split N: *_train_split_N
+    (split code train) and *_val_split_N (test); warp_x_/warp_y_ files share the flow counts.
+    """
+    folder = (lambda name: (out_dir / name).resolve().as_posix()) if absolute_paths else (lambda name: name)
+    kinds = [(kind, stream) for kind, stream in (("rgb", fmt.RGB), ("flow", fmt.FLOW_X)) if stream in store.streams]
+    written = []
+    for kind, stream in kinds:
+        counts = {i: store.num_records(i, stream) for i, _ in ok}
+        rows = [(i, v) for i, v in ok if counts[i] > 0]
+
+        def write(name: str, selected) -> None:
+            (out_dir / name).write_text("".join(f"{folder(v.name)} {counts[i]} {v.label}\n" for i, v in selected))
+            written.append(name)
+
+        write(list_names(kind), rows)
+        for number, codes in sorted(store.splits.items()):
+            write(list_names(kind, number, "train"), [(i, v) for i, v in rows if codes[i] == fmt.SPLIT_TRAIN])
+            write(list_names(kind, number, "val"), [(i, v) for i, v in rows if codes[i] == fmt.SPLIT_TEST])
+    return written

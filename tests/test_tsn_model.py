@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from tsn.models import TSN, BNInception, SegmentConsensus, build_backbone, cross_modality_init, load_bninception_weights
+from tsn.models import TSN, BNInception, SegmentConsensus, build_backbone, cross_modality_init
 from tsn.models.bninception import fold_caffe_input_convention
 from tsn.train import TrainConfig, build_optimizer, resolve_config
 from tsn_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
@@ -162,35 +162,6 @@ def test_bninception_shapes_and_parameter_count():
     assert seen["shape"] == (1, 1024, 7, 7)
 
 
-def _to_caffe_key(key):
-    """Independent inverse of the documented naming: inception_3a.1x1.bn.weight -> inception_3a_1x1_bn.weight."""
-    parts = key.split(".")
-    if parts[0] == "fc":
-        return key
-    layer = "_".join(parts[:-2])
-    return f"{layer}{'_bn' if parts[-2] == 'bn' else ''}.{parts[-1]}"
-
-
-def test_load_bninception_weights_from_caffe_names(tmp_path):
-    source = BNInception()
-    with torch.no_grad():
-        for p in source.parameters():
-            p.normal_()
-    state = {_to_caffe_key(k): v for k, v in source.state_dict().items() if not k.endswith("num_batches_tracked")}
-    assert "inception_3a_double_3x3_1_bn.running_var" in state and "conv1_7x7_s2.bias" in state
-    path = tmp_path / "bn_inception.pth"
-    torch.save(state, path)
-    target = BNInception()
-    load_bninception_weights(target, path)
-    for key, value in source.state_dict().items():
-        if not key.endswith("num_batches_tracked"):
-            assert torch.equal(target.state_dict()[key], value), key
-    del state["inception_4c_3x3_bn.running_mean"]
-    torch.save(state, path)
-    with pytest.raises(ValueError, match="missing"):
-        load_bninception_weights(BNInception(), path)
-
-
 def test_caffe_input_convention_is_folded_into_conv1():
     model = BNInception().eval()
     conv = model.conv1_7x7_s2.conv
@@ -211,14 +182,14 @@ def test_torchvision_weights_load_from_a_local_file(tmp_path):
     reference = torchvision.models.resnet18(weights=None).eval()
     path = tmp_path / "resnet18.pth"
     torch.save(reference.state_dict(), path)
-    backbone = build_backbone("resnet18", path).eval()
+    backbone = TSN(3, "rgb", 3, arch="resnet18", pretrained=path).backbone.eval()
     x = torch.randn(2, 3, 32, 32)
     reference.fc = nn.Identity()
     with torch.no_grad():
         torch.testing.assert_close(backbone(x), reference(x))
     torch.save({"conv1.weight": torch.zeros(3)}, path)
     with pytest.raises(ValueError):
-        build_backbone("resnet18", path)
+        TSN(3, "rgb", 3, arch="resnet18", pretrained=path)
 
 
 # ---- gradients ---------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import pytest
 from flowkit.testing import make_tiny_store
 from tsn.data import TSNDataset
 from tsn.data import transforms as T
-from tsn.data.presets import TestCrops, TrainCrops
+from tsn.data.presets import TestCrops, TrainCrops, train_crops
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +31,22 @@ def test_train_crops_default_to_the_paper_recipe():
     boxes = _draw(preset)
     assert {(b.w, b.h) for b in boxes} == set(T.multiscale_crop_sizes(340, 256, 224))
     assert {b.flip for b in boxes} == {False, True}
+
+
+def test_the_recipe_crops_per_modality():
+    """tsn-pytorch's GroupMultiScaleCrop as get_augmentation builds it: 13 fixed positions for every
+    modality, the 0.66 scale for rgb only; --crop-positions 5 gives the paper's corners + centre."""
+    rgb, flow, diff = train_crops("rgb"), train_crops("flow", 112, flip=False), train_crops("rgbdiff")
+    assert (rgb.scales, rgb.more_fix_crop, rgb.flip) == ((1.0, 0.875, 0.75, 0.66), True, True)
+    assert (flow.input_size, flow.scales, flow.more_fix_crop, flow.flip) == (112, (1.0, 0.875, 0.75), True, False)
+    assert diff.scales == (1.0, 0.875, 0.75) and train_crops("warp") == train_crops("flow")
+    centred = {(b.x + b.w / 2, b.y + b.h / 2) for b in _draw(rgb, count=3000) if (b.w, b.h) == (224, 224)}
+    assert len(centred) == 13
+    paper = {(b.x, b.y) for b in _draw(train_crops("rgb", crop_positions=5), count=2000) if (b.w, b.h) == (224, 224)}
+    assert len(paper) == 5
+    assert {b.h for b in _draw(flow)} == {256, 224, 192}  # of a 256-row frame; no 0.66 (168)
+    with pytest.raises(ValueError, match="crop positions must be one of 5, 13"):
+        train_crops("rgb", crop_positions=9)
 
 
 def test_train_crop_switches_change_the_boxes():

@@ -9,7 +9,7 @@ import torch
 
 from flowkit.testing import make_tiny_store
 from tsn.checkpoint import load_checkpoint
-from tsn.train import TrainConfig, resolve_config, train
+from tsn.train import TrainConfig, resolve_config, start_notes, train
 from tsn_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
 
 
@@ -104,11 +104,33 @@ def test_resume_refuses_a_checkpoint_of_another_modality(store, flow_run, tmp_pa
         train(config)
 
 
-def test_defaults_follow_the_reference_recipe():
+def test_defaults_follow_the_reference_recipe(monkeypatch):
+    """tsn-pytorch's README commands, lr per 128 videos scaled to the global batch."""
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
     rgb = resolve_config(TrainConfig(store="data/ucf101.h5"))
     flow = resolve_config(TrainConfig(store="data/ucf101.h5", modality="flow", pretrained="x.pth"))
-    assert (rgb.lr, rgb.lr_steps, rgb.epochs, rgb.clip_grad, rgb.arch, rgb.input_size) == \
-        (0.001, (30, 60), 80, 40.0, "bninception", 224)
-    assert (flow.lr, flow.lr_steps, flow.epochs, flow.clip_grad) == (0.005, (190, 300), 340, 20.0)
+    diff = resolve_config(TrainConfig(store="data/ucf101.h5", modality="rgbdiff"))
+    assert (rgb.lr, rgb.lr_steps, rgb.epochs, rgb.clip_grad, rgb.dropout, rgb.segments, rgb.arch, rgb.input_size) == \
+        (0.001 * 32 / 128, (30, 60), 80, 20.0, 0.8, 3, "bninception", 224)
+    assert (flow.lr, flow.lr_steps, flow.epochs, flow.clip_grad, flow.dropout) == (0.00025, (190, 300), 340, 20.0, 0.7)
+    assert (diff.lr_steps, diff.epochs, diff.clip_grad, diff.segments) == ((80, 160), 180, 40.0, 7)
+    assert rgb.crop_positions == flow.crop_positions == 13
     assert rgb.output.endswith("runs/ucf101_rgb") and flow.output.endswith("runs/ucf101_flow")
     assert (rgb.partial_bn, flow.partial_bn) == (False, True)  # partial BN is for fine-tuning
+    # The global batch counts every torchrun process; an explicit lr is taken as given.
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    assert resolve_config(TrainConfig(store="s.h5", modality="flow")).lr == 0.001
+    assert resolve_config(TrainConfig(store="s.h5", batch_size=64), processes=4).lr == 0.002
+    assert resolve_config(TrainConfig(store="s.h5", lr=0.01)).lr == 0.01
+    with pytest.raises(ValueError, match="crop positions must be one of 5, 13"):
+        resolve_config(TrainConfig(store="s.h5", crop_positions=9))
+
+
+def test_start_notes_say_where_the_lr_comes_from_and_warn_from_scratch():
+    notes = start_notes(TrainConfig(store="s.h5"), processes=1)
+    assert notes[0] == "lr 0.00025 = 0.001 x 32/128 (tsn-pytorch's rgb recipe; --lr overrides)"
+    assert notes[1].startswith("warning: BN-Inception from scratch (no --pretrained)") and "partial BN off" in notes[1]
+    notes = start_notes(TrainConfig(store="s.h5", modality="flow", pretrained="bn.pth", batch_size=32), processes=4)
+    assert notes == ["lr 0.001 = 0.001 x 128/128 (batch 32 x 4 processes) (tsn-pytorch's flow recipe; --lr overrides)"]
+    assert start_notes(TrainConfig(store="s.h5", arch="tiny", lr=0.01), processes=1) == [
+        "lr 0.01 (--lr, not scaled with the batch)"]

@@ -17,3 +17,5 @@ CONSENSUS_TYPES = ("avg", "max", "weighted")
 DECODE_MODES = ("cpu", "device")
 # Test crops per snippet: the centre one, or 4 corners + centre and their mirrors.
 TEST_CROPS = (1, 10)
+# Fixed positions a training crop may take: the paper's 5 (corners + centre) or tsn-pytorch's 13.
+CROP_POSITIONS = (5, 13)

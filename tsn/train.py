@@ -1,19 +1,13 @@
 """Train one TSN stream from a flowkit store: train_one_epoch(), evaluate(), train(config).
 
-The recipe follows the paper and its reference code (tsn-pytorch / mmaction's TSN configs):
-SGD with momentum 0.9 and weight decay 5e-4 over tsn-pytorch's parameter groups, lr divided by
-10 at the step epochs, gradient-norm clipping, cross-entropy on the segmental consensus,
-validation on the split's test videos (training segment count, centre crop) every few epochs.
-Per-modality defaults (MODALITY_DEFAULTS):
-
-| modality | lr | lr steps (epochs) | epochs | clip | dropout |
-| --- | --- | --- | --- | --- | --- |
-| rgb | 0.001 | 30, 60 | 80 | 40 | 0.8 |
-| flow, warp | 0.005 | 190, 300 | 340 | 20 | 0.7 |
-| rgbdiff | 0.001 | 80, 160 | 180 | 40 | 0.8 |
-
-The reference batch is 256 videos (32 per GPU x 8 GPUs); `batch_size` here is per process, so
-`torchrun --nproc-per-node 8 -m cli.tsn_app train ... --batch-size 32` reproduces it.
+The recipe is tsn.recipe's (tsn-pytorch's README commands for every modality; docs/recipes.md
+compares the references): SGD with momentum 0.9 and weight decay 5e-4 over tsn-pytorch's parameter
+groups, lr divided by 10 at the step epochs, gradient-norm clipping, cross-entropy on the segmental
+consensus, the recipe's training crops (tsn.data.presets.train_crops), validation on the split's
+test videos (training segment count, centre crop) every few epochs. The lr is the recipe's per 128
+videos, scaled to the global batch (batch_size per process x processes): one process at batch 32
+trains at 0.001 x 32/128, `torchrun --nproc-per-node 4 -m cli.tsn_app train ... --batch-size 32` at
+0.001; an explicit lr is used as given.
 
 A run folder holds checkpoint.pt (rewritten every epoch; `resume` continues from it),
 metrics.jsonl (one line per `log_every` iterations and per epoch) and curves.png. Under torchrun
@@ -36,20 +30,15 @@ import torch
 from torch import nn
 
 from tsn.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
-from tsn.choices import ARCHS, CONSENSUS_TYPES, DECODE_MODES, MODALITIES
+from tsn.choices import ARCHS, CONSENSUS_TYPES, CROP_POSITIONS, DECODE_MODES, MODALITIES
 from tsn.metrics import summarize_labelled
 from tsn.models.backbones import BACKBONES
 from tsn.models.tsn import TSN
+from tsn.recipe import get_recipe, scaled_lr
 from tsn.runtime import (DistributedContext, amp_default, autocast, cpu_threads_beside_workers, init_distributed,
                          seed_everything, shutdown_distributed)
 from tsn.scores import predict
 
-MODALITY_DEFAULTS = {
-    "rgb": {"lr": 0.001, "lr_steps": (30, 60), "epochs": 80, "clip_grad": 40.0},
-    "flow": {"lr": 0.005, "lr_steps": (190, 300), "epochs": 340, "clip_grad": 20.0},
-    "warp": {"lr": 0.005, "lr_steps": (190, 300), "epochs": 340, "clip_grad": 20.0},
-    "rgbdiff": {"lr": 0.001, "lr_steps": (80, 160), "epochs": 180, "clip_grad": 40.0},
-}
 LR_DECAY = 0.1
 METRICS_NAME = "metrics.jsonl"
 CURVES_NAME = "curves.png"
@@ -65,7 +54,7 @@ class TrainConfig:
     modality: str = "rgb"
     split: int = 1
     arch: str = "bninception"
-    segments: int = 3
+    segments: int | None = None
     consensus: str = "avg"
     epochs: int | None = None
     batch_size: int = 32
@@ -84,6 +73,7 @@ class TrainConfig:
     amp: bool | None = None  # bf16 autocast; None: on for CUDA, off for CPU
     decode: str = "cpu"  # "device": JPEG decode on the training device (tsn.data)
     flip: bool = True  # random horizontal flips; off for classes that are mirror images of each other
+    crop_positions: int | None = None  # fixed training crop positions, 5 or 13 (tsn.choices.CROP_POSITIONS)
     output: str | None = None  # run folder; None: runs/<store stem>_<modality>
     resume: str | None = None  # a checkpoint path, or "auto" for <output>/checkpoint.pt
     eval_every: int = 5
@@ -98,8 +88,15 @@ def default_output(store: str | os.PathLike, modality: str) -> Path:
     return Path("runs") / f"{Path(store).stem}_{modality}"
 
 
-def resolve_config(config: TrainConfig) -> TrainConfig:
-    """A copy of `config` with every None default filled in and the values checked (ValueError)."""
+def world_size() -> int:
+    """Processes of this run: torchrun's WORLD_SIZE, 1 without it."""
+    return max(int(os.environ.get("WORLD_SIZE", "1")), 1)
+
+
+def resolve_config(config: TrainConfig, processes: int | None = None) -> TrainConfig:
+    """A copy of `config` with every None default filled in from the modality's recipe
+    (tsn.recipe; lr scaled to batch_size x `processes`, default world_size()) and the values
+    checked (ValueError)."""
     if config.modality not in MODALITIES:
         raise ValueError(f"unknown modality {config.modality!r}; choose from {', '.join(MODALITIES)}")
     if config.arch not in ARCHS:
@@ -108,19 +105,30 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
         raise ValueError(f"unknown consensus {config.consensus!r}; choose from {', '.join(CONSENSUS_TYPES)}")
     if config.decode not in DECODE_MODES:
         raise ValueError(f"unknown decode mode {config.decode!r}; choose from {', '.join(DECODE_MODES)}")
-    for name in ("segments", "batch_size", "eval_every", "log_every"):
-        if getattr(config, name) < 1:
-            raise ValueError(f"{name} must be at least 1, got {getattr(config, name)}")
+    recipe = get_recipe(config.modality)
+    segments = recipe.segments if config.segments is None else int(config.segments)
+    for name, value in (("segments", segments), ("batch_size", config.batch_size), ("eval_every", config.eval_every),
+                        ("log_every", config.log_every)):
+        if value < 1:
+            raise ValueError(f"{name} must be at least 1, got {value}")
     from tsn.data.loader import default_workers
 
-    defaults = MODALITY_DEFAULTS[config.modality]
+    crop_positions = recipe.crop_positions if config.crop_positions is None else int(config.crop_positions)
+    if crop_positions not in CROP_POSITIONS:
+        raise ValueError(f"crop positions must be one of {', '.join(map(str, CROP_POSITIONS))}, got {crop_positions}")
+    lr = config.lr
+    if lr is None:
+        lr, _ = scaled_lr(config.modality, config.batch_size, world_size() if processes is None else processes)
     resolved = replace(
         config,
         store=str(config.store),
-        epochs=defaults["epochs"] if config.epochs is None else int(config.epochs),
-        lr=defaults["lr"] if config.lr is None else float(config.lr),
-        lr_steps=tuple(int(s) for s in (defaults["lr_steps"] if config.lr_steps is None else config.lr_steps)),
-        clip_grad=defaults["clip_grad"] if config.clip_grad is None else float(config.clip_grad),
+        segments=segments,
+        crop_positions=crop_positions,
+        epochs=recipe.epochs if config.epochs is None else int(config.epochs),
+        lr=float(lr),
+        lr_steps=tuple(int(s) for s in (recipe.lr_steps if config.lr_steps is None else config.lr_steps)),
+        clip_grad=recipe.clip_grad if config.clip_grad is None else float(config.clip_grad),
+        dropout=recipe.dropout if config.dropout is None else float(config.dropout),
         partial_bn=(config.pretrained is not None) if config.partial_bn is None else bool(config.partial_bn),
         pretrained=str(config.pretrained) if config.pretrained is not None else None,
         input_size=BACKBONES[config.arch].input_size if config.input_size is None else int(config.input_size),
@@ -133,6 +141,22 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
     if resolved.resume == "auto":
         resolved = replace(resolved, resume=str(Path(resolved.output) / CHECKPOINT_NAME))
     return resolved
+
+
+def start_notes(config: TrainConfig, processes: int) -> list[str]:
+    """The lines a run prints before training (config as given, before resolve_config): where
+    its lr comes from, e.g. 'lr 0.00025 = 0.001 x 32/128 (...)', and a warning when BN-Inception
+    starts from random weights."""
+    if config.lr is None:
+        notes = [scaled_lr(config.modality, config.batch_size, processes)[1]]
+    else:
+        notes = [f"lr {float(config.lr):g} (--lr, not scaled with the batch)"]
+    if config.arch == "bninception" and config.pretrained is None and not config.resume:
+        partial_bn = "on (--partial-bn)" if config.partial_bn else "off"
+        notes.append(f"warning: BN-Inception from scratch (no --pretrained): expect the paper's from-scratch "
+                     f"accuracy (UCF101 split 1: 48.7% rgb, 81.7% flow); partial BN {partial_bn}. Pass --pretrained "
+                     "with tsn-pytorch's or Cadene's BN-Inception file for the recipe's start")
+    return notes
 
 
 def build_optimizer(model: TSN,
@@ -268,8 +292,9 @@ def train(config: TrainConfig) -> dict:
     ValueError / OSError for bad input (store without the modality's streams, split without
     videos, incompatible checkpoint)."""
     from flowkit.store import FlowStore
-    from tsn.data import TestCrops, TrainCrops, TSNDataset, build_loader, input_channels
+    from tsn.data import TestCrops, TSNDataset, build_loader, input_channels, train_crops
 
+    notes = start_notes(config, world_size())
     config = resolve_config(config)
     context, device = init_distributed(config.device)
     amp = amp_default(device) if config.amp is None else bool(config.amp)
@@ -278,9 +303,9 @@ def train(config: TrainConfig) -> dict:
     try:
         threads.enter_context(cpu_threads_beside_workers(device, config.workers))
         store = FlowStore(config.store)
+        crops = train_crops(config.modality, config.input_size, config.flip, config.crop_positions)
         train_set = TSNDataset(store, split=config.split, subset="train", modality=config.modality,
-                               segments=config.segments, preset=TrainCrops(config.input_size, flip=config.flip),
-                               decode=config.decode, seed=config.seed)
+                               segments=config.segments, preset=crops, decode=config.decode, seed=config.seed)
         val_set = None
         if store.split_videos(config.split, "test"):
             val_set = TSNDataset(store, split=config.split, subset="test", modality=config.modality,
@@ -292,8 +317,12 @@ def train(config: TrainConfig) -> dict:
             raise ValueError(f"split {config.split} of {config.store} has training videos without a valid label")
 
         seed_everything(config.seed)
+        # A resumed run takes every weight from its checkpoint: the pretrained file is not read again.
+        pretrained = None if config.resume else config.pretrained
         model = TSN(len(classes), config.modality, input_channels(config.modality), config.arch, config.segments,
-                    config.consensus, config.dropout, config.partial_bn, config.pretrained).to(device)
+                    config.consensus, config.dropout, config.partial_bn, pretrained).to(device)
+        if model.pretrained_report:
+            notes.insert(0, f"pretrained: {model.pretrained_report}")
         optimizer, scheduler = build_optimizer(model, config)
         start_epoch = 0
         if config.resume:
@@ -304,6 +333,9 @@ def train(config: TrainConfig) -> dict:
             scheduler.load_state_dict(checkpoint["lr_scheduler"])
             start_epoch = int(checkpoint["epoch"])
 
+        if context.is_main:  # after every check of the input: a user's error stays the only line printed
+            for note in notes:
+                print(note, file=sys.stderr)
         run_dir = Path(config.output)
         log = MetricsLog(run_dir / METRICS_NAME if context.is_main else None)
         if context.is_main:

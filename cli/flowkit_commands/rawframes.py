@@ -13,7 +13,8 @@ from flowkit.store.codec import DEFAULT_JPEG_QUALITY
 @click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=str))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=str), help="Store to write.")
 @click.option("--labels", type=click.Path(exists=True, path_type=str), default=None,
-              help="UCF101 folder, HMDB51 split folder or mmaction2 list file (default: parent folder names).")
+              help="UCF101 folder, HMDB51 split folder, or a rawframe / mmaction2 list file, RGB or flow "
+                   "(default: parent folder names).")
 @click.option("--bound", type=float, default=DEFAULT_BOUND, show_default=True,
               help="Bound (pixels) the flow JPEGs were quantized with.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing store.")
@@ -33,9 +34,14 @@ def import_rawframes(root, output, labels, bound, overwrite):
 @click.option("--overwrite", is_flag=True, help="Write into video folders that already exist.")
 @click.option("--jpeg-quality", type=click.IntRange(1, 100), default=DEFAULT_JPEG_QUALITY, show_default=True,
               help="Quality of the JPEGs written for PNG-coded flow.")
-def export_rawframes(store, out_dir, overwrite, jpeg_quality):
-    """Write every ok video of STORE as a rawframes folder under OUT_DIR, with mmaction2 lists."""
+@click.option("--absolute-paths", is_flag=True,
+              help="Lists name video folders by absolute path (tsn-pytorch reads them as given).")
+def export_rawframes(store, out_dir, overwrite, jpeg_quality, absolute_paths):
+    """Write every ok video of STORE as a rawframes folder under OUT_DIR, with RGB and flow lists
+    (`frame_dir count label`; flow lists count flow files) for tsn-pytorch and mmaction2."""
     from flowkit.rawframes import export_rawframes as run_export
 
-    report = run_export(store, out_dir, overwrite=overwrite, jpeg_quality=jpeg_quality, progress=True)
+    report = run_export(store, out_dir, overwrite=overwrite, jpeg_quality=jpeg_quality, absolute_paths=absolute_paths,
+                        progress=True)
     click.echo(f"exported {report.videos} videos, {report.frames} frames ({report.files} files) to {out_dir}")
+    click.echo(f"lists: {', '.join(report.lists)}")

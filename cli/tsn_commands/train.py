@@ -2,7 +2,11 @@
 
 import click
 
-from tsn.choices import ARCHS, CONSENSUS_TYPES, DECODE_MODES, MODALITIES
+from tsn.choices import ARCHS, CONSENSUS_TYPES, CROP_POSITIONS, DECODE_MODES, MODALITIES
+from tsn.recipe import RECIPES, defaults_help
+
+_BATCH = 32
+_ONE_PROCESS_LR = RECIPES["rgb"].lr * _BATCH / RECIPES["rgb"].reference_batch
 
 
 @click.command("train")
@@ -12,21 +16,31 @@ from tsn.choices import ARCHS, CONSENSUS_TYPES, DECODE_MODES, MODALITIES
 @click.option("--split", type=int, default=1, show_default=True, help="Split number stored in the store.")
 @click.option("--arch", type=click.Choice(ARCHS), default="bninception", show_default=True,
               help="Backbone; 'tiny' is a small CPU-friendly net for demos and tests.")
-@click.option("--segments", type=int, default=3, show_default=True, help="Segments (snippets) per video in training.")
+@click.option("--segments", type=int, default=None,
+              help=f"Segments (snippets) per video in training [default: {defaults_help('segments')}].")
 @click.option("--consensus", type=click.Choice(CONSENSUS_TYPES), default="avg", show_default=True,
               help="Segmental consensus.")
-@click.option("--epochs", type=int, default=None, help="Epochs [default: rgb 80, flow/warp 340, rgbdiff 180].")
-@click.option("--batch-size", type=int, default=32, show_default=True, help="Videos per batch per process.")
-@click.option("--lr", type=float, default=None, help="Base learning rate [default: rgb 0.001, flow/warp 0.005].")
+@click.option("--epochs", type=int, default=None, help=f"Epochs [default: {defaults_help('epochs')}].")
+@click.option("--batch-size", type=int, default=_BATCH, show_default=True, help="Videos per batch per process.")
+@click.option("--lr", type=float, default=None,
+              help=f"Base learning rate, used as given [default: the recipe's {defaults_help('lr')} per "
+                   f"{RECIPES['rgb'].reference_batch} videos, scaled to batch size x processes: "
+                   f"{_ONE_PROCESS_LR:g} at {_BATCH} on one process].")
 @click.option("--lr-steps", type=str, default=None,
-              help="Comma-separated epochs where lr drops 10x [default: rgb 30,60; flow/warp 190,300].")
+              help=f"Comma-separated epochs where lr drops 10x [default: {defaults_help('lr_steps')}].")
 @click.option("--weight-decay", type=float, default=5e-4, show_default=True, help="SGD weight decay.")
-@click.option("--clip-grad", type=float, default=None, help="Gradient norm clip, 0 = off [default: rgb 40, flow 20].")
-@click.option("--dropout", type=float, default=None, help="Dropout before the classifier [default: rgb 0.8, flow 0.7].")
+@click.option("--clip-grad", type=float, default=None,
+              help=f"Gradient norm clip, 0 = off [default: {defaults_help('clip_grad')}].")
+@click.option("--dropout", type=float, default=None,
+              help=f"Dropout before the classifier [default: {defaults_help('dropout')}].")
+@click.option("--crop-positions", type=click.Choice([str(n) for n in CROP_POSITIONS]), default=None,
+              help=f"Fixed positions of the training crops: the paper's 5 (corners, centre) or 13 "
+                   f"[default: {defaults_help('crop_positions')}; scales rgb 1-.66, others 1-.75].")
 @click.option("--partial-bn/--no-partial-bn", default=None,
               help="Freeze all BN layers but the first [default: on with --pretrained, off from scratch].")
-@click.option("--pretrained", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Local ImageNet weights: torchvision state dict, or converted BN-Inception checkpoint.")
+@click.option("--pretrained", default=None,
+              help="Weights file (tsn-pytorch / Cadene BN-Inception, torchvision, mmaction2 TSN checkpoint) or "
+                   "'imagenet' / a torchvision weights name, looked up in $TORCH_HOME/hub/checkpoints.")
 @click.option("--input-size", type=int, default=None, help="Crop side in pixels [default: 224; tiny 112].")
 @click.option("--workers", type=int, default=None, help="Data loader workers [default: CPUs, at most 8].")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 [default: cuda if available].")
@@ -44,9 +58,12 @@ from tsn.choices import ARCHS, CONSENSUS_TYPES, DECODE_MODES, MODALITIES
 @click.option("-o", "--output", type=click.Path(file_okay=False), default=None,
               help="Run folder [default: runs/<store stem>_<modality>].")
 def train_command(store, modality, split, arch, segments, consensus, epochs, batch_size, lr, lr_steps, weight_decay,
-                  clip_grad, dropout, partial_bn, pretrained, input_size, workers, device, amp, decode, flip, resume,
-                  eval_every, log_every, iters_per_epoch, seed, output):
-    """Train a TSN stream from STORE; writes checkpoint.pt, metrics.jsonl and curves.png."""
+                  clip_grad, dropout, crop_positions, partial_bn, pretrained, input_size, workers, device, amp, decode,
+                  flip, resume, eval_every, log_every, iters_per_epoch, seed, output):
+    """Train a TSN stream from STORE; writes checkpoint.pt, metrics.jsonl and curves.png.
+
+    Defaults follow one reference per modality, tsn-pytorch's README training commands
+    (docs/recipes.md compares it with the paper's Caffe solvers and mmaction2)."""
     from tsn.train import TrainConfig, train
 
     steps = None
@@ -61,6 +78,7 @@ def train_command(store, modality, split, arch, segments, consensus, epochs, bat
         partial_bn=partial_bn, pretrained=pretrained, input_size=input_size, workers=workers, device=device, amp=amp,
         decode=decode, flip=flip, output=output, resume=resume, eval_every=eval_every, log_every=log_every,
         iters_per_epoch=iters_per_epoch, seed=seed,
+        crop_positions=None if crop_positions is None else int(crop_positions),
     )
     result = train(config)
     if result["rank"] != 0:  # under torchrun only rank 0 reports

@@ -61,6 +61,18 @@ class Modality:
         """The stream whose record count bounds the snippet indices."""
         return self.streams[0]
 
+    def caffe_input_map(self) -> tuple[float, float]:
+        """(scale, offset) with x_caffe = scale * x + offset: what tsn-pytorch and the Caffe TSN feed
+        BN-Inception for this modality (flow: quantized q - 128; rgbdiff: differences of 0..255
+        frames), as a function of this module's network input x. Lets Caffe-convention first-layer
+        kernels take our input (tsn.models.pretrained); rgb instead folds per channel
+        (tsn.models.bninception.fold_caffe_input_convention)."""
+        if self.is_flow:  # x = (q - 127.5) / 127.5 (dequantized / bound), so q - 128 = 127.5 x - 0.5
+            return 127.5, -0.5
+        if self.name == "rgbdiff":  # x = difference / 255 / RGBDIFF_STD
+            return 255.0 * RGBDIFF_STD, 0.0
+        raise ValueError(f"{self.name}: Caffe's RGB input convention is folded per channel, not mapped")
+
     def to_input(self, snippets, bound: float):
         """Cropped records -> normalized network input.
 

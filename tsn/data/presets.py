@@ -6,8 +6,8 @@ TrainCrops or TestCrops and give it to tsn.data.TSNDataset, which asks it for ea
 boxes (tsn.data.transforms.CropBox, source-frame pixels plus a flip flag). The device decode
 path (tsn.data.device_decode) crops and resizes those same boxes to the preset's input_size.
 
-A recipe that differs per modality (e.g. more fixed crop positions, or no 0.66 scale for flow)
-is a different preset value: `TrainCrops(input_size, scales=..., more_fix_crop=True)`.
+`train_crops` builds the training crops of a modality's recipe (tsn.recipe: tsn-pytorch's 13
+fixed positions rather than the paper's 5; no 0.66 scale for the temporal streams).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from tsn.choices import TEST_CROPS
+from tsn.choices import CROP_POSITIONS, TEST_CROPS
 from tsn.data import transforms as T
 
 DEFAULT_INPUT_SIZE = 224  # pixels, the crop side of BN-Inception and ResNets
@@ -86,3 +86,17 @@ class TestCrops:
         if self.crops == 10:
             return T.ten_crop_boxes(image_w, image_h, self.input_size)
         return [T.centre_crop_box(image_w, image_h, self.input_size)]
+
+
+def train_crops(modality: str, input_size: int = DEFAULT_INPUT_SIZE, flip: bool = True,
+                crop_positions: int | None = None) -> TrainCrops:
+    """The TrainCrops of `modality`'s recipe (tsn.recipe): its scales, and its crop positions
+    unless `crop_positions` (5 or 13) is given. ValueError for an unknown modality or count."""
+    from tsn.recipe import get_recipe
+
+    recipe = get_recipe(modality)
+    positions = recipe.crop_positions if crop_positions is None else int(crop_positions)
+    if positions not in CROP_POSITIONS:
+        raise ValueError(f"crop positions must be one of {', '.join(map(str, CROP_POSITIONS))}, got {positions}")
+    # more_fix_crop: tsn-pytorch's 13 positions, the larger of CROP_POSITIONS
+    return TrainCrops(input_size, scales=recipe.scales, more_fix_crop=positions == max(CROP_POSITIONS), flip=flip)

@@ -25,7 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MULTISCALE_SCALES = (1.0, 0.875, 0.75, 0.66)
+from tsn.recipe import RGB_SCALES
+
+MULTISCALE_SCALES = RGB_SCALES  # 1, .875, .75, .66 (tsn.recipe)
 MAX_DISTORT = 1
 # Test-time scale: short side resized to input_size * 256 / 224 before cropping.
 TEST_SCALE_RATIO = 256 / 224

@@ -1,13 +1,13 @@
 """Backbone registry: name -> a network mapping (N, 3, H, W) images to (N, D) features.
 
-Every backbone is built with 3 input channels (the shape ImageNet weights have) and loads its
-pretrained weights, if a local file is given, before TSN adapts the first convolution to the
-modality's channel count (cross-modality initialization). Nothing is ever downloaded.
+Every backbone is built with 3 input channels (the shape ImageNet weights have) and random
+weights; tsn.models.pretrained loads the weight files (`--pretrained`) before TSN adapts the first
+convolution to the modality's channel count (cross-modality initialization).
 
-| name | D | weights file (`--pretrained PATH`) |
+| name | D | weights (`--pretrained`, forms in tsn.models.pretrained) |
 | --- | --- | --- |
-| bninception | 1024 | converted Caffe BN-Inception state dict (tsn.models.bninception; conv1 rewritten for RGB input) |
-| resnet18 / resnet50 | 512 / 2048 | torchvision state dict (`resnet18-*.pth`) |
+| bninception | 1024 | tsn-pytorch's or Cadene's BN-Inception file (Caffe input convention folded into conv1) |
+| resnet18 / resnet50 | 512 / 2048 | torchvision ImageNet (`imagenet`, a weights name, a file); mmaction2 TSN |
 | tiny | 64 | a state dict saved from this backbone |
 
 `tiny` is a 4-layer conv net with batch norm for tests and CPU demos (61k parameters). The
@@ -16,7 +16,6 @@ names are tsn.choices.ARCHS (tests check that the two agree).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Callable
 
@@ -56,46 +55,19 @@ class TinyNet(nn.Module):
         return torch.flatten(self.pool(self.layers(x)), 1)
 
 
-def _load_state_dict(module: nn.Module, path: str | os.PathLike, what: str, skip_prefix: str | None = None) -> None:
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise ValueError(f"{path}: expected a {what} state dict, got {type(state).__name__}")
-    state = {k.removeprefix("module."): v for k, v in state.items()}
-    if skip_prefix:
-        state = {k: v for k, v in state.items() if not k.startswith(skip_prefix)}
-    own = module.state_dict()
-    wrong = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
-    if wrong:
-        raise ValueError(f"{path}: shape mismatch for {wrong[:3]} (not a {what} checkpoint?)")
-    result = module.load_state_dict(state, strict=False)
-    missing = [k for k in result.missing_keys
-               if not k.endswith("num_batches_tracked") and not (skip_prefix and k.startswith(skip_prefix))]
-    if missing or result.unexpected_keys:
-        raise ValueError(f"{path}: not a {what} state dict "
-                         f"(missing {missing[:3]}, unexpected {result.unexpected_keys[:3]})")
-
-
-def _bninception(pretrained: str | None) -> Backbone:
-    from tsn.models.bninception import FEATURE_DIM, BNInception, fold_caffe_input_convention, load_bninception_weights
+def _bninception() -> Backbone:
+    from tsn.models.bninception import FEATURE_DIM, BNInception
 
     net = BNInception()
-    if pretrained:
-        load_bninception_weights(net, pretrained)
-        # Caffe weights expect BGR 0..255 minus a mean; tsn.data feeds ImageNet-normalized RGB.
-        fold_caffe_input_convention(net)
     del net.fc  # TSN puts its own dropout + classifier on the pooled features
     return Backbone(net, FEATURE_DIM, "features")
 
 
-def _torchvision_resnet(name: str) -> Callable[[str | None], Backbone]:
-    def build(pretrained: str | None) -> Backbone:
+def _torchvision_resnet(name: str) -> Callable[[], Backbone]:
+    def build() -> Backbone:
         import torchvision
 
         net = getattr(torchvision.models, name)(weights=None)
-        if pretrained:
-            _load_state_dict(net, pretrained, f"torchvision {name}", skip_prefix="fc.")
         feature_dim = net.fc.in_features
         net.fc = nn.Identity()
         return Backbone(net, feature_dim)
@@ -103,37 +75,34 @@ def _torchvision_resnet(name: str) -> Callable[[str | None], Backbone]:
     return build
 
 
-def _tiny(pretrained: str | None) -> Backbone:
+def _tiny() -> Backbone:
     net = TinyNet()
-    if pretrained:
-        _load_state_dict(net, pretrained, "tiny")
     return Backbone(net, net.out_channels)
 
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    """How to build one backbone, and the crop size it is designed for."""
+    """How to build one backbone (3 input channels, random weights), the crop size it is designed
+    for, the naming family its weight files use (tsn.models.pretrained) and its torchvision model
+    name, if torchvision distributes ImageNet weights for it."""
 
-    build: Callable[[str | None], Backbone]
+    build: Callable[[], Backbone]
     input_size: int  # the crop side the architecture was designed for, pixels
+    family: str  # "bninception" | "resnet" | "tiny"
+    torchvision_name: str | None = None
 
 
 BACKBONES: dict[str, BackboneSpec] = {
-    "bninception": BackboneSpec(_bninception, 224),
-    "resnet18": BackboneSpec(_torchvision_resnet("resnet18"), 224),
-    "resnet50": BackboneSpec(_torchvision_resnet("resnet50"), 224),
-    "tiny": BackboneSpec(_tiny, 112),
+    "bninception": BackboneSpec(_bninception, 224, "bninception"),
+    "resnet18": BackboneSpec(_torchvision_resnet("resnet18"), 224, "resnet", "resnet18"),
+    "resnet50": BackboneSpec(_torchvision_resnet("resnet50"), 224, "resnet", "resnet50"),
+    "tiny": BackboneSpec(_tiny, 112, "tiny"),
 }
 
 
-def build_backbone(name: str, pretrained: str | os.PathLike | None = None) -> Backbone:
-    """Backbone `name` with 3 input channels, weights from the local file `pretrained` if given.
-
-    Raises ValueError for an unknown name or a weights file that does not fit the architecture,
-    OSError if the file cannot be read.
-    """
+def build_backbone(name: str) -> Backbone:
+    """Backbone `name` with 3 input channels and random weights (tsn.models.pretrained loads
+    weight files into it). Raises ValueError for an unknown name."""
     if name not in BACKBONES:
         raise ValueError(f"unknown architecture {name!r}; choose from {', '.join(BACKBONES)}")
-    if pretrained is not None and not os.path.isfile(pretrained):
-        raise FileNotFoundError(f"no pretrained weights file at {pretrained}")
-    return BACKBONES[name].build(str(pretrained) if pretrained is not None else None)
+    return BACKBONES[name].build()

@@ -7,11 +7,13 @@ with stride-2 3x3 convolutions beside a max-pool branch; 5b's pool branch is a m
 224x224 input the last feature map is 7x7x1024; the global average pool here is adaptive so small
 inputs (tests, CPU demos) work too, and equals Caffe's 7x7 average pool at 224.
 
-Converted checkpoints (`load_bninception_weights`) use the flat Caffe layer names, e.g.
+Converted checkpoints (read by tsn.models.pretrained) use the flat Caffe layer names, e.g.
 `conv1_7x7_s2.weight`, `conv1_7x7_s2.bias`, `conv1_7x7_s2_bn.weight`, `conv1_7x7_s2_bn.bias`,
 `conv1_7x7_s2_bn.running_mean`, `conv1_7x7_s2_bn.running_var`, `inception_3a_double_3x3_1.weight`,
-`inception_3a_double_3x3_1_bn.running_var`, ..., `fc.weight` (1000, 1024), `fc.bias` - the keys of
-tsn-pytorch's `bn_inception-9f5701afb96c8044.pth`. The state dict of this module itself nests them:
+`inception_3a_double_3x3_1_bn.running_var`, ..., `fc.weight` (1000, 1024), `fc.bias` - the 416 keys
+of tsn-pytorch's `bn_inception-9f5701afb96c8044.pth` (layer ids of its tf_model_zoo
+bninception/bn_inception.yaml; BN tensors shaped (1, C) there, (C,) in Cadene's port, whose
+classifier is `last_linear`). The state dict of this module itself nests them:
 `conv1_7x7_s2.conv.weight`, `conv1_7x7_s2.bn.running_mean`, `inception_3a.double_3x3_1.conv.weight`.
 Those weights expect BGR pixels in 0..255 minus the mean [104, 117, 128] (Caffe convention);
 `fold_caffe_input_convention` rewrites the first convolution so the net takes tsn.data's RGB
@@ -20,7 +22,6 @@ input (ImageNet mean/std normalized) instead.
 
 from __future__ import annotations
 
-import os
 import re
 
 import torch
@@ -155,40 +156,6 @@ def caffe_key_to_module_key(key: str) -> str:
     if block in dict((b[0], b) for b in BLOCKS) and layer[12:13] == "_":
         return f"{block}.{layer[13:]}.{part}.{match['param']}"
     raise KeyError(f"not a BN-Inception checkpoint key: {key!r}")
-
-
-def load_bninception_weights(model: BNInception, path: str | os.PathLike) -> None:
-    """Load a converted BN-Inception ImageNet checkpoint into `model` (3 input channels).
-
-    The file is a state dict saved with torch.save, loaded with torch.load(weights_only=True).
-    Keys may be the flat Caffe names (see the module docstring) or this module's own names; a
-    `fc.*` pair of another class count is skipped (TSN replaces the classifier anyway). Every
-    backbone tensor must be present with the right shape, else ValueError.
-    """
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise ValueError(f"{path}: expected a state dict, got {type(state).__name__}")
-    own = model.state_dict()
-    mapped = {}
-    for key, value in state.items():
-        key = key.removeprefix("module.")
-        if key not in own:
-            try:
-                key = caffe_key_to_module_key(key)
-            except KeyError as exc:
-                raise ValueError(f"{path}: {exc.args[0]}") from None
-        if key.startswith("fc.") and value.shape != own[key].shape:
-            continue
-        if key not in own or value.shape != own[key].shape:
-            expected = tuple(own[key].shape) if key in own else "absent"
-            raise ValueError(f"{path}: tensor {key} has shape {tuple(value.shape)}, model expects {expected}")
-        mapped[key] = value
-    missing = [k for k in own if k not in mapped and not k.endswith("num_batches_tracked") and not k.startswith("fc.")]
-    if missing:
-        raise ValueError(f"{path}: {len(missing)} BN-Inception tensors missing, e.g. {missing[:3]}")
-    model.load_state_dict(mapped, strict=False)
 
 
 @torch.no_grad()

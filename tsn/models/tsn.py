@@ -23,9 +23,9 @@ from torch import nn
 
 from tsn.choices import CONSENSUS_TYPES, FLOW_MODALITIES, MODALITIES
 from tsn.models.backbones import build_backbone
+from tsn.models.pretrained import load_backbone_weights, read_pretrained, report_line, resolve_pretrained
+from tsn.recipe import get_recipe
 
-# Dropout ratio before the classifier, per modality (tsn-pytorch's training commands).
-DEFAULT_DROPOUT = {"rgb": 0.8, "rgbdiff": 0.8, "flow": 0.7, "warp": 0.7}
 CLASSIFIER_INIT_STD = 0.001
 
 
@@ -101,8 +101,10 @@ class TSN(nn.Module):
     num_classes: classifier outputs. modality: one of MODALITIES. in_channels: input channels C of
     a snippet. arch: backbone name. segments: K, the training snippets per video (sizes weighted
     consensus). consensus: avg | max | weighted. dropout: before the classifier, None for the
-    modality's default. partial_bn: freeze all BN layers but the first. pretrained: local weights
-    file for the RGB backbone, applied before cross-modality initialization.
+    modality's recipe (tsn.recipe). partial_bn: freeze all BN layers but the first. pretrained: a weights file
+    or name in any form tsn.models.pretrained reads (RGB weights are loaded before cross-modality
+    initialization; a classifier of num_classes is kept, others re-initialized);
+    `pretrained_report` then says what was loaded.
     """
 
     def __init__(self, num_classes: int, modality: str = "rgb", in_channels: int = 3, arch: str = "bninception",
@@ -117,13 +119,31 @@ class TSN(nn.Module):
         self.in_channels = in_channels
         self.arch = arch
         self.segments = segments
-        self.backbone = build_backbone(arch, pretrained)
-        if in_channels != 3:
+        self.backbone = build_backbone(arch)
+        weights = None
+        if pretrained is not None:
+            weights = read_pretrained(resolve_pretrained(pretrained, arch), arch)
+            caffe_map = None
+            if weights.caffe_input and in_channels != 3:
+                from tsn.data.modalities import get_modality
+
+                caffe_map = get_modality(modality).caffe_input_map()
+            copied = load_backbone_weights(self.backbone, weights, in_channels, caffe_map)
+        elif in_channels != 3:
             cross_modality_init(self.backbone, in_channels)
-        self.dropout = nn.Dropout(DEFAULT_DROPOUT[modality] if dropout is None else dropout)
+        self.dropout = nn.Dropout(get_recipe(modality).dropout if dropout is None else dropout)
         self.fc = nn.Linear(self.backbone.feature_dim, num_classes)
         nn.init.normal_(self.fc.weight, 0.0, CLASSIFIER_INIT_STD)
         nn.init.zeros_(self.fc.bias)
+        # What loading `pretrained` did, one line (tsn.models.pretrained.report_line); None without.
+        self.pretrained_report: str | None = None
+        if weights is not None:
+            classifier = weights.classifier
+            fits = (set(classifier) == {"weight", "bias"} and classifier["weight"].shape == self.fc.weight.shape
+                    and classifier["bias"].shape == self.fc.bias.shape)
+            if fits:
+                self.fc.load_state_dict(classifier)
+            self.pretrained_report = report_line(weights, copied + (2 if fits else 0), fits, num_classes)
         self.consensus = SegmentConsensus(consensus, segments)
         self.partial_bn = partial_bn
         self.train()
