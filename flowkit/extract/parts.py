@@ -19,6 +19,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from flowkit.extract.jobs import part_filename
+from flowkit.store.format import PARTS_SUFFIX
 from flowkit.store.records import VideoRecord
 
 PARAMS_FILE = "params.json"
@@ -28,7 +29,7 @@ TMP_SUFFIX = ".tmp"
 def parts_dir_for(output: str | os.PathLike) -> Path:
     """The parts folder of store `output`: `<output>.parts` beside it."""
     output = Path(output)
-    return output.with_name(output.name + ".parts")
+    return output.with_name(output.name + PARTS_SUFFIX)
 
 
 def _write_atomic(path: Path, write) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zlib
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -64,6 +65,7 @@ class StoreWriter:
             group.create_dataset(
                 "offsets", data=np.zeros(1, np.int64), maxshape=(None,), chunks=(fmt.OFFSETS_CHUNK,)
             )
+            group.create_dataset(fmt.RECORD_CRC, shape=(0,), maxshape=(None,), dtype=np.uint32, chunks=(fmt.OFFSETS_CHUNK,))
 
     @property
     def streams(self) -> dict[str, str]:
@@ -101,7 +103,7 @@ class StoreWriter:
         buffers = [_as_bytes_array(item) for item in items]
         sizes = np.fromiter((b.size for b in buffers), np.int64, len(buffers))
         group = self._file[f"streams/{stream}"]
-        data, offsets = group["data"], group["offsets"]
+        data, offsets, crc32 = group["data"], group["offsets"], group[fmt.RECORD_CRC]
         start = self._bytes[stream]
         joined = np.concatenate(buffers)
         data.resize((start + int(sizes.sum()),))
@@ -110,6 +112,8 @@ class StoreWriter:
         count = self._totals[stream]
         offsets.resize((count + 1 + len(buffers),))
         offsets[count + 1 :] = start + np.cumsum(sizes)
+        crc32.resize((count + len(buffers),))
+        crc32[count:] = np.fromiter((zlib.crc32(b) for b in buffers), np.uint32, len(buffers))
         self._bytes[stream] = start + int(sizes.sum())
         self._totals[stream] = count + len(buffers)
 
