@@ -31,20 +31,22 @@ SCORE_KEYS = ("scores", "labels", "videos", "classes", "modality")
 
 
 def predict(model, loader, device, crops: int = 1, amp: bool = False, progress: bool = False,
-            desc: str = "test") -> tuple[np.ndarray, np.ndarray]:
+            desc: str = "test", skipped: list | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Video scores of every batch of `loader` in order.
 
     A batch's clips (B, crops * T, C, H, W), crop-major as tsn.data produces them, give snippet
     logits that are averaged over the crops, then combined over the T snippets by the model's
     consensus (tsn-pytorch's test protocol for avg). `model` is a TSN, or DistributedDataParallel
     around one; amp runs it under bf16 autocast. Returns (scores (N, num_classes) float32 logits,
-    labels (N,) int64)."""
+    labels (N,) int64) of the clips that loaded; when the dataset skips damaged clips, their
+    SkippedClip are appended to `skipped` (the loader must not shuffle, so the scores keep the
+    dataset's order minus the skipped items)."""
     # torch only here: fusing score files (tsn fuse) needs no torch.
     import torch
     from tqdm import tqdm
 
     from tsn.checkpoint import unwrap
-    from tsn.data import prepare_batch
+    from tsn.data import prepare_batch, split_skipped
     from tsn.runtime import autocast
 
     tsn = unwrap(model)
@@ -52,6 +54,13 @@ def predict(model, loader, device, crops: int = 1, amp: bool = False, progress: 
     scores, labels = [], []
     with torch.no_grad():
         for batch in tqdm(loader, desc=desc, file=sys.stderr, leave=False, disable=not progress, dynamic_ncols=True):
+            batch, lost = split_skipped(batch)
+            if skipped is not None:
+                skipped += lost
+            elif lost:
+                raise ValueError(lost[0].reason)
+            if batch is None:
+                continue
             clips, batch_labels = prepare_batch(batch, device)
             with autocast(device, amp):
                 snippet = tsn.snippet_scores(clips).float()
