@@ -16,6 +16,7 @@ variable FLOWKIT_MAX_PIXELS, or `--max-pixels` of `flowkit flow` / `flowkit extr
 from __future__ import annotations
 
 import os
+import re
 
 MAX_PIXELS_ENV = "FLOWKIT_MAX_PIXELS"
 OPENCV_MAX_PIXELS_ENV = "OPENCV_IO_MAX_IMAGE_PIXELS"
@@ -58,10 +59,12 @@ def check_pixels(width: int, height: int, what: str) -> None:
     """ValueError (one line) when a `width` x `height` picture is over the limit; `what` names it."""
     limit = max_pixels()
     if int(width) * int(height) > limit:
-        raise ValueError(
-            f"{what} is {width}x{height} pixels ({int(width) * int(height) / 1e6:.0f} Mpx), over the limit of "
-            f"{limit} pixels; not decoded (raise the limit with --max-pixels or {MAX_PIXELS_ENV} if it is genuine)"
-        )
+        raise ValueError(f"{what} is {width}x{height} ({int(width) * int(height):,} pixels), {_over(limit)}")
+
+
+def _over(limit: int) -> str:
+    return (f"over the limit of {limit:,} pixels; not decoded (raise the limit with --max-pixels or "
+            f"{MAX_PIXELS_ENV} if it is genuine)")
 
 
 def check_image_file(path: str | os.PathLike) -> None:
@@ -77,11 +80,11 @@ def check_image_file(path: str | os.PathLike) -> None:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our limit decides
             with Image.open(path) as image:
                 width, height = image.size
-    except Image.DecompressionBombError:  # over Pillow's own limit (about 179 Mpx)
+    except Image.DecompressionBombError as exc:  # over Pillow's own limit (about 179 Mpx); it says how far
         if limit < 2 * (Image.MAX_IMAGE_PIXELS or 0):
-            raise ValueError(f"image {path} declares more than {2 * Image.MAX_IMAGE_PIXELS} pixels, over the limit of "
-                             f"{limit} pixels; not decoded (raise the limit with --max-pixels or {MAX_PIXELS_ENV} "
-                             "if it is genuine)") from None
+            declared = re.search(r"\((\d+) pixels\)", str(exc))
+            amount = f"{int(declared.group(1)):,}" if declared else f"more than {2 * Image.MAX_IMAGE_PIXELS:,}"
+            raise ValueError(f"image {path} declares {amount} pixels, {_over(limit)}") from None
         return
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         return  # not for Pillow to judge; OpenCV reports what it cannot decode

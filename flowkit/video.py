@@ -125,15 +125,23 @@ def iter_frames(
 
     Each frame is an (H, W, 3) uint8 RGB array (not OpenCV's BGR), resized to size=(width, height)
     pixels (None keeps the stored size). Frames between kept ones are decoded but not converted.
-    Raises VideoDecodeError when the file is missing, cannot be opened, or no frame decodes
-    (raised lazily, when iteration starts / ends). See the module docstring for damaged files.
+    Raises VideoDecodeError when the file is missing, cannot be opened, announces frames over the
+    pixel limit (flowkit.limits), or no frame decodes (raised lazily, when iteration starts /
+    ends). See the module docstring for damaged files.
     """
     import cv2
+
+    from flowkit.limits import check_pixels
 
     _validate(size, step, max_frames)
     capture = _open(path)
     try:
-        announced = _info_from_capture(capture).frame_count
+        info = _info_from_capture(capture)
+        try:  # before the first frame is decoded: a tiny file can announce gigantic frames
+            check_pixels(info.width, info.height, f"a frame of video {path}")
+        except ValueError as exc:
+            raise VideoDecodeError(str(exc)) from None
+        announced = info.frame_count
         decoded = 0  # frames decoded, kept or not
         kept = 0
         stopped_early = False

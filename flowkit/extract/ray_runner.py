@@ -22,6 +22,7 @@ import numpy as np
 from flowkit.extract.jobs import VideoJob
 from flowkit.extract.options import ContentOptions, RunOptions
 from flowkit.extract.worker import VideoResult, failed_result, local_flow_fn, make_flow_fn, run_job
+from flowkit.limits import MAX_PIXELS_ENV
 
 # Ray reads this before deciding the node address: "0" makes a local Ray advertise and bind
 # 127.0.0.1 instead of the machine's network address (so nothing listens on the network).
@@ -81,7 +82,9 @@ def init_ray(run: RunOptions) -> bool:
         return False
     common = dict(logging_level=logging.WARNING, log_to_driver=False)
     if run.address:
-        ray.init(address=run.address, **common)
+        # A local Ray's workers inherit this process's environment; a cluster's need it passed on.
+        limit = {name: os.environ[name] for name in (MAX_PIXELS_ENV,) if name in os.environ}
+        ray.init(address=run.address, runtime_env={"env_vars": limit} if limit else None, **common)
         return True
     from ray._private import ray_constants
 
