@@ -107,7 +107,8 @@ def extract(
     paths = [Path(p) for p in paths]
     if not paths:
         raise ValueError("no input paths given")
-    jobs = plan_jobs(paths)
+    skipped: list[str] = []
+    jobs = plan_jobs(paths, skipped)
     output = Path(output) if output is not None else default_output(paths)
     content = replace(content, flow_params=resolve_flow_params(content.algo, content.flow_params))
     labels = load_labels(run.labels) if run.labels else None
@@ -123,8 +124,8 @@ def extract(
     # Failed videos are tried again: a failure may come from the environment (a missing
     # library, a full disk) rather than the video, and a video that really is broken fails the
     # same way again, so the result does not change.
+    notes: list[str] = [f"skipped {line}" for line in skipped]
     todo = [job for job in jobs if not _has_ok_part(parts_dir, job)]
-    notes: list[str] = []
     summary = Summary(output=output, resumed=len(jobs) - len(todo))
     if todo:
         runner, summary.engine = _runner(run, notes)
