@@ -9,6 +9,7 @@ command finishes the job and gives the same store as an uninterrupted run.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import sys
 import time
@@ -20,7 +21,7 @@ from flowkit.extract.assemble import assemble_store
 from flowkit.extract.jobs import VideoJob, default_output, plan_jobs
 from flowkit.extract.labels import labels_from_folders, load_labels
 from flowkit.extract.options import ContentOptions, RunOptions
-from flowkit.extract.parts import parts_dir_for, part_path, prepare_parts_dir, read_part_record
+from flowkit.extract.parts import DamagedPartError, parts_dir_for, part_path, prepare_parts_dir, read_part_record
 from flowkit.extract.summary import Summary
 from flowkit.flow.params import check_device, resolve_flow_params
 from flowkit.store import format as fmt
@@ -125,17 +126,27 @@ def extract(
     # library, a full disk) rather than the video, and a video that really is broken fails the
     # same way again, so the result does not change.
     notes: list[str] = [f"skipped {line}" for line in skipped]
-    todo = [job for job in jobs if not _has_ok_part(parts_dir, job)]
+    todo = [job for job in jobs if not _has_ok_part(parts_dir, job, notes)]
     summary = Summary(output=output, resumed=len(jobs) - len(todo))
     if todo:
         runner, summary.engine = _runner(run, notes)
         _run_jobs(runner, todo, content, run, parts_dir, summary, started)
     else:
         summary.engine = "none (all videos done)"
-    records = [read_part_record(part_path(parts_dir, job.name)) for job in jobs]
     classes, label_of, splits = _labels(jobs, labels)
-    assemble_store(parts_dir, output, [j.name for j in jobs], content.streams(), store_attrs(content), classes,
-                   label_of, splits, progress=run.progress)
+    assemble = functools.partial(assemble_store, parts_dir, output, [j.name for j in jobs], content.streams(),
+                                 store_attrs(content), classes, label_of, splits, progress=run.progress)
+    try:
+        assemble()
+    except DamagedPartError as exc:  # a part damaged after it was checked: extract that video again, once
+        job = next(j for j in jobs if part_path(parts_dir, j.name) == exc.path)
+        exc.path.unlink(missing_ok=True)
+        notes.append(f"{exc}: extracting {job.name} again")
+        summary.resumed -= 1
+        runner, _ = _runner(run, [])
+        _run_jobs(runner, [job], content, run, parts_dir, summary, started)
+        assemble()
+    records = [read_part_record(part_path(parts_dir, job.name)) for job in jobs]
     shutil.rmtree(parts_dir)
 
     ok = [r for r in records if r.status == fmt.STATUS_OK]
@@ -148,9 +159,18 @@ def extract(
     return summary
 
 
-def _has_ok_part(parts_dir: Path, job: VideoJob) -> bool:
+def _has_ok_part(parts_dir: Path, job: VideoJob, notes: list[str]) -> bool:
+    """Whether an earlier run finished `job` (its part says ok). A part that cannot be read is
+    deleted, noted, and the video extracted again."""
     path = part_path(parts_dir, job.name)
-    return path.is_file() and read_part_record(path).status == fmt.STATUS_OK
+    if not path.is_file():
+        return False
+    try:
+        return read_part_record(path).status == fmt.STATUS_OK
+    except DamagedPartError as exc:
+        path.unlink(missing_ok=True)
+        notes.append(f"{exc}: extracting {job.name} again")
+        return False
 
 
 def _run_jobs(runner, todo: list[VideoJob], content: ContentOptions, run: RunOptions, parts_dir: Path,
