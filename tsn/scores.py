@@ -105,7 +105,8 @@ def save_scores(path: str | os.PathLike, scores: np.ndarray, labels: np.ndarray,
 
 def load_scores(path: str | os.PathLike) -> dict:
     """Read a score file: {'scores', 'labels', 'videos' (list[str]), 'classes' (list[str]),
-    'modality' (str), ...}. ValueError if a required key is missing."""
+    'modality' (str), ...}. ValueError if a required key is missing, the shapes disagree or a
+    score is NaN or infinite (fusing it would silently turn a video's fused score into NaN)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no score file at {path}")
@@ -120,4 +121,13 @@ def load_scores(path: str | os.PathLike) -> dict:
     content["videos"] = [str(v) for v in content["videos"]]
     content["classes"] = [str(c) for c in content["classes"]]
     content["modality"] = str(content["modality"])
+    scores = np.asarray(content["scores"])
+    if scores.ndim != 2 or scores.shape != (len(content["videos"]), len(content["classes"])):
+        raise ValueError(f"{path} is not a score file: scores of shape {scores.shape} for {len(content['videos'])} "
+                         f"videos and {len(content['classes'])} classes")
+    bad = ~np.isfinite(scores).all(axis=1)
+    if bad.any():
+        raise ValueError(f"{path} holds NaN or infinite scores for {int(bad.sum())} of {len(bad)} videos (first: "
+                         f"{content['videos'][int(np.argmax(bad))]}): the model that produced them diverged, "
+                         "or the file is damaged")
     return content

@@ -56,6 +56,16 @@ def store_attrs(content: ContentOptions) -> dict:
     return attrs
 
 
+def _check_dashboard(run: RunOptions) -> None:
+    """Refuse --dashboard before anything is created when Ray cannot start one here."""
+    from flowkit.extract.ray_runner import missing_dashboard_packages, ray_available
+
+    if run.dashboard and run.workers > 0 and not run.address and ray_available():
+        reason = missing_dashboard_packages()
+        if reason:
+            raise ValueError(reason)
+
+
 def _check_devices(run: RunOptions) -> RunOptions:
     if run.device != "cuda" or run.address:
         return run  # a cluster's GPUs are checked once connected
@@ -115,17 +125,38 @@ def extract(
     labels = load_labels(run.labels) if run.labels else None
     run = _check_devices(run)
     check_device(content.algo, run.device)
+    _check_dashboard(run)
     parts_dir = parts_dir_for(output)
     if output.exists() and not parts_dir.exists() and not run.overwrite:
         raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
     if output.is_dir():
         raise IsADirectoryError(f"output {output} is a folder; give a file name like {output / 'videos.h5'}")
+    fresh = not parts_dir.exists()
     prepare_parts_dir(parts_dir, {"format_version": fmt.FORMAT_VERSION, **content.record()}, run.overwrite)
+    try:
+        summary, records = _extract_parts_and_assemble(jobs, output, parts_dir, content, run, labels, started)
+    except BaseException:
+        if fresh and not any(parts_dir.glob("*.npz")):
+            shutil.rmtree(parts_dir, ignore_errors=True)  # nothing done: leave nothing behind
+        raise
+    shutil.rmtree(parts_dir)
+    ok = [r for r in records if r.status == fmt.STATUS_OK]
+    summary.videos_ok = len(ok)
+    summary.videos_failed = len(records) - len(ok)
+    summary.failures = [(r.name, r.error) for r in records if r.status != fmt.STATUS_OK]
+    summary.frames = sum(r.num_frames for r in ok)
+    summary.notes = [f"skipped {line}" for line in skipped] + summary.notes
+    summary.wall_s = time.perf_counter() - started
+    return summary
 
+
+def _extract_parts_and_assemble(jobs: list[VideoJob], output: Path, parts_dir: Path, content: ContentOptions,
+                                run: RunOptions, labels, started: float):
+    """Extract the videos without a finished part, assemble the store. Returns (summary, records)."""
     # Failed videos are tried again: a failure may come from the environment (a missing
     # library, a full disk) rather than the video, and a video that really is broken fails the
     # same way again, so the result does not change.
-    notes: list[str] = [f"skipped {line}" for line in skipped]
+    notes: list[str] = []
     todo = [job for job in jobs if not _has_ok_part(parts_dir, job, notes)]
     summary = Summary(output=output, resumed=len(jobs) - len(todo))
     if todo:
@@ -146,17 +177,8 @@ def extract(
         runner, _ = _runner(run, [])
         _run_jobs(runner, [job], content, run, parts_dir, summary, started)
         assemble()
-    records = [read_part_record(part_path(parts_dir, job.name)) for job in jobs]
-    shutil.rmtree(parts_dir)
-
-    ok = [r for r in records if r.status == fmt.STATUS_OK]
-    summary.videos_ok = len(ok)
-    summary.videos_failed = len(records) - len(ok)
-    summary.failures = [(r.name, r.error) for r in records if r.status != fmt.STATUS_OK]
-    summary.frames = sum(r.num_frames for r in ok)
     summary.notes = notes + summary.notes
-    summary.wall_s = time.perf_counter() - started
-    return summary
+    return summary, [read_part_record(part_path(parts_dir, job.name)) for job in jobs]
 
 
 def _has_ok_part(parts_dir: Path, job: VideoJob, notes: list[str]) -> bool:

@@ -37,6 +37,16 @@ def ray_available() -> bool:
     return importlib.util.find_spec("ray") is not None
 
 
+def missing_dashboard_packages() -> str | None:
+    """None when Ray's dashboard can start here, else a one-line reason naming what to install."""
+    try:
+        import ray.dashboard.optional_deps  # noqa: F401  (what Ray itself imports to decide)
+    except ImportError as exc:
+        missing = f" (missing: {exc.name})" if getattr(exc, "name", None) else ""
+        return f'--dashboard needs Ray\'s dashboard packages{missing}: pip install "ray[default]"'
+    return None
+
+
 class FlowServer:
     """The body of a GPU flow actor: a flow engine behind a FlowBatcher, called concurrently by the
     tasks of many videos (the actor runs with max_concurrency > 1)."""

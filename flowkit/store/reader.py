@@ -158,6 +158,10 @@ class FlowStore(FrameSource):
         except KeyError:
             raise KeyError(f"no video named {name!r} in {self.path}") from None
 
+    def _no_split_hint(self) -> str:
+        return (f"; add labels and splits with `flowkit set-labels {self.path} --labels LABELS` (a UCF101 folder, "
+                "an HMDB51 split folder or an mmaction2 list file), no need to extract again")
+
     def has_record_checksums(self, stream: str) -> bool:
         """Whether `stream` stores a CRC-32 per record (stores written before them do not)."""
         return self._crc32.get(stream) is not None

@@ -20,6 +20,22 @@ from flowkit.store.checksums import offsets_digest
 from flowkit.store.records import VideoRecord
 
 
+def write_classes_and_splits(file, classes: Sequence[str], names: Sequence[str],
+                             splits: Mapping[int, Mapping[str, int]]) -> None:
+    """(Re)write `/classes` and `/splits/<n>` of an open store file: splits {number: {video name:
+    SPLIT_* code}}, videos not named being unused; `names` the videos table's names, in order."""
+    import h5py
+
+    for key in ("classes", "splits"):
+        if key in file:
+            del file[key]
+    file.create_dataset("classes", data=np.array([str(c) for c in classes], dtype=object), dtype=h5py.string_dtype())
+    group = file.create_group("splits")
+    for number, membership in sorted(splits.items()):
+        codes = np.array([membership.get(name, fmt.SPLIT_UNUSED) for name in names], dtype=np.int8)
+        group.create_dataset(str(int(number)), data=codes)
+
+
 def _partial_path(path: Path) -> Path:
     return path.with_name(path.name + ".partial")
 
@@ -141,15 +157,11 @@ class StoreWriter:
             table.create_dataset(name, data=np.array(columns[name], dtype=np.int64))
         for name in fmt.VIDEO_FLOAT_COLUMNS:
             table.create_dataset(name, data=np.array(columns[name], dtype=np.float32))
-        self._file.create_dataset("classes", data=np.array(self._classes, dtype=object), dtype=str_dtype)
         for stream in self._streams:
             group = self._file[f"streams/{stream}"]
             group.attrs["data_sha256"] = self._hashes[stream].hexdigest()
             group.attrs["offsets_sha256"] = offsets_digest(group["offsets"][()])
-        splits = self._file.create_group("splits")
-        for number, membership in sorted(self._splits.items()):
-            codes = np.array([membership.get(r.name, fmt.SPLIT_UNUSED) for r in self._records], dtype=np.int8)
-            splits.create_dataset(str(number), data=codes)
+        write_classes_and_splits(self._file, self._classes, [r.name for r in self._records], self._splits)
         self._file.close()
         os.replace(self._partial, self.path)
         return self.path
