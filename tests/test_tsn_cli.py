@@ -137,6 +137,13 @@ def test_pretrained_files_that_are_not_weights_are_one_line(store, tmp_path, arc
 def test_fuse_refuses_mismatched_score_files(tmp_path):
     from tsn.scores import save_scores
 
+    diverged = np.eye(3, dtype=np.float32)
+    diverged[1, 2] = np.nan
+    save_scores(tmp_path / "nan.npz", diverged, [0, 1, 2], ["x", "y", "z"], ["p", "q", "r"], "flow")
+    save_scores(tmp_path / "ok.npz", np.eye(3, dtype=np.float32), [0, 1, 2], ["x", "y", "z"], ["p", "q", "r"], "rgb")
+    _one_line_error(_run("fuse", tmp_path / "ok.npz", tmp_path / "nan.npz"),
+                    f"{tmp_path / 'nan.npz'} holds NaN or infinite scores for 1 of 3 videos (first: y)")
+
     save_scores(tmp_path / "a.npz", np.eye(3, dtype=np.float32), [0, 1, 2], ["x", "y", "z"], ["p", "q", "r"], "rgb")
     save_scores(tmp_path / "b.npz", np.eye(3, dtype=np.float32), [0, 1, 2], ["x", "y", "w"], ["p", "q", "r"], "flow")
     _one_line_error(_run("fuse", tmp_path / "a.npz", tmp_path / "b.npz"), "another video list")
