@@ -82,11 +82,18 @@ def _runner(run: RunOptions, notes: list[str]):
     if run.workers == 0:
         return run_in_process, "in-process"
     if ray_available():
-        return run_with_ray, "ray"
+        return functools.partial(run_with_ray, say=_say), "ray"
     if run.address:
         raise ValueError("--address needs the ray package, which is not installed here")
     notes.append(f"ray is not installed: extracting in this process with {run.workers} threads")
     return run_in_process, "in-process threads"
+
+
+def _say(line: str) -> None:
+    """Print a line on stderr above the progress bar (a retried task, where Ray's messages went)."""
+    from tqdm import tqdm
+
+    tqdm.write(line, file=sys.stderr)
 
 
 def _progress(total: int, initial: int, enabled: bool):
