@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from flowkit.store import FlowStore
 from flowkit.store.errors import DamagedRecordError, DamagedStoreError
 from flowkit.store.inspect import verify
-from tiny_store import make_tiny_store
+from flowkit.testing import make_tiny_store
 from tsn_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
 
 TRAIN = ["--modality", "flow", "--arch", "tiny", "--input-size", "32", "--batch-size", "4", "--epochs", "1"]
