@@ -268,9 +268,10 @@ def _walk(folder: Path, ancestors: set[str], videos: list[Path], skipped: list[s
                 os.stat(path)  # raises for a loop or a missing target; anything else (a socket...) is not ours
         except OSError as exc:
             if link:
-                loop = exc.errno == errno.ELOOP
-                skipped.append(f"{path}: " + ("a symbolic link loop" if loop else f"a symbolic link to {os.readlink(path)}, "
-                                              "which does not exist"))
+                if exc.errno == errno.ELOOP:
+                    skipped.append(f"{path}: a symbolic link loop")
+                else:
+                    skipped.append(f"{path}: a symbolic link to {os.readlink(path)}, which does not exist")
             continue
         if is_dir:
             real = os.path.realpath(path)

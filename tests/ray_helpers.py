@@ -48,7 +48,8 @@ def is_loopback(hex_address: str) -> bool:
     if len(hex_address) == 8:  # IPv4, little-endian: 0100007F is 127.0.0.1
         return hex_address.endswith("7F")
     # IPv6: ::1, or ::ffff:127.x.x.x (IPv4-mapped loopback)
-    return hex_address == "00000000000000000000000001000000" or (hex_address[:24] == "0000000000000000FFFF0000" and hex_address.endswith("7F"))
+    ipv4_mapped = hex_address[:24] == "0000000000000000FFFF0000" and hex_address.endswith("7F")
+    return hex_address == "00000000000000000000000001000000" or ipv4_mapped
 
 
 def command_line(pid: int) -> str:

@@ -3,7 +3,6 @@ damaged part is extracted again, --dashboard without its packages and a killed r
 are one clear line, labels can be attached to a store extracted without them."""
 
 import os
-import shutil
 import sys
 
 import pytest

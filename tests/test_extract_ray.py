@@ -2,7 +2,6 @@
 beyond the loopback interface, and a worker that dies is retried, then the video marked failed."""
 
 import os
-from pathlib import Path
 
 import pytest
 

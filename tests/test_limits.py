@@ -8,7 +8,6 @@ import sys
 import zlib
 
 import numpy as np
-import pytest
 from click.testing import CliRunner
 
 from extract_videos import make_tree

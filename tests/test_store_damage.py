@@ -2,13 +2,12 @@
 refuse damaged tables with one line pointing to verify; a damaged record stops training with one
 line naming it, from any loader worker, or is skipped and counted with --skip-damaged."""
 
-import shutil
 
-import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from extract_videos import damaged_copy
 from flowkit.store import FlowStore
 from flowkit.store.errors import DamagedRecordError, DamagedStoreError
 from flowkit.store.inspect import verify
@@ -22,14 +21,6 @@ TRAIN = ["--modality", "flow", "--arch", "tiny", "--input-size", "32", "--batch-
 def sound(tmp_path_factory):
     return make_tiny_store(tmp_path_factory.mktemp("damage") / "tiny.h5", classes=3, videos_per_class=4, frames=8,
                            streams=("rgb", "flow_x", "flow_y"), flow_codec="zstd")
-
-
-def _damaged(sound, tmp_path, edit):
-    copy = tmp_path / "damaged.h5"
-    shutil.copy(sound, copy)
-    with h5py.File(copy, "r+") as file:
-        edit(file)
-    return copy
 
 
 def _record_span(file, stream: str, video: str, frame: int) -> tuple[int, int]:
@@ -80,7 +71,7 @@ def test_offsets_past_the_data_are_named_and_verify_goes_on(sound, tmp_path):
         offsets[5] = file["streams/flow_x/data"].shape[0] + 1000  # record 4 ends, record 5 starts, past the data
         _flip_byte("rgb", "move_120/v_move_120_g02", 3)(file)  # and, elsewhere, a damaged JPEG
 
-    store = _damaged(sound, tmp_path, edit)
+    store = damaged_copy(sound, tmp_path, edit)
     problems = verify(store)
     first = "stream flow_x, video 'move_000/v_move_000_g01', frame"
     assert any(p.startswith(f"{first} 4: record ends at byte") and "past the end of the data" in p for p in problems), problems
@@ -100,7 +91,7 @@ def test_a_frame_count_beyond_the_streams_is_refused(sound, tmp_path):
     def edit(file):
         file["videos/num_frames"][2] = 1000000
 
-    store = _damaged(sound, tmp_path, edit)
+    store = damaged_copy(sound, tmp_path, edit)
     problems = verify(store)
     assert "video 'move_000/v_move_000_g03': 1000000 frames need records 16..1000015 of stream rgb, which holds 96" in problems
     assert "stream flow_y: 84 records, the videos table accounts for 1000076" in problems
@@ -108,7 +99,7 @@ def test_a_frame_count_beyond_the_streams_is_refused(sound, tmp_path):
 
 
 def test_damage_inside_a_jpeg_that_still_decodes_is_named(sound, tmp_path):
-    store = _damaged(sound, tmp_path, _flip_byte("rgb", "move_240/v_move_240_g01", 6))
+    store = damaged_copy(sound, tmp_path, _flip_byte("rgb", "move_240/v_move_240_g01", 6))
     problems = verify(store)
     assert problems == [
         "stream rgb: data checksum mismatch (the bytes changed after writing; the damaged records are listed by name)",
@@ -122,7 +113,7 @@ def test_damage_inside_a_jpeg_that_still_decodes_is_named(sound, tmp_path):
 def test_a_damaged_record_stops_training_with_one_line(sound, tmp_path, workers):
     from cli.tsn_app import main as tsn
 
-    store = _damaged(sound, tmp_path, _flip_byte("flow_y", "move_000/v_move_000_g02", 3))
+    store = damaged_copy(sound, tmp_path, _flip_byte("flow_y", "move_000/v_move_000_g02", 3))
     result = _cli(tsn, "train", "--store", store, *TRAIN, "--segments", "7", "--workers", workers, "-o", tmp_path / "run")
     # With workers, the line is the one the worker raised, not DataLoader's "Caught ... in worker" and its traceback.
     _one_line_error(result, f"Error: {store}: video 'move_000/v_move_000_g02', stream flow_y, frame 3: damaged record "
@@ -132,7 +123,7 @@ def test_a_damaged_record_stops_training_with_one_line(sound, tmp_path, workers)
 def test_skip_damaged_counts_and_lists_what_it_skipped(sound, tmp_path):
     from tsn.train import TrainConfig, train
 
-    store = _damaged(sound, tmp_path, _flip_byte("flow_x", "move_240/v_move_240_g03", 2))
+    store = damaged_copy(sound, tmp_path, _flip_byte("flow_x", "move_240/v_move_240_g03", 2))
     config = TrainConfig(store=str(store), modality="flow", arch="tiny", input_size=32, batch_size=4, epochs=1,
                          segments=7, workers=1, output=str(tmp_path / "run"), skip_damaged=True, progress=False)
     result = train(config)

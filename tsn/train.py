@@ -428,7 +428,8 @@ def _report_skipped(skipped: list, epoch: int, run_dir: Path) -> None:
     path = run_dir / SKIPPED_NAME
     with open(path, "a") as handle:
         handle.writelines(f"epoch {epoch + 1}: {clip.reason}\n" for clip in skipped)
-    print(f"epoch {epoch + 1}: skipped {len(skipped)} clip(s) with a damaged record (listed in {path})", file=sys.stderr)
+    print(f"epoch {epoch + 1}: skipped {len(skipped)} clip(s) with a damaged record (listed in {path})",
+          file=sys.stderr)
 
 
 def _plot(log: MetricsLog, run_dir: Path) -> None:

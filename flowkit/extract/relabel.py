@@ -29,7 +29,8 @@ class RelabelReport:
     splits: dict[int, tuple[int, int]] = field(default_factory=dict)
 
 
-def set_labels(store: str | os.PathLike, labels: str | os.PathLike, output: str | os.PathLike | None = None) -> RelabelReport:
+def set_labels(store: str | os.PathLike, labels: str | os.PathLike,
+               output: str | os.PathLike | None = None) -> RelabelReport:
     """Give the videos of `store` the classes, labels and splits read from `labels` (a UCF101
     folder, an HMDB51 split folder or an mmaction2 list file, matched to video names as extract
     does; videos no entry names get their folder's class when it is one). Writes `output`

@@ -76,11 +76,13 @@ def check_tables(videos: list[VideoRecord], classes: list[str], streams: dict[st
     for stream, table in streams.items():
         _check_stream(videos, stream, table, report)
     for number, codes in sorted(splits.items()):
+        known = np.isin(codes, (fmt.SPLIT_UNUSED, fmt.SPLIT_TRAIN, fmt.SPLIT_TEST))
         if len(codes) != len(videos):
             report.add("splits", f"split {number}: {len(codes)} entries for {len(videos)} videos")
-        elif not np.isin(codes, (fmt.SPLIT_UNUSED, fmt.SPLIT_TRAIN, fmt.SPLIT_TEST)).all():
-            bad = int(np.flatnonzero(~np.isin(codes, (fmt.SPLIT_UNUSED, fmt.SPLIT_TRAIN, fmt.SPLIT_TEST)))[0])
-            report.add("splits", f"split {number}: video {videos[bad].name!r} has code {int(codes[bad])} (expected 0, 1 or 2)")
+        elif not known.all():
+            bad = int(np.flatnonzero(~known)[0])
+            report.add("splits", f"split {number}: video {videos[bad].name!r} has code {int(codes[bad])} "
+                                 "(expected 0, 1 or 2)")
     return report
 
 
@@ -158,7 +160,8 @@ def _check_stream(videos: list[VideoRecord], stream: str, table: StreamTable, re
         report.add("offsets", f"stream {stream}, {owners.describe(int(k))}: record ends at byte {int(offsets[k + 1])}, "
                               f"past the end of the data ({table.data_bytes} bytes)")
     if len(offsets) and 0 <= offsets[-1] < table.data_bytes:
-        report.add("offsets", f"stream {stream}: offsets end at byte {int(offsets[-1])}, the data holds {table.data_bytes}")
+        report.add("offsets", f"stream {stream}: offsets end at byte {int(offsets[-1])}, "
+                              f"the data holds {table.data_bytes}")
     if table.crc32 is not None and len(table.crc32) != records:
         report.add("offsets", f"stream {stream}: {len(table.crc32)} record checksums for {records} records")
     for k in np.union1d(ends_early, past_end):
@@ -168,8 +171,8 @@ def _check_stream(videos: list[VideoRecord], stream: str, table: StreamTable, re
     for start, count, index in spans:
         if start < 0 or start + count > records:
             video = videos[index]
-            report.add("offsets", f"video {video.name!r}: {video.num_frames} frames need records {start}..{start + count - 1} "
-                                  f"of stream {stream}, which holds {records}")
+            report.add("offsets", f"video {video.name!r}: {video.num_frames} frames need records "
+                                  f"{start}..{start + count - 1} of stream {stream}, which holds {records}")
             unreadable.add(index)
     expected = sum(count for _, count, _ in spans)
     if expected != records:
@@ -177,7 +180,8 @@ def _check_stream(videos: list[VideoRecord], stream: str, table: StreamTable, re
     ordered = sorted(s for s in spans if s[1] > 0)
     for (start_a, count_a, a), (start_b, _, b) in zip(ordered, ordered[1:]):
         if start_a + count_a > start_b:
-            report.add("offsets", f"stream {stream}: videos {videos[a].name!r} and {videos[b].name!r} share records from {start_b}")
+            report.add("offsets", f"stream {stream}: videos {videos[a].name!r} and {videos[b].name!r} "
+                                  f"share records from {start_b}")
 
 
 # Offsets problems listed per kind and stream; `flowkit verify` caps its whole list further.

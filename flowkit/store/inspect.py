@@ -183,7 +183,8 @@ def _check_records(store: FlowStore, problems: _Problems, workers: int | None, p
                 records = store.read_encoded(stream, i, range(count), check_crc=False) if count else []
                 crc32 = store.stored_crc32(stream, i, range(count))
                 color = stream == fmt.RGB
-                for t, (buffer, outcome) in enumerate(zip(records, pool.map(lambda buf: _decoded_shape(buf, color), records))):
+                outcomes = pool.map(lambda buf: _decoded_shape(buf, color), records)
+                for t, (buffer, outcome) in enumerate(zip(records, outcomes)):
                     where = f"video {video.name!r}, stream {stream}, frame {t}"
                     if crc32 is not None and zlib.crc32(buffer) != crc32[t]:
                         problems.add("record", f"{where}: checksum mismatch (the record changed after writing)")
@@ -194,7 +195,8 @@ def _check_records(store: FlowStore, problems: _Problems, workers: int | None, p
             if len(shapes) > 1:
                 problems.add("record", f"video {video.name!r}: frames of different sizes {sorted(shapes)}")
             elif expected_hw is not None and shapes and shapes != {expected_hw}:
-                problems.add("record", f"video {video.name!r}: frames are {shapes.pop()}, the store says {expected_hw} (h, w)")
+                problems.add("record", f"video {video.name!r}: frames are {shapes.pop()}, "
+                                       f"the store says {expected_hw} (h, w)")
 
 
 def _decoded_shape(buffer: np.ndarray, color: bool):

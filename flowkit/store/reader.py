@@ -99,14 +99,11 @@ class FlowStore(FrameSource):
         self._index = {record.name: i for i, record in enumerate(self.videos)}
         self.splits = {int(k): v[()] for k, v in file["splits"].items()}
         # Offsets (8 bytes a record) and checksums (4) stay in memory: a frame read is one h5 read.
-        self._tables = {
-            name: StreamTable(
-                offsets=file[f"streams/{name}/offsets"][()],
-                data_bytes=int(file[f"streams/{name}/data"].shape[0]),
-                crc32=file[f"streams/{name}/{fmt.RECORD_CRC}"][()] if fmt.RECORD_CRC in file[f"streams/{name}"] else None,
-            )
-            for name in self.streams
-        }
+        self._tables = {}
+        for name in self.streams:
+            group = file[f"streams/{name}"]
+            crc32 = group[fmt.RECORD_CRC][()] if fmt.RECORD_CRC in group else None
+            self._tables[name] = StreamTable(group["offsets"][()], int(group["data"].shape[0]), crc32)
         self._offsets = {name: table.offsets for name, table in self._tables.items()}
         self._crc32 = {name: table.crc32 for name, table in self._tables.items()}
 

@@ -81,7 +81,8 @@ class StoreWriter:
             group.create_dataset(
                 "offsets", data=np.zeros(1, np.int64), maxshape=(None,), chunks=(fmt.OFFSETS_CHUNK,)
             )
-            group.create_dataset(fmt.RECORD_CRC, shape=(0,), maxshape=(None,), dtype=np.uint32, chunks=(fmt.OFFSETS_CHUNK,))
+            group.create_dataset(fmt.RECORD_CRC, shape=(0,), maxshape=(None,), dtype=np.uint32,
+                                 chunks=(fmt.OFFSETS_CHUNK,))
 
     @property
     def streams(self) -> dict[str, str]:
