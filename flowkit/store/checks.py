@@ -106,31 +106,27 @@ def _check_videos(videos: list[VideoRecord], classes: list[str], report: TableRe
             report.add("table", f"video {video.name!r}: label {video.label} outside 0..{len(classes) - 1}")
 
 
-def _spans(videos: list[VideoRecord], stream: str) -> list[tuple[int, int, int]]:
-    """(first record, record count, video index) of every ok video in `stream`."""
-    spans = []
-    for index, video in enumerate(videos):
-        if video.status == fmt.STATUS_OK:
-            start = video.rgb_start if stream == fmt.RGB else video.flow_start
-            spans.append((int(start), fmt.stream_length(stream, max(int(video.num_frames), 0)), index))
-    return spans
+class _Spans:
+    """Where each ok video's records lie in one stream, as arrays sorted by first record: starts,
+    counts (records) and index (the video's position in the table); answers which video and frame
+    a record index belongs to."""
 
-
-class _Owners:
-    """Which video and frame a record index of a stream belongs to."""
-
-    def __init__(self, videos: list[VideoRecord], stream: str, spans: list[tuple[int, int, int]]):
+    def __init__(self, videos: list[VideoRecord], stream: str):
         self.videos, self.stream = videos, stream
-        self.spans = sorted(s for s in spans if s[1] > 0)
-        self.starts = np.array([s[0] for s in self.spans], np.int64)
+        ok = [i for i, v in enumerate(videos) if v.status == fmt.STATUS_OK]
+        frames = np.array([max(int(videos[i].num_frames), 0) for i in ok], np.int64)
+        starts = np.array([videos[i].rgb_start if stream == fmt.RGB else videos[i].flow_start for i in ok], np.int64)
+        counts = np.maximum(frames - 1, 0) if stream in fmt.FLOW_STREAMS else frames
+        order = np.argsort(starts, kind="stable")
+        self.starts, self.counts, self.index = starts[order], counts[order], np.array(ok, np.int64)[order]
 
     def owner(self, record: int) -> int | None:
         """Index of the video holding `record`, or None."""
-        position = int(np.searchsorted(self.starts, record, side="right")) - 1
-        if position >= 0:
-            start, count, index = self.spans[position]
-            if record < start + count:
-                return index
+        holding = self.counts > 0
+        starts, counts, index = self.starts[holding], self.counts[holding], self.index[holding]
+        position = int(np.searchsorted(starts, record, side="right")) - 1
+        if position >= 0 and record < starts[position] + counts[position]:
+            return int(index[position])
         return None
 
     def describe(self, record: int) -> str:
@@ -144,8 +140,7 @@ class _Owners:
 
 def _check_stream(videos: list[VideoRecord], stream: str, table: StreamTable, report: TableReport) -> None:
     offsets, records = np.asarray(table.offsets, np.int64), table.records
-    spans = _spans(videos, stream)
-    owners = _Owners(videos, stream, spans)
+    spans = _Spans(videos, stream)
     unreadable = report.unreadable.setdefault(stream, set())
     if len(offsets) == 0 or offsets[0] != 0:
         report.add("offsets", f"stream {stream}: offsets do not start at 0")
@@ -154,10 +149,10 @@ def _check_stream(videos: list[VideoRecord], stream: str, table: StreamTable, re
     ends_early = np.flatnonzero(np.diff(offsets) < 0)
     past_end = np.flatnonzero(offsets[1:] > table.data_bytes)
     for k in ends_early[:_MAX_LISTED]:
-        report.add("offsets", f"stream {stream}, {owners.describe(int(k))}: record ends at byte {int(offsets[k + 1])}, "
+        report.add("offsets", f"stream {stream}, {spans.describe(int(k))}: record ends at byte {int(offsets[k + 1])}, "
                               f"before it starts ({int(offsets[k])})")
     for k in past_end[:_MAX_LISTED]:
-        report.add("offsets", f"stream {stream}, {owners.describe(int(k))}: record ends at byte {int(offsets[k + 1])}, "
+        report.add("offsets", f"stream {stream}, {spans.describe(int(k))}: record ends at byte {int(offsets[k + 1])}, "
                               f"past the end of the data ({table.data_bytes} bytes)")
     if len(offsets) and 0 <= offsets[-1] < table.data_bytes:
         report.add("offsets", f"stream {stream}: offsets end at byte {int(offsets[-1])}, "
@@ -165,23 +160,24 @@ def _check_stream(videos: list[VideoRecord], stream: str, table: StreamTable, re
     if table.crc32 is not None and len(table.crc32) != records:
         report.add("offsets", f"stream {stream}: {len(table.crc32)} record checksums for {records} records")
     for k in np.union1d(ends_early, past_end):
-        owner = owners.owner(int(k))
+        owner = spans.owner(int(k))
         if owner is not None:
             unreadable.add(owner)
-    for start, count, index in spans:
-        if start < 0 or start + count > records:
-            video = videos[index]
-            report.add("offsets", f"video {video.name!r}: {video.num_frames} frames need records "
-                                  f"{start}..{start + count - 1} of stream {stream}, which holds {records}")
-            unreadable.add(index)
-    expected = sum(count for _, count, _ in spans)
+    outside = np.flatnonzero((spans.starts < 0) | (spans.starts + spans.counts > records))
+    for position in outside:
+        start, count, video = int(spans.starts[position]), int(spans.counts[position]), videos[spans.index[position]]
+        report.add("offsets", f"video {video.name!r}: {video.num_frames} frames need records "
+                              f"{start}..{start + count - 1} of stream {stream}, which holds {records}")
+        unreadable.add(int(spans.index[position]))
+    expected = int(spans.counts.sum())
     if expected != records:
         report.add("offsets", f"stream {stream}: {records} records, the videos table accounts for {expected}")
-    ordered = sorted(s for s in spans if s[1] > 0)
-    for (start_a, count_a, a), (start_b, _, b) in zip(ordered, ordered[1:]):
-        if start_a + count_a > start_b:
-            report.add("offsets", f"stream {stream}: videos {videos[a].name!r} and {videos[b].name!r} "
-                                  f"share records from {start_b}")
+    holding = spans.counts > 0
+    starts, counts, index = spans.starts[holding], spans.counts[holding], spans.index[holding]
+    for position in np.flatnonzero(starts[:-1] + counts[:-1] > starts[1:]):
+        first, second = videos[index[position]], videos[index[position + 1]]
+        report.add("offsets", f"stream {stream}: videos {first.name!r} and {second.name!r} "
+                              f"share records from {int(starts[position + 1])}")
 
 
 # Offsets problems listed per kind and stream; `flowkit verify` caps its whole list further.
