@@ -92,6 +92,6 @@ def train_command(store, modality, split, arch, segments, consensus, epochs, bat
             line += f", val top-1 {metrics['val_top1']:.3f}"
         click.echo(line)
     click.echo(f"checkpoint: {result['checkpoint']}")
-    if result["skipped_damaged"]:
+    if result.get("skipped_damaged"):
         click.echo(f"skipped {result['skipped_damaged']} clip(s) with a damaged record over the run (listed in "
                    f"{result['run_dir']}/skipped_damaged.txt); `flowkit verify {store}` lists them all", err=True)
