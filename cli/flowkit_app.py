@@ -11,6 +11,7 @@ COMMANDS = {
     "extract": "cli.flowkit_commands.extract:extract",
     "info": "cli.flowkit_commands.info:info",
     "verify": "cli.flowkit_commands.verify:verify",
+    "set-labels": "cli.flowkit_commands.labels:set_labels",
     "show": "cli.flowkit_commands.show:show",
     "import-rawframes": "cli.flowkit_commands.rawframes:import_rawframes",
     "export-rawframes": "cli.flowkit_commands.rawframes:export_rawframes",

@@ -65,3 +65,20 @@ def tvl1_options(command):
         command = click.option(flag, keyword, default=None, metavar=kind.__name__.upper(), help=text,
                                callback=converted(kind))(command)
     return command
+
+
+def max_pixels_option(command):
+    """Add --max-pixels (the decompression-bomb limit, flowkit.limits) to a command; a value given
+    is set for this process and those it starts before anything is decoded."""
+
+    def callback(ctx, param, value):
+        if value is not None:
+            from flowkit.limits import set_max_pixels
+
+            set_max_pixels(value)
+        return value
+
+    return click.option("--max-pixels", type=click.IntRange(min=1), default=None, expose_value=False, is_eager=True,
+                        callback=callback, metavar="N",
+                        help="Refuse images and video frames larger than N pixels before decoding them "
+                             "[default: FLOWKIT_MAX_PIXELS, else 67108864 = 8192x8192].")(command)

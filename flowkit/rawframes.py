@@ -206,11 +206,11 @@ def export_rawframes(
     Video names are checked (never a path outside out_dir). absolute_paths: the lists name
     folders by absolute path (tsn-pytorch's TSNDataSet reads them as given), else relative to
     out_dir (mmaction2's data_prefix). Raises FileExistsError when a video folder already exists
-    and not overwrite.
+    and not overwrite; DamagedStoreError / DamagedRecordError (ValueError) for a damaged store,
+    before anything of the video concerned is written.
     """
     from tqdm import tqdm
 
-    from flowkit.store.codec import decode_image, encode_image
     from flowkit.store.reader import FlowStore
 
     out_dir = Path(out_dir)
@@ -224,20 +224,36 @@ def export_rawframes(
                 f"{clashes[0]} exists ({len(clashes)} video folders do); pass --overwrite to replace their files"
             )
         for i, video in tqdm(ok, desc="export", unit="video", disable=not progress):
+            # Everything of a video is read (and checked) before its folder is touched: a damaged
+            # record stops the export without leaving a half-written folder.
+            files = _video_files(store, i, jpeg_quality)
             folder = folders[i]
             folder.mkdir(parents=True, exist_ok=True)
-            for stream, codec in store.streams.items():
-                count = store.num_records(i, stream)
-                records = store.read_encoded(stream, i, range(count)) if count else []
-                for t, record in enumerate(records):
-                    if codec != "jpeg":
-                        record = encode_image(decode_image(record, color=stream == fmt.RGB), "jpeg", jpeg_quality)
-                    np.asarray(record, np.uint8).tofile(folder / frame_file(stream, t))
-                report.files += count
+            for name, record in files:
+                np.asarray(record, np.uint8).tofile(folder / name)
+            report.files += len(files)
             report.videos += 1
             report.frames += video.num_frames
         report.lists = write_lists(store, ok, out_dir, absolute_paths)
     return report
+
+
+def _video_files(store, video: int, jpeg_quality: int) -> list[tuple[str, np.ndarray]]:
+    """[(file name, JPEG bytes)] of every record of `video`: JPEG records as stored, others
+    re-encoded. DamagedRecordError for a record that fails its checksum or does not decode."""
+    from flowkit.store.codec import encode_image
+
+    files = []
+    for stream, codec in store.streams.items():
+        count = store.num_records(video, stream)
+        if not count:
+            continue
+        if codec == "jpeg":
+            records = store.read_encoded(stream, video, range(count))
+        else:
+            records = [encode_image(frame, "jpeg", jpeg_quality) for frame in store.read(stream, video, range(count))]
+        files += [(frame_file(stream, t), record) for t, record in enumerate(records)]
+    return files
 
 
 def list_names(kind: str, split: int | None = None, subset: str | None = None) -> str:

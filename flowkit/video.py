@@ -15,6 +15,8 @@ Decoding rule (what a damaged file gives you):
 
 from __future__ import annotations
 
+import errno
+import os
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -125,15 +127,23 @@ def iter_frames(
 
     Each frame is an (H, W, 3) uint8 RGB array (not OpenCV's BGR), resized to size=(width, height)
     pixels (None keeps the stored size). Frames between kept ones are decoded but not converted.
-    Raises VideoDecodeError when the file is missing, cannot be opened, or no frame decodes
-    (raised lazily, when iteration starts / ends). See the module docstring for damaged files.
+    Raises VideoDecodeError when the file is missing, cannot be opened, announces frames over the
+    pixel limit (flowkit.limits), or no frame decodes (raised lazily, when iteration starts /
+    ends). See the module docstring for damaged files.
     """
     import cv2
+
+    from flowkit.limits import check_pixels
 
     _validate(size, step, max_frames)
     capture = _open(path)
     try:
-        announced = _info_from_capture(capture).frame_count
+        info = _info_from_capture(capture)
+        try:  # before the first frame is decoded: a tiny file can announce gigantic frames
+            check_pixels(info.width, info.height, f"a frame of video {path}")
+        except ValueError as exc:
+            raise VideoDecodeError(str(exc)) from None
+        announced = info.frame_count
         decoded = 0  # frames decoded, kept or not
         kept = 0
         stopped_early = False
@@ -191,11 +201,15 @@ def read_frames(
     return np.stack(list(iter_frames(path, size=size, step=step, max_frames=max_frames)))
 
 
-def find_videos(paths: str | Path | Iterable[str | Path], root: str | Path | None = None) -> list[Path]:
+def find_videos(paths: str | Path | Iterable[str | Path], root: str | Path | None = None,
+                skipped: list[str] | None = None) -> list[Path]:
     """Expand video files, folders and list files into a list of video paths.
 
     - a file with a video extension (VIDEO_EXTENSIONS, any case) is taken as is;
     - a folder is searched recursively for video files, sorted by relative path (deterministic);
+      symbolic links to videos and to folders are followed (the videos keep the link's path), except
+      a link to a folder it sits in (a loop); links that loop or lead nowhere, and folders that
+      cannot be read, are appended to `skipped` as 'PATH: reason' lines (never dropped in silence);
     - a list file (.txt / .lst) holds one entry per line (a video file or a folder); only the first
       whitespace-separated token counts, so mmaction2 lines `path label` and
       `path total_frames label` work; blank lines and lines starting with # are skipped; relative
@@ -207,6 +221,7 @@ def find_videos(paths: str | Path | Iterable[str | Path], root: str | Path | Non
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
+    skipped = [] if skipped is None else skipped
     found: dict[Path, None] = {}
     for path in paths:
         path = Path(path)
@@ -217,15 +232,16 @@ def find_videos(paths: str | Path | Iterable[str | Path], root: str | Path | Non
         else:
             entries = [path]
         for entry in entries:
-            for video in _expand(entry):
+            for video in _expand(entry, skipped):
                 found.setdefault(video, None)
     return list(found)
 
 
-def _expand(path: Path) -> list[Path]:
+def _expand(path: Path, skipped: list[str]) -> list[Path]:
     """A folder's videos (recursive, sorted) or the video file itself."""
     if path.is_dir():
-        videos = [p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS]
+        videos: list[Path] = []
+        _walk(path, {os.path.realpath(path)}, videos, skipped)
         return sorted(videos, key=lambda p: p.relative_to(path).as_posix())
     if path.suffix.lower() in VIDEO_EXTENSIONS:
         return [path]
@@ -233,6 +249,38 @@ def _expand(path: Path) -> list[Path]:
         f"not a video file (extensions {', '.join(sorted(VIDEO_EXTENSIONS))}), "
         f"a folder or a list file (.txt/.lst): {path}"
     )
+
+
+def _walk(folder: Path, ancestors: set[str], videos: list[Path], skipped: list[str]) -> None:
+    """Collect the videos under `folder`, following symbolic links; `ancestors` holds the real
+    paths of the folders being walked, so a link back to one of them is a loop, not a descent."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as exc:
+        skipped.append(f"{folder}: cannot read the folder ({exc.strerror or exc})")
+        return
+    for entry in entries:
+        path = Path(entry.path)
+        link = entry.is_symlink()
+        try:
+            is_dir, is_file = entry.is_dir(), entry.is_file()  # both follow links
+            if link and not (is_dir or is_file):
+                os.stat(path)  # raises for a loop or a missing target; anything else (a socket...) is not ours
+        except OSError as exc:
+            if link:
+                if exc.errno == errno.ELOOP:
+                    skipped.append(f"{path}: a symbolic link loop")
+                else:
+                    skipped.append(f"{path}: a symbolic link to {os.readlink(path)}, which does not exist")
+            continue
+        if is_dir:
+            real = os.path.realpath(path)
+            if real in ancestors:
+                skipped.append(f"{path}: a symbolic link to {real}, a folder it is inside (a loop)")
+                continue
+            _walk(path, ancestors | {real}, videos, skipped)
+        elif is_file and path.suffix.lower() in VIDEO_EXTENSIONS:
+            videos.append(path)
 
 
 def _list_file_entries(list_file: Path, base: Path) -> list[Path]:

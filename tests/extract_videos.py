@@ -83,3 +83,16 @@ def store_content(path: str | Path) -> dict:
             content[f"@{key}"] = value
         file.visititems(visit)
     return content
+
+
+def damaged_copy(store: str | Path, folder: str | Path, edit) -> Path:
+    """A copy of `store` in `folder` (damaged.h5) after edit(h5py file opened r+) changed it."""
+    import shutil
+
+    import h5py
+
+    copy = Path(folder) / "damaged.h5"
+    shutil.copy(store, copy)
+    with h5py.File(copy, "r+") as file:
+        edit(file)
+    return copy

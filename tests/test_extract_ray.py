@@ -2,11 +2,11 @@
 beyond the loopback interface, and a worker that dies is retried, then the video marked failed."""
 
 import os
-from pathlib import Path
 
 import pytest
 
 from extract_videos import make_tree, store_content
+from ray_helpers import descendants, is_loopback, listening_addresses
 from flowkit.extract import ContentOptions, RunOptions, extract
 from flowkit.extract.jobs import plan_jobs
 from flowkit.extract.parts import parts_dir_for, prepare_parts_dir, read_part_record
@@ -31,57 +31,12 @@ def ray_session():
     ray.shutdown()
 
 
-def _descendants(pid: int) -> set[int]:
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            parents.setdefault(ppid, []).append(int(entry.name))
-    found, todo = set(), [pid]
-    while todo:
-        for child in parents.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
-def _listening_addresses(pids: set[int]) -> list[str]:
-    """Local addresses of the TCP sockets in LISTEN state owned by `pids` (from /proc)."""
-    inodes = set()
-    for pid in pids:
-        try:
-            for fd in Path(f"/proc/{pid}/fd").iterdir():
-                target = os.readlink(fd)
-                if target.startswith("socket:["):
-                    inodes.add(target[8:-1])
-        except OSError:
-            continue
-    addresses = []
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
-                addresses.append(fields[1].split(":")[0])
-    return addresses
-
-
-def _is_loopback(hex_address: str) -> bool:
-    if len(hex_address) == 8:  # IPv4, little-endian: 0100007F is 127.0.0.1
-        return hex_address.endswith("7F")
-    # IPv6: ::1, or ::ffff:127.x.x.x (IPv4-mapped loopback)
-    return hex_address == "00000000000000000000000001000000" or (hex_address[:24] == "0000000000000000FFFF0000" and hex_address.endswith("7F"))
-
-
 def test_local_ray_listens_on_loopback_only(ray_session):
     assert ray_session.util.get_node_ip_address() == "127.0.0.1"
     assert ray_session.cluster_resources()["CPU"] == 2
-    addresses = _listening_addresses(_descendants(os.getpid()) | {os.getpid()})
+    addresses = listening_addresses(descendants(os.getpid()) | {os.getpid()})
     assert addresses, "found no Ray server sockets to check"
-    assert all(_is_loopback(a) for a in addresses), addresses
+    assert all(is_loopback(a) for a in addresses), addresses
 
 
 def test_ray_store_equals_in_process_store(ray_session, tmp_path):

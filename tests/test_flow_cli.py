@@ -81,6 +81,18 @@ def test_bad_input_gives_one_line_error(images, tmp_path, args, message):
     assert "Traceback" not in result.output
 
 
+def test_output_folders_are_created(images, tmp_path):
+    paths, _ = images
+    output, picture = tmp_path / "new" / "deeper" / "flow.npy", tmp_path / "pictures" / "flow.png"
+    result = run(paths["a"], paths["b"], "--algo", "farneback", "-o", output, "--viz", picture)
+    assert result.exit_code == 0, result.output
+    assert np.load(output).shape == (2, 48, 64) and cv2.imread(str(picture)) is not None
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder")
+    result = run(paths["a"], paths["b"], "-o", blocker / "flow.npy")  # fails before computing anything
+    assert result.exit_code == 2 and result.output.startswith(f"Error: cannot create the folder for {blocker / 'flow.npy'}")
+
+
 def test_console_script_end_to_end(images, tmp_path):
     """The installed entry point, as a user runs it: a real process, no traceback on errors."""
     paths, _ = images

@@ -129,4 +129,5 @@ def test_export_never_writes_outside_the_folder(tmp_path):
         export_rawframes(path, tmp_path / "out" / "inner")
     assert not (tmp_path / "escaped").exists() and not list(tmp_path.rglob("img_*.jpg"))
     result = _cli(["export-rawframes", str(path), str(tmp_path / "out")])
-    assert result.exit_code == 2 and result.output.startswith("Error: invalid video name")
+    assert result.exit_code == 2 and result.output.startswith("Error: ") and "invalid video name '../../escaped'" in result.output
+    assert len(result.output.strip().splitlines()) == 1

@@ -137,7 +137,10 @@ def test_zstd_codec_is_lossless_and_rejects_damage():
     assert record[:2].tobytes() == b"ZS"
     assert np.array_equal(decode_image(record, color=False), plane)
     assert np.array_equal(decode_image(record, color=True)[..., 1], plane)
-    with pytest.raises(ValueError, match="damaged"):
+    with pytest.raises(ValueError, match="does not decompress to its declared size"):
         decode_image(record[:-5], color=False)
+    bomb = np.concatenate([np.frombuffer(b"ZS\xff\xff\xff\xff", np.uint8), record[6:]])  # declares 65535x65535
+    with pytest.raises(ValueError, match=r"a zstd record is 65535x65535 \(4,294,836,225 pixels\), over the limit"):
+        decode_image(bomb, color=False)
     with pytest.raises(ValueError, match="single planes"):
         encode_image(np.zeros((4, 4, 3), np.uint8), "zstd")

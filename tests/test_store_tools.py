@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from extract_videos import make_tree
+from extract_videos import damaged_copy, make_tree
 from flowkit.extract import ContentOptions, RunOptions, extract
 from flowkit.store import FlowStore
 from flowkit.store.inspect import summarize, verify
@@ -35,14 +35,6 @@ def store_path(tmp_path_factory):
     summary = extract([root], path, ContentOptions(size=(64, 48), algo="farneback", warped=True), RunOptions(workers=0, progress=False))
     assert summary.videos_failed == 1
     return path
-
-
-def _damaged(store_path, tmp_path, edit):
-    copy = tmp_path / "damaged.h5"
-    shutil.copy(store_path, copy)
-    with h5py.File(copy, "r+") as file:
-        edit(file)
-    return copy
 
 
 def test_summary_counts_what_is_stored(store_path):
@@ -85,12 +77,14 @@ def test_verify_detects_a_corrupted_record(store_path, tmp_path):
         data = file["streams/flow_y/data"]
         data[start + 8 : end - 4] = np.full(end - 12 - start, 7, np.uint8)  # keep the PNG signature, wreck the rest
 
-    problems = verify(_damaged(store_path, tmp_path, scribble))
-    assert "stream flow_y: data checksum mismatch (the bytes changed after writing)" in problems
-    assert "video 'Walk/b', flow_y record 2: does not decode" in problems
-    assert len(problems) == 2, problems
+    problems = verify(damaged_copy(store_path, tmp_path, scribble))
+    assert problems == [
+        "stream flow_y: data checksum mismatch (the bytes changed after writing; the damaged records are listed by name)",
+        "video 'Walk/b', stream flow_y, frame 2: checksum mismatch (the record changed after writing)",
+        "video 'Walk/b', stream flow_y, frame 2: does not decode (zstd data does not decompress to its declared size)",
+    ]
     result = _cli(["verify", str(tmp_path / "damaged.h5")])
-    assert result.exit_code == 1 and "flow_y record 2" in result.output and "Error:" in result.output
+    assert result.exit_code == 1 and "stream flow_y, frame 2" in result.output and "Error:" in result.output
 
 
 def test_verify_detects_bad_offsets_and_tables(store_path, tmp_path):
@@ -99,8 +93,8 @@ def test_verify_detects_bad_offsets_and_tables(store_path, tmp_path):
         offsets[3] = offsets[5]  # record 2 now runs past record 3's start: offsets decrease
         file["videos/label"][0] = 9  # no class 9
 
-    problems = verify(_damaged(store_path, tmp_path, shift), decode=False)
-    assert any("stream rgb: offsets decrease at record 3" in p for p in problems), problems
+    problems = verify(damaged_copy(store_path, tmp_path, shift), decode=False)
+    assert "stream rgb, video 'Run/a', frame 3: record ends at byte" in problems[1] and "before it starts" in problems[1]
     assert any("stream rgb: offsets checksum mismatch" in p for p in problems), problems
     assert any("label 9 outside 0..1" in p for p in problems), problems
 

@@ -104,13 +104,45 @@ def test_bad_input_gives_one_line_errors(store, trained, tmp_path):
     _one_line_error(_run("test", "--store", store, "--checkpoint", tmp_path / "nope.pt"), "no checkpoint")
     not_a_checkpoint = tmp_path / "bad.pt"
     not_a_checkpoint.write_bytes(b"not a checkpoint")
-    _one_line_error(_run("test", "--store", store, "--checkpoint", not_a_checkpoint), "not a readable TSN checkpoint")
+    _one_line_error(_run("test", "--store", store, "--checkpoint", not_a_checkpoint),
+                    f"{not_a_checkpoint} is not a TSN checkpoint (not a file written by torch.save)")
     _one_line_error(_run("train", "--store", store, "--modality", "rgb", *TINY, "-o", tmp_path / "r",
                          "--resume", trained["flow"]), "modality='flow'")
 
 
+class _RunsCode:
+    def __reduce__(self):
+        return (print, ("this would have run",))
+
+
+@pytest.mark.parametrize("arch", ["tiny", "bninception"])
+def test_pretrained_files_that_are_not_weights_are_one_line(store, tmp_path, arch):
+    import torch
+
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    payload = tmp_path / "payload.pt"
+    torch.save({"conv.weight": _RunsCode()}, payload)
+    numbers = tmp_path / "numbers.pt"
+    torch.save({"conv.weight": 1.0}, numbers)
+    for path, reason in [(garbage, " is not a weights file (not a file written by torch.save)"),
+                         (payload, " is not a weights file: it holds Python objects besides tensors "
+                                   "(refused: loading them could run code)"),
+                         (numbers, ": expected a state dict of tensors")]:
+        result = _run("train", "--store", store, *TINY, "--arch", arch, "--pretrained", path, "-o", tmp_path / "run")
+        _one_line_error(result, f"Error: {path}{reason}")
+        assert "this would have run" not in result.output and "weights_only=False" not in result.output
+
+
 def test_fuse_refuses_mismatched_score_files(tmp_path):
     from tsn.scores import save_scores
+
+    diverged = np.eye(3, dtype=np.float32)
+    diverged[1, 2] = np.nan
+    save_scores(tmp_path / "nan.npz", diverged, [0, 1, 2], ["x", "y", "z"], ["p", "q", "r"], "flow")
+    save_scores(tmp_path / "ok.npz", np.eye(3, dtype=np.float32), [0, 1, 2], ["x", "y", "z"], ["p", "q", "r"], "rgb")
+    _one_line_error(_run("fuse", tmp_path / "ok.npz", tmp_path / "nan.npz"),
+                    f"{tmp_path / 'nan.npz'} holds NaN or infinite scores for 1 of 3 videos (first: y)")
 
     save_scores(tmp_path / "a.npz", np.eye(3, dtype=np.float32), [0, 1, 2], ["x", "y", "z"], ["p", "q", "r"], "rgb")
     save_scores(tmp_path / "b.npz", np.eye(3, dtype=np.float32), [0, 1, 2], ["x", "y", "w"], ["p", "q", "r"], "flow")

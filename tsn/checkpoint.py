@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from tsn.models.tsn import TSN
+from tsn.models.weights import load_torch_file
 
 CHECKPOINT_NAME = "checkpoint.pt"
 REQUIRED_KEYS = ("model", "model_config", "epoch", "classes")
@@ -57,11 +58,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle and zip errors come in many types; all mean "not ours"
-        reason = (str(exc).strip().splitlines() or [""])[0][:120]
-        raise ValueError(f"{path} is not a readable TSN checkpoint ({type(exc).__name__}: {reason})") from None
+    checkpoint = load_torch_file(path, "TSN checkpoint")
     if not isinstance(checkpoint, dict) or any(key not in checkpoint for key in REQUIRED_KEYS):
         raise ValueError(f"{path} is not a TSN checkpoint (expected keys {', '.join(REQUIRED_KEYS)})")
     scheduler = checkpoint.get("lr_scheduler")

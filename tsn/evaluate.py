@@ -17,14 +17,18 @@ from tsn.scores import confusion_path, predict, save_scores
 def evaluate_checkpoint(store: str | os.PathLike, checkpoint: str | os.PathLike, output: str | os.PathLike,
                         modality: str | None = None, split: int | None = None, test_segments: int = 25,
                         crops: int = 1, batch_size: int = 4, workers: int | None = None, device: str | None = None,
-                        amp: bool | None = None, input_size: int | None = None, progress: bool = True) -> dict:
+                        amp: bool | None = None, input_size: int | None = None, progress: bool = True,
+                        skip_damaged: bool = False) -> dict:
     """Score the test videos of `split` of `store` with the model in `checkpoint`, save the score
     file at `output` (and its confusion PNG) and return {'metrics', 'videos', 'output',
-    'confusion', 'modality', 'split', 'skipped'}. crops: 1 or 10 test crops per snippet.
+    'confusion', 'modality', 'split', 'skipped', 'skipped_damaged'}. crops: 1 or 10 test crops
+    per snippet.
 
     modality, split and input_size default to the checkpoint's. Raises ValueError when the
     checkpoint was trained for another modality or another class list than the store's, when
-    the store lacks the modality's streams or the split has no test videos.
+    the store lacks the modality's streams or the split has no test videos, and (unless
+    skip_damaged) for a damaged record. With skip_damaged, videos with a damaged record are left
+    out of the score file and their reasons listed under 'skipped_damaged'.
     """
     from flowkit.store import FlowStore
     from tsn.checkpoint import load_checkpoint, model_from_checkpoint
@@ -49,15 +53,19 @@ def evaluate_checkpoint(store: str | os.PathLike, checkpoint: str | os.PathLike,
                          f"store {store} has {len(flow_store.classes)}"
                          + ("" if len(flow_store.classes) != model_config["num_classes"] else " with other names"))
     dataset = TSNDataset(flow_store, split=split, subset="test", modality=modality, segments=test_segments,
-                         preset=preset)
+                         preset=preset, skip_damaged=skip_damaged)
     run_device = pick_device(device)
     amp = amp_default(run_device) if amp is None else amp
     model = model_from_checkpoint(saved).to(run_device)
     loader = build_loader(dataset, batch_size, shuffle=False, workers=workers)
+    damaged = []
     with cpu_threads_beside_workers(run_device, loader.num_workers):
-        scores, labels = predict(model, loader, run_device, crops=preset.crops, amp=amp, progress=progress)
-    metrics = save_scores(output, scores, labels, dataset.names, flow_store.classes, modality,
+        scores, labels = predict(model, loader, run_device, crops=preset.crops, amp=amp, progress=progress,
+                                 skipped=damaged)
+    left_out = {clip.index for clip in damaged}
+    names = [name for i, name in enumerate(dataset.names) if i not in left_out]
+    metrics = save_scores(output, scores, labels, names, flow_store.classes, modality,
                           split=split, test_segments=test_segments, crops=preset.crops, checkpoint=str(checkpoint))
-    return {"metrics": metrics, "videos": len(dataset), "output": str(output),
+    return {"metrics": metrics, "videos": len(names), "output": str(output),
             "confusion": str(confusion_path(output)), "modality": modality, "split": split,
-            "skipped": list(dataset.skipped)}
+            "skipped": list(dataset.skipped), "skipped_damaged": [clip.reason for clip in damaged]}

@@ -31,20 +31,22 @@ SCORE_KEYS = ("scores", "labels", "videos", "classes", "modality")
 
 
 def predict(model, loader, device, crops: int = 1, amp: bool = False, progress: bool = False,
-            desc: str = "test") -> tuple[np.ndarray, np.ndarray]:
+            desc: str = "test", skipped: list | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Video scores of every batch of `loader` in order.
 
     A batch's clips (B, crops * T, C, H, W), crop-major as tsn.data produces them, give snippet
     logits that are averaged over the crops, then combined over the T snippets by the model's
     consensus (tsn-pytorch's test protocol for avg). `model` is a TSN, or DistributedDataParallel
     around one; amp runs it under bf16 autocast. Returns (scores (N, num_classes) float32 logits,
-    labels (N,) int64)."""
+    labels (N,) int64) of the clips that loaded; when the dataset skips damaged clips, their
+    SkippedClip are appended to `skipped` (the loader must not shuffle, so the scores keep the
+    dataset's order minus the skipped items)."""
     # torch only here: fusing score files (tsn fuse) needs no torch.
     import torch
     from tqdm import tqdm
 
     from tsn.checkpoint import unwrap
-    from tsn.data import prepare_batch
+    from tsn.data import prepare_batch, split_skipped
     from tsn.runtime import autocast
 
     tsn = unwrap(model)
@@ -52,6 +54,13 @@ def predict(model, loader, device, crops: int = 1, amp: bool = False, progress: 
     scores, labels = [], []
     with torch.no_grad():
         for batch in tqdm(loader, desc=desc, file=sys.stderr, leave=False, disable=not progress, dynamic_ncols=True):
+            batch, lost = split_skipped(batch)
+            if skipped is not None:
+                skipped += lost
+            elif lost:
+                raise ValueError(lost[0].reason)
+            if batch is None:
+                continue
             clips, batch_labels = prepare_batch(batch, device)
             with autocast(device, amp):
                 snippet = tsn.snippet_scores(clips).float()
@@ -96,7 +105,8 @@ def save_scores(path: str | os.PathLike, scores: np.ndarray, labels: np.ndarray,
 
 def load_scores(path: str | os.PathLike) -> dict:
     """Read a score file: {'scores', 'labels', 'videos' (list[str]), 'classes' (list[str]),
-    'modality' (str), ...}. ValueError if a required key is missing."""
+    'modality' (str), ...}. ValueError if a required key is missing, the shapes disagree or a
+    score is NaN or infinite (fusing it would silently turn a video's fused score into NaN)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no score file at {path}")
@@ -111,4 +121,13 @@ def load_scores(path: str | os.PathLike) -> dict:
     content["videos"] = [str(v) for v in content["videos"]]
     content["classes"] = [str(c) for c in content["classes"]]
     content["modality"] = str(content["modality"])
+    scores = np.asarray(content["scores"])
+    if scores.ndim != 2 or scores.shape != (len(content["videos"]), len(content["classes"])):
+        raise ValueError(f"{path} is not a score file: scores of shape {scores.shape} for {len(content['videos'])} "
+                         f"videos and {len(content['classes'])} classes")
+    bad = ~np.isfinite(scores).all(axis=1)
+    if bad.any():
+        raise ValueError(f"{path} holds NaN or infinite scores for {int(bad.sum())} of {len(bad)} videos (first: "
+                         f"{content['videos'][int(np.argmax(bad))]}): the model that produced them diverged, "
+                         "or the file is damaged")
     return content

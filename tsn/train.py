@@ -42,6 +42,7 @@ from tsn.scores import predict
 LR_DECAY = 0.1
 METRICS_NAME = "metrics.jsonl"
 CURVES_NAME = "curves.png"
+SKIPPED_NAME = "skipped_damaged.txt"
 
 
 @dataclass
@@ -72,6 +73,7 @@ class TrainConfig:
     device: str | None = None
     amp: bool | None = None  # bf16 autocast; None: on for CUDA, off for CPU
     decode: str = "cpu"  # "device": JPEG decode on the training device (tsn.data)
+    skip_damaged: bool = False  # skip (count, report) clips with a damaged record instead of stopping
     flip: bool = True  # random horizontal flips; off for classes that are mirror images of each other
     crop_positions: int | None = None  # fixed training crop positions, 5 or 13 (tsn.choices.CROP_POSITIONS)
     output: str | None = None  # run folder; None: runs/<store stem>_<modality>
@@ -215,10 +217,11 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
     cross-entropy on the consensus, backward, gradient clipping, SGD step. Every config.log_every
     iterations appends an 'iter' record (window-averaged loss and accuracy, lr, clips/s; a clip
     is one training video of `segments` snippets). Returns {'loss', 'accuracy', 'clips',
-    'seconds', 'clips_per_s'} summed over all processes."""
+    'seconds', 'clips_per_s'} summed over all processes, and 'skipped', this process's list of
+    SkippedClip (clips with a damaged record, when the dataset skips them)."""
     from tqdm import tqdm
 
-    from tsn.data import prepare_batch
+    from tsn.data import prepare_batch, split_skipped
 
     model.train()
     criterion = nn.CrossEntropyLoss()
@@ -228,47 +231,58 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
     sums = {"loss": 0.0, "correct": 0.0, "clips": 0.0}
     window = {"loss": 0.0, "correct": 0.0, "clips": 0.0, "start": time.perf_counter()}
     start = time.perf_counter()
-    for iteration, batch in enumerate(loader):
-        if iteration >= total:
-            break
-        clips, labels = prepare_batch(batch, device)
-        with autocast(device, config.amp):
-            logits = model(clips)
-            loss = criterion(logits.float(), labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.clip_grad:
-            nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
-        optimizer.step()
-        count = labels.numel()
-        batch_loss = loss.item() * count
-        correct = (logits.argmax(dim=1) == labels).sum().item()
-        for bucket in (sums, window):
-            bucket["loss"] += batch_loss
-            bucket["correct"] += correct
-            bucket["clips"] += count
-        bar.update(1)
-        bar.set_postfix(loss=f"{sums['loss'] / sums['clips']:.3f}", acc=f"{sums['correct'] / sums['clips']:.2f}")
-        if (iteration + 1) % config.log_every == 0:
-            elapsed = time.perf_counter() - window["start"]
-            log.write({"kind": "iter", "epoch": epoch + 1, "iteration": iteration + 1,
-                       "progress": epoch + (iteration + 1) / total,
-                       "loss": window["loss"] / window["clips"], "accuracy": window["correct"] / window["clips"],
-                       "lr": base_lr(optimizer),
-                       "clips_per_s": window["clips"] * context.world_size / max(elapsed, 1e-9)})
-            window = {"loss": 0.0, "correct": 0.0, "clips": 0.0, "start": time.perf_counter()}
-    bar.close()
+    skipped = []
+    try:  # the bar is cleared even when a damaged record stops the epoch
+        for iteration, batch in enumerate(loader):
+            if iteration >= total:
+                break
+            batch, lost = split_skipped(batch)
+            skipped += lost
+            if batch is None:  # every clip of the batch was damaged
+                bar.update(1)
+                continue
+            clips, labels = prepare_batch(batch, device)
+            with autocast(device, config.amp):
+                logits = model(clips)
+                loss = criterion(logits.float(), labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.clip_grad:
+                nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
+            optimizer.step()
+            count = labels.numel()
+            batch_loss = loss.item() * count
+            correct = (logits.argmax(dim=1) == labels).sum().item()
+            for bucket in (sums, window):
+                bucket["loss"] += batch_loss
+                bucket["correct"] += correct
+                bucket["clips"] += count
+            bar.update(1)
+            bar.set_postfix(loss=f"{sums['loss'] / sums['clips']:.3f}", acc=f"{sums['correct'] / sums['clips']:.2f}")
+            if (iteration + 1) % config.log_every == 0:
+                elapsed = time.perf_counter() - window["start"]
+                log.write({"kind": "iter", "epoch": epoch + 1, "iteration": iteration + 1,
+                           "progress": epoch + (iteration + 1) / total,
+                           "loss": window["loss"] / max(window["clips"], 1),
+                           "accuracy": window["correct"] / max(window["clips"], 1),
+                           "lr": base_lr(optimizer),
+                           "clips_per_s": window["clips"] * context.world_size / max(elapsed, 1e-9)})
+                window = {"loss": 0.0, "correct": 0.0, "clips": 0.0, "start": time.perf_counter()}
+    finally:
+        bar.close()
     seconds = time.perf_counter() - start
     loss_sum, correct_sum, clips = _all_reduce_sum([sums["loss"], sums["correct"], sums["clips"]], context, device)
     clips = max(clips, 1.0)
     return {"loss": loss_sum / clips, "accuracy": correct_sum / clips, "clips": int(clips), "seconds": seconds,
-            "clips_per_s": clips / max(seconds, 1e-9)}
+            "clips_per_s": clips / max(seconds, 1e-9), "skipped": skipped}
 
 
-def evaluate(model: nn.Module, loader, device: torch.device, amp: bool = False, progress: bool = False) -> dict:
+def evaluate(model: nn.Module, loader, device: torch.device, amp: bool = False, progress: bool = False,
+             skipped: list | None = None) -> dict:
     """Validation metrics over `loader` (1 crop): {'loss', 'top1', 'top5', 'mean_class_accuracy'}
-    with accuracies as fractions. Videos with label -1 are left out."""
-    scores, labels = predict(model, loader, device, crops=1, amp=amp, progress=progress, desc="val")
+    with accuracies as fractions. Videos with label -1 are left out; clips skipped as damaged are
+    appended to `skipped` (see tsn.scores.predict)."""
+    scores, labels = predict(model, loader, device, crops=1, amp=amp, progress=progress, desc="val", skipped=skipped)
     known = labels >= 0
     if not known.any():
         return {}
@@ -288,9 +302,13 @@ def _check_resume(checkpoint: dict, model: TSN, classes: list[str], path: str) -
 
 def train(config: TrainConfig) -> dict:
     """Train (or resume) a TSN stream as `config` says. Returns {'run_dir', 'checkpoint',
-    'epochs', 'metrics' (last epoch record), 'rank' (this process's distributed rank)}. Raises
-    ValueError / OSError for bad input (store without the modality's streams, split without
-    videos, incompatible checkpoint)."""
+    'epochs', 'metrics' (last epoch record), 'rank' (this process's distributed rank),
+    'skipped_damaged' (clips skipped over the run, this process; 0 unless config.skip_damaged)}.
+    Raises ValueError / OSError for bad input (store without the modality's streams, split without
+    videos, incompatible checkpoint) and, unless config.skip_damaged, DamagedRecordError (naming
+    the store, video, stream and frame) for the first damaged record read. With skip_damaged the
+    clip is left out of its batch, counted in the epoch record (`skipped_damaged`) and its reason
+    appended to <run>/skipped_damaged.txt."""
     from flowkit.store import FlowStore
     from tsn.data import TestCrops, TSNDataset, build_loader, input_channels, train_crops
 
@@ -305,12 +323,13 @@ def train(config: TrainConfig) -> dict:
         store = FlowStore(config.store)
         crops = train_crops(config.modality, config.input_size, config.flip, config.crop_positions)
         train_set = TSNDataset(store, split=config.split, subset="train", modality=config.modality,
-                               segments=config.segments, preset=crops, decode=config.decode, seed=config.seed)
+                               segments=config.segments, preset=crops, decode=config.decode, seed=config.seed,
+                               skip_damaged=config.skip_damaged)
         val_set = None
         if store.split_videos(config.split, "test"):
             val_set = TSNDataset(store, split=config.split, subset="test", modality=config.modality,
                                  segments=config.segments, preset=TestCrops(config.input_size, crops=1),
-                                 decode=config.decode, seed=config.seed)
+                                 decode=config.decode, seed=config.seed, skip_damaged=config.skip_damaged)
         classes = list(store.classes)
         labels = np.asarray(train_set.labels)
         if labels.min() < 0 or labels.max() >= len(classes):
@@ -342,6 +361,7 @@ def train(config: TrainConfig) -> dict:
             run_dir.mkdir(parents=True, exist_ok=True)
             if not config.resume:
                 (run_dir / METRICS_NAME).unlink(missing_ok=True)
+                (run_dir / SKIPPED_NAME).unlink(missing_ok=True)
             (run_dir / "config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
 
         net: nn.Module = model
@@ -350,6 +370,7 @@ def train(config: TrainConfig) -> dict:
                                                       device_ids=[device.index] if device.type == "cuda" else None)
 
         last = {}
+        skipped_total = 0
         for epoch in range(start_epoch, config.epochs):
             # Seeding per epoch makes a resumed run draw the same snippets, crops and dropout
             # masks as an uninterrupted one.
@@ -370,13 +391,18 @@ def train(config: TrainConfig) -> dict:
             record = {"kind": "epoch", "epoch": epoch + 1, "train_loss": stats["loss"],
                       "train_accuracy": stats["accuracy"], "lr": lr_used, "clips_per_s": stats["clips_per_s"],
                       "seconds": stats["seconds"]}
+            skipped = stats["skipped"]
             due = (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs
             if context.is_main and val_set is not None and due:
                 val_loader = build_loader(val_set, config.batch_size, shuffle=False, workers=config.workers,
                                           seed=config.seed)
-                val = evaluate(model, val_loader, device, amp, progress=config.progress)
+                val = evaluate(model, val_loader, device, amp, progress=config.progress, skipped=skipped)
                 record.update({f"val_{k}": v for k, v in val.items()})
+            if config.skip_damaged:
+                record["skipped_damaged"] = len(skipped)
+                skipped_total += len(skipped)
             if context.is_main:
+                _report_skipped(skipped, epoch, run_dir)
                 log.write(record)
                 save_checkpoint(run_dir / CHECKPOINT_NAME, model, optimizer, scheduler, epoch + 1, asdict(config),
                                 classes, record)
@@ -388,10 +414,22 @@ def train(config: TrainConfig) -> dict:
                 dist.barrier()
             last = record
         return {"run_dir": str(run_dir), "checkpoint": str(run_dir / CHECKPOINT_NAME), "epochs": config.epochs,
-                "metrics": last, "rank": context.rank}
+                "metrics": last, "rank": context.rank, "skipped_damaged": skipped_total}
     finally:
         threads.close()
         shutdown_distributed(context)
+
+
+def _report_skipped(skipped: list, epoch: int, run_dir: Path) -> None:
+    """Append the reasons of the clips skipped as damaged in `epoch` to <run>/skipped_damaged.txt
+    and say how many on stderr (one line)."""
+    if not skipped:
+        return
+    path = run_dir / SKIPPED_NAME
+    with open(path, "a") as handle:
+        handle.writelines(f"epoch {epoch + 1}: {clip.reason}\n" for clip in skipped)
+    print(f"epoch {epoch + 1}: skipped {len(skipped)} clip(s) with a damaged record (listed in {path})",
+          file=sys.stderr)
 
 
 def _plot(log: MetricsLog, run_dir: Path) -> None:

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from cli.options import SIZE, tvl1_options
+from cli.options import SIZE, max_pixels_option, tvl1_options
 from flowkit.quantize import DEFAULT_BOUND
 from flowkit.sizes import TSN_SIZE, format_size
 
@@ -37,6 +37,7 @@ from flowkit.sizes import TSN_SIZE, format_size
               help="UCF101 folder (classInd.txt + train/testlists), HMDB51 split folder or mmaction2 list file.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing store and discard an interrupted run's parts.")
 @click.option("--dashboard", is_flag=True, help="Start Ray's dashboard (local Ray only; listens on 127.0.0.1).")
+@max_pixels_option
 def extract(paths, output, gpu, cpu, workers, address, size, step, bound, algo, warped, no_rgb, max_frames, labels,
             overwrite, dashboard, **tvl1):
     """Extract RGB frames, TV-L1 flow and (with --warped) warped flow of every video under PATH...

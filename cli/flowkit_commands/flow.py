@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cli.options import converted, tvl1_options
+from cli.options import converted, max_pixels_option, tvl1_options
 from flowkit.flow import ALGORITHMS  # the package itself is import-light (no torch, no cv2)
 
 
@@ -27,6 +27,7 @@ from flowkit.flow import ALGORITHMS  # the package itself is import-light (no to
 @click.option("--warped-output", default=None,
               help="Where to save the warped flow (default: OUTPUT's stem + _warped.npy).")
 @tvl1_options
+@max_pixels_option
 def flow(prev_image, next_image, output, viz, algo, device, threads, compile_, warped, warped_output, **params):
     """Optical flow from image A (prev) to image B (next).
 

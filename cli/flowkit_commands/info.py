@@ -8,7 +8,7 @@ import click
 
 
 @click.command()
-@click.argument("store", type=click.Path(exists=True, dir_okay=False, path_type=str))
+@click.argument("store", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 def info(store, as_json):
     """Summarize STORE: videos, classes, frames, streams, size on disk, extraction parameters."""

@@ -29,7 +29,7 @@ def import_rawframes(root, output, labels, bound, overwrite):
 
 
 @click.command("export-rawframes")
-@click.argument("store", type=click.Path(exists=True, dir_okay=False, path_type=str))
+@click.argument("store", type=click.Path(dir_okay=False, path_type=str))
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=str))
 @click.option("--overwrite", is_flag=True, help="Write into video folders that already exist.")
 @click.option("--jpeg-quality", type=click.IntRange(1, 100), default=DEFAULT_JPEG_QUALITY, show_default=True,

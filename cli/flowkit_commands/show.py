@@ -6,7 +6,7 @@ import click
 
 
 @click.command()
-@click.argument("store", type=click.Path(exists=True, dir_okay=False, path_type=str))
+@click.argument("store", type=click.Path(dir_okay=False, path_type=str))
 @click.argument("video")
 @click.option("--frame", type=click.IntRange(min=0), default=None, help="Frame index (default: the middle frame).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), default="show.png", show_default=True,

@@ -8,7 +8,7 @@ import click
 
 
 @click.command()
-@click.argument("store", type=click.Path(exists=True, dir_okay=False, path_type=str))
+@click.argument("store", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--sources", type=click.Path(exists=True, file_okay=False, path_type=str), default=None,
               help="Also check each video's source file under this folder against its stored sha256.")
 @click.option("--no-decode", is_flag=True, help="Skip decoding every record (tables, offsets and checksums only).")

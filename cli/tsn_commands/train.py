@@ -49,6 +49,8 @@ _ONE_PROCESS_LR = RECIPES["rgb"].lr * _BATCH / RECIPES["rgb"].reference_batch
               help="Where JPEG records are decoded: loader workers, or the training device in batches.")
 @click.option("--flip/--no-flip", default=True, show_default=True,
               help="Random horizontal flips (x flow negated); turn off when classes are mirror images (left vs right).")
+@click.option("--skip-damaged", is_flag=True,
+              help="Skip clips with a damaged store record (counted, listed in the run folder) instead of stopping.")
 @click.option("--resume", is_flag=False, flag_value="auto", default=None,
               help="Continue from a checkpoint; alone, from the output folder's checkpoint.pt.")
 @click.option("--eval-every", type=int, default=5, show_default=True, help="Validate every N epochs (and at the end).")
@@ -59,7 +61,7 @@ _ONE_PROCESS_LR = RECIPES["rgb"].lr * _BATCH / RECIPES["rgb"].reference_batch
               help="Run folder [default: runs/<store stem>_<modality>].")
 def train_command(store, modality, split, arch, segments, consensus, epochs, batch_size, lr, lr_steps, weight_decay,
                   clip_grad, dropout, crop_positions, partial_bn, pretrained, input_size, workers, device, amp, decode,
-                  flip, resume, eval_every, log_every, iters_per_epoch, seed, output):
+                  flip, skip_damaged, resume, eval_every, log_every, iters_per_epoch, seed, output):
     """Train a TSN stream from STORE; writes checkpoint.pt, metrics.jsonl and curves.png.
 
     Defaults follow one reference per modality, tsn-pytorch's README training commands
@@ -76,8 +78,8 @@ def train_command(store, modality, split, arch, segments, consensus, epochs, bat
         store=store, modality=modality, split=split, arch=arch, segments=segments, consensus=consensus, epochs=epochs,
         batch_size=batch_size, lr=lr, lr_steps=steps, weight_decay=weight_decay, clip_grad=clip_grad, dropout=dropout,
         partial_bn=partial_bn, pretrained=pretrained, input_size=input_size, workers=workers, device=device, amp=amp,
-        decode=decode, flip=flip, output=output, resume=resume, eval_every=eval_every, log_every=log_every,
-        iters_per_epoch=iters_per_epoch, seed=seed,
+        decode=decode, flip=flip, skip_damaged=skip_damaged, output=output, resume=resume, eval_every=eval_every,
+        log_every=log_every, iters_per_epoch=iters_per_epoch, seed=seed,
         crop_positions=None if crop_positions is None else int(crop_positions),
     )
     result = train(config)
@@ -90,3 +92,6 @@ def train_command(store, modality, split, arch, segments, consensus, epochs, bat
             line += f", val top-1 {metrics['val_top1']:.3f}"
         click.echo(line)
     click.echo(f"checkpoint: {result['checkpoint']}")
+    if result.get("skipped_damaged"):
+        click.echo(f"skipped {result['skipped_damaged']} clip(s) with a damaged record over the run (listed in "
+                   f"{result['run_dir']}/skipped_damaged.txt); `flowkit verify {store}` lists them all", err=True)

@@ -48,11 +48,11 @@ def _name_of(rel_path: PurePosixPath) -> str:
     return str(rel_path.with_suffix("")) if rel_path.suffix else str(rel_path)
 
 
-def _videos_with_root(path: Path) -> tuple[list[Path], Path]:
+def _videos_with_root(path: Path, skipped: list[str]) -> tuple[list[Path], Path]:
     """The videos an argument stands for and the root their names are relative to."""
     from flowkit.video import LIST_EXTENSIONS, find_videos
 
-    videos = [v.absolute() for v in find_videos([path])]
+    videos = [v.absolute() for v in find_videos([path], skipped=skipped)]
     if path.is_dir():
         return videos, path.absolute()
     if path.suffix.lower() in LIST_EXTENSIONS:
@@ -61,19 +61,22 @@ def _videos_with_root(path: Path) -> tuple[list[Path], Path]:
     return videos, path.absolute().parent
 
 
-def plan_jobs(paths: Iterable[str | os.PathLike]) -> list[VideoJob]:
-    """Expand video files, folders (recursive) and list files into jobs sorted by name.
+def plan_jobs(paths: Iterable[str | os.PathLike], skipped: list[str] | None = None) -> list[VideoJob]:
+    """Expand video files, folders (recursive, symbolic links followed) and list files into jobs
+    sorted by name.
 
     A file reached twice is kept once; two different files that would get the same name (same
     relative path from different roots, or `v.avi` next to `v.mp4`) raise ValueError naming both.
+    Links that loop or lead nowhere are appended to `skipped` ('PATH: reason', flowkit.video).
     Raises FileNotFoundError for missing paths and ValueError when no video is found.
     """
     paths = list(paths)
+    skipped = [] if skipped is None else skipped
     jobs: dict[str, VideoJob] = {}
     seen: set[str] = set()
     for argument in paths:
         argument = Path(argument)
-        videos, root = _videos_with_root(argument)
+        videos, root = _videos_with_root(argument, skipped)
         for video in videos:
             source = os.path.normpath(str(video))
             if source in seen:
@@ -86,7 +89,8 @@ def plan_jobs(paths: Iterable[str | os.PathLike]) -> list[VideoJob]:
                                  "rename one or extract them separately")
             jobs[name] = VideoJob(name=name, source=source, rel_path=str(rel_path), folder=Path(source).parent.name)
     if not jobs:
-        raise ValueError(f"no video files found in {', '.join(str(p) for p in paths)}")
+        also = f" (skipped {'; '.join(skipped[:3])})" if skipped else ""
+        raise ValueError(f"no video files found in {', '.join(str(p) for p in paths)}{also}")
     return [jobs[name] for name in sorted(jobs)]
 
 

@@ -9,26 +9,51 @@ at all; leftovers of a killed write (`*.tmp`) are removed when a run starts.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import uuid
+import zipfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 
 from flowkit.extract.jobs import part_filename
+from flowkit.store import format as fmt
+from flowkit.store.format import PARTS_SUFFIX
 from flowkit.store.records import VideoRecord
 
 PARAMS_FILE = "params.json"
 TMP_SUFFIX = ".tmp"
 
 
+class DamagedPartError(ValueError):
+    """A part file that cannot be read back (truncated, bytes changed: zip checks every member's
+    CRC-32). `path` is the part; the run deletes it and extracts the video again."""
+
+    def __init__(self, path: Path, reason: str):
+        self.path = Path(path)
+        super().__init__(f"part {self.path.name} is damaged ({reason})")
+
+
+@contextlib.contextmanager
+def _reading(path: Path):
+    """Turn whatever a damaged .npz raises while being read into DamagedPartError."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no part at {path}")
+    try:
+        yield
+    except (zipfile.BadZipFile, EOFError, KeyError, ValueError, OSError) as exc:
+        text = str(exc).strip().splitlines()
+        raise DamagedPartError(path, f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__) from None
+
+
 def parts_dir_for(output: str | os.PathLike) -> Path:
     """The parts folder of store `output`: `<output>.parts` beside it."""
     output = Path(output)
-    return output.with_name(output.name + ".parts")
+    return output.with_name(output.name + PARTS_SUFFIX)
 
 
 def _write_atomic(path: Path, write) -> None:
@@ -93,19 +118,25 @@ def write_part(parts_dir: Path, record: VideoRecord, encoded: Mapping[str, Seque
 
 
 def read_part(path: Path) -> tuple[VideoRecord, dict[str, list[np.ndarray]]]:
-    """(record, {stream: list of encoded records}) of a part file written by write_part."""
-    with np.load(path, allow_pickle=False) as archive:
+    """(record, {stream: list of encoded records}) of a part file written by write_part.
+    DamagedPartError when it cannot be read back whole."""
+    with _reading(path), np.load(path, allow_pickle=False) as archive:
         record = VideoRecord.from_dict(json.loads(archive["record"].tobytes()))
         encoded = {}
         for key in archive.files:
             if key.endswith(".offsets"):
                 stream = key[: -len(".offsets")]
                 offsets, data = archive[key], archive[f"{stream}.data"]
+                if len(offsets) == 0 or offsets[0] != 0 or (np.diff(offsets) < 0).any() or offsets[-1] != data.size:
+                    raise ValueError(f"the offsets of {stream} do not fit its data")
+                if record.status == fmt.STATUS_OK and len(offsets) - 1 != fmt.stream_length(stream, record.num_frames):
+                    raise ValueError(f"{len(offsets) - 1} records of {stream} for {record.num_frames} frames")
                 encoded[stream] = [data[offsets[k]:offsets[k + 1]] for k in range(len(offsets) - 1)]
     return record, encoded
 
 
 def read_part_record(path: Path) -> VideoRecord:
-    """Just the VideoRecord of a part (does not load the frames)."""
-    with np.load(path, allow_pickle=False) as archive:
+    """Just the VideoRecord of a part (does not load the frames). DamagedPartError when it cannot be
+    read."""
+    with _reading(path), np.load(path, allow_pickle=False) as archive:
         return VideoRecord.from_dict(json.loads(archive["record"].tobytes()))

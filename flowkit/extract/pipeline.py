@@ -9,6 +9,7 @@ command finishes the job and gives the same store as an uninterrupted run.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import sys
 import time
@@ -20,7 +21,7 @@ from flowkit.extract.assemble import assemble_store
 from flowkit.extract.jobs import VideoJob, default_output, plan_jobs
 from flowkit.extract.labels import labels_from_folders, load_labels
 from flowkit.extract.options import ContentOptions, RunOptions
-from flowkit.extract.parts import parts_dir_for, part_path, prepare_parts_dir, read_part_record
+from flowkit.extract.parts import DamagedPartError, parts_dir_for, part_path, prepare_parts_dir, read_part_record
 from flowkit.extract.summary import Summary
 from flowkit.flow.params import check_device, resolve_flow_params
 from flowkit.store import format as fmt
@@ -55,6 +56,16 @@ def store_attrs(content: ContentOptions) -> dict:
     return attrs
 
 
+def _check_dashboard(run: RunOptions) -> None:
+    """Refuse --dashboard before anything is created when Ray cannot start one here."""
+    from flowkit.extract.ray_runner import missing_dashboard_packages, ray_available
+
+    if run.dashboard and run.workers > 0 and not run.address and ray_available():
+        reason = missing_dashboard_packages()
+        if reason:
+            raise ValueError(reason)
+
+
 def _check_devices(run: RunOptions) -> RunOptions:
     if run.device != "cuda" or run.address:
         return run  # a cluster's GPUs are checked once connected
@@ -71,11 +82,18 @@ def _runner(run: RunOptions, notes: list[str]):
     if run.workers == 0:
         return run_in_process, "in-process"
     if ray_available():
-        return run_with_ray, "ray"
+        return functools.partial(run_with_ray, say=_say), "ray"
     if run.address:
         raise ValueError("--address needs the ray package, which is not installed here")
     notes.append(f"ray is not installed: extracting in this process with {run.workers} threads")
     return run_in_process, "in-process threads"
+
+
+def _say(line: str) -> None:
+    """Print a line on stderr above the progress bar (a retried task, where Ray's messages went)."""
+    from tqdm import tqdm
+
+    tqdm.write(line, file=sys.stderr)
 
 
 def _progress(total: int, initial: int, enabled: bool):
@@ -107,49 +125,81 @@ def extract(
     paths = [Path(p) for p in paths]
     if not paths:
         raise ValueError("no input paths given")
-    jobs = plan_jobs(paths)
+    skipped: list[str] = []
+    jobs = plan_jobs(paths, skipped)
     output = Path(output) if output is not None else default_output(paths)
     content = replace(content, flow_params=resolve_flow_params(content.algo, content.flow_params))
     labels = load_labels(run.labels) if run.labels else None
     run = _check_devices(run)
     check_device(content.algo, run.device)
+    _check_dashboard(run)
     parts_dir = parts_dir_for(output)
     if output.exists() and not parts_dir.exists() and not run.overwrite:
         raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
     if output.is_dir():
         raise IsADirectoryError(f"output {output} is a folder; give a file name like {output / 'videos.h5'}")
+    fresh = not parts_dir.exists()
     prepare_parts_dir(parts_dir, {"format_version": fmt.FORMAT_VERSION, **content.record()}, run.overwrite)
+    try:
+        summary, records = _extract_parts_and_assemble(jobs, output, parts_dir, content, run, labels, started)
+    except BaseException:
+        if fresh and not any(parts_dir.glob("*.npz")):
+            shutil.rmtree(parts_dir, ignore_errors=True)  # nothing done: leave nothing behind
+        raise
+    shutil.rmtree(parts_dir)
+    ok = [r for r in records if r.status == fmt.STATUS_OK]
+    summary.videos_ok = len(ok)
+    summary.videos_failed = len(records) - len(ok)
+    summary.failures = [(r.name, r.error) for r in records if r.status != fmt.STATUS_OK]
+    summary.frames = sum(r.num_frames for r in ok)
+    summary.notes = [f"skipped {line}" for line in skipped] + summary.notes
+    summary.wall_s = time.perf_counter() - started
+    return summary
 
+
+def _extract_parts_and_assemble(jobs: list[VideoJob], output: Path, parts_dir: Path, content: ContentOptions,
+                                run: RunOptions, labels, started: float):
+    """Extract the videos without a finished part, assemble the store. Returns (summary, records)."""
     # Failed videos are tried again: a failure may come from the environment (a missing
     # library, a full disk) rather than the video, and a video that really is broken fails the
     # same way again, so the result does not change.
-    todo = [job for job in jobs if not _has_ok_part(parts_dir, job)]
     notes: list[str] = []
+    todo = [job for job in jobs if not _has_ok_part(parts_dir, job, notes)]
     summary = Summary(output=output, resumed=len(jobs) - len(todo))
     if todo:
         runner, summary.engine = _runner(run, notes)
         _run_jobs(runner, todo, content, run, parts_dir, summary, started)
     else:
         summary.engine = "none (all videos done)"
-    records = [read_part_record(part_path(parts_dir, job.name)) for job in jobs]
     classes, label_of, splits = _labels(jobs, labels)
-    assemble_store(parts_dir, output, [j.name for j in jobs], content.streams(), store_attrs(content), classes,
-                   label_of, splits, progress=run.progress)
-    shutil.rmtree(parts_dir)
-
-    ok = [r for r in records if r.status == fmt.STATUS_OK]
-    summary.videos_ok = len(ok)
-    summary.videos_failed = len(records) - len(ok)
-    summary.failures = [(r.name, r.error) for r in records if r.status != fmt.STATUS_OK]
-    summary.frames = sum(r.num_frames for r in ok)
+    assemble = functools.partial(assemble_store, parts_dir, output, [j.name for j in jobs], content.streams(),
+                                 store_attrs(content), classes, label_of, splits, progress=run.progress)
+    try:
+        assemble()
+    except DamagedPartError as exc:  # a part damaged after it was checked: extract that video again, once
+        job = next(j for j in jobs if part_path(parts_dir, j.name) == exc.path)
+        exc.path.unlink(missing_ok=True)
+        notes.append(f"{exc}: extracting {job.name} again")
+        summary.resumed -= 1
+        runner, _ = _runner(run, [])
+        _run_jobs(runner, [job], content, run, parts_dir, summary, started)
+        assemble()
     summary.notes = notes + summary.notes
-    summary.wall_s = time.perf_counter() - started
-    return summary
+    return summary, [read_part_record(part_path(parts_dir, job.name)) for job in jobs]
 
 
-def _has_ok_part(parts_dir: Path, job: VideoJob) -> bool:
+def _has_ok_part(parts_dir: Path, job: VideoJob, notes: list[str]) -> bool:
+    """Whether an earlier run finished `job` (its part says ok). A part that cannot be read is
+    deleted, noted, and the video extracted again."""
     path = part_path(parts_dir, job.name)
-    return path.is_file() and read_part_record(path).status == fmt.STATUS_OK
+    if not path.is_file():
+        return False
+    try:
+        return read_part_record(path).status == fmt.STATUS_OK
+    except DamagedPartError as exc:
+        path.unlink(missing_ok=True)
+        notes.append(f"{exc}: extracting {job.name} again")
+        return False
 
 
 def _run_jobs(runner, todo: list[VideoJob], content: ContentOptions, run: RunOptions, parts_dir: Path,

@@ -4,24 +4,27 @@ actor per GPU that batches the frame pairs of every task using it.
 A local Ray is started with `num_cpus = workers`, no dashboard unless asked (then on 127.0.0.1),
 and its servers bound to the loopback interface; `address` joins an existing cluster instead
 (inputs and the output folder must then be on a filesystem every node sees at the same path).
-A task whose worker process dies is retried `max_retries` times by Ray; after that the video is
-recorded as failed. Errors of the video itself (it does not decode...) are failures at once,
-never retried. `import ray` happens only inside these functions.
+A task whose worker process or node dies is submitted again up to `max_retries` times (one line
+said per retry); after that the video is recorded as failed. Errors of the video itself (it does
+not decode...) are failures at once, never retried. Ray's own messages stay in its log folder
+(ray_logs). `import ray` happens only inside these functions.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import logging
 import os
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
 from flowkit.extract.jobs import VideoJob
 from flowkit.extract.options import ContentOptions, RunOptions
 from flowkit.extract.worker import VideoResult, failed_result, local_flow_fn, make_flow_fn, run_job
+from flowkit.limits import MAX_PIXELS_ENV
 
 # Ray reads this before deciding the node address: "0" makes a local Ray advertise and bind
 # 127.0.0.1 instead of the machine's network address (so nothing listens on the network).
@@ -34,6 +37,16 @@ GPU_BATCH_CHUNKS = 4
 def ray_available() -> bool:
     """Whether the ray package can be imported here."""
     return importlib.util.find_spec("ray") is not None
+
+
+def missing_dashboard_packages() -> str | None:
+    """None when Ray's dashboard can start here, else a one-line reason naming what to install."""
+    try:
+        import ray.dashboard.optional_deps  # noqa: F401  (what Ray itself imports to decide)
+    except ImportError as exc:
+        missing = f" (missing: {exc.name})" if getattr(exc, "name", None) else ""
+        return f'--dashboard needs Ray\'s dashboard packages{missing}: pip install "ray[default]"'
+    return None
 
 
 class FlowServer:
@@ -81,7 +94,9 @@ def init_ray(run: RunOptions) -> bool:
         return False
     common = dict(logging_level=logging.WARNING, log_to_driver=False)
     if run.address:
-        ray.init(address=run.address, **common)
+        # A local Ray's workers inherit this process's environment; a cluster's need it passed on.
+        limit = {name: os.environ[name] for name in (MAX_PIXELS_ENV,) if name in os.environ}
+        ray.init(address=run.address, runtime_env={"env_vars": limit} if limit else None, **common)
         return True
     from ray._private import ray_constants
 
@@ -147,41 +162,66 @@ def flow_actors(ray, content: ContentOptions, run: RunOptions) -> list:
     return [server.remote(content.algo, content.flow_params, "cuda", run.compile, max_pairs) for _ in range(gpus)]
 
 
-def run_with_ray(
-    jobs: Sequence[VideoJob], content: ContentOptions, run: RunOptions, parts_dir: Path, job_fn=run_job
-) -> Iterator[VideoResult]:
+def run_with_ray(jobs: Sequence[VideoJob], content: ContentOptions, run: RunOptions, parts_dir: Path, job_fn=run_job,
+                 say: Callable[[str], None] | None = None) -> Iterator[VideoResult]:
     """Extract `jobs` on Ray, yielding each video's result as it finishes (its part is written).
     job_fn(job, content, parts_dir, flow_fn, batch_pairs) -> VideoResult is the per-video work
-    each task runs (worker.run_job)."""
+    each task runs (worker.run_job).
+
+    A task whose worker process or node is lost is submitted again, up to run.max_retries times,
+    and `say` gets one line for each retry; Ray's own messages about the loss go to its log folder
+    (ray_logs), which `say` names at the end."""
+    say = say or (lambda line: None)
     started = init_ray(run)
     import ray
 
-    try:
-        actors = flow_actors(ray, content, run) if run.device == "cuda" else []
-        task = ray.remote(_task).options(num_cpus=1, max_retries=run.max_retries, retry_exceptions=False)
-        workers = max(run.workers, 1) if not run.address else max(int(ray.cluster_resources().get("CPU", 1)), 1)
-        window = TASKS_PER_WORKER * workers
-        queue = iter(enumerate(jobs))
-        pending: dict = {}
+    from flowkit.extract.ray_logs import ray_messages_in_log
 
-        def submit_next() -> None:
-            for index, job in queue:
-                actor = actors[index % len(actors)] if actors else None
-                pending[task.remote(job_fn, job, content, str(parts_dir), actor, run.batch_pairs)] = job
-                return
+    with ray_messages_in_log(ray) as messages:  # until Ray is shut down: its news of a lost node can come late
+        try:
+            yield from _run_tasks(ray, jobs, content, run, parts_dir, job_fn, say)
+        finally:
+            if started:
+                ray.shutdown()
+    if messages.count:
+        say(f"Ray's messages about lost workers or nodes ({messages.count}): {messages.path}")
 
-        for _ in range(window):
-            submit_next()
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            for ref in done:
-                job = pending.pop(ref)
-                submit_next()
-                try:
-                    result = ray.get(ref)
-                except Exception as exc:
-                    result = failed_result(job, parts_dir, _failure_reason(ray, exc, run.max_retries))
-                yield result
-    finally:
-        if started:
-            ray.shutdown()
+
+def _run_tasks(ray, jobs, content, run, parts_dir, job_fn, say) -> Iterator[VideoResult]:
+    actors = flow_actors(ray, content, run) if run.device == "cuda" else []
+    # Retries are ours, not Ray's: so each one can be said, and counted against the video.
+    task = ray.remote(_task).options(num_cpus=1, max_retries=0, retry_exceptions=False)
+    workers = max(run.workers, 1) if not run.address else max(int(ray.cluster_resources().get("CPU", 1)), 1)
+    window = TASKS_PER_WORKER * workers
+    queue = iter(enumerate(jobs))
+    pending: dict = {}  # ref -> (index, job, attempt)
+
+    def submit(index: int, job: VideoJob, attempt: int) -> None:
+        actor = actors[index % len(actors)] if actors else None
+        pending[task.remote(job_fn, job, content, str(parts_dir), actor, run.batch_pairs)] = (index, job, attempt)
+
+    for index, job in itertools.islice(queue, window):
+        submit(index, job, 0)
+    while pending:
+        done, _ = ray.wait(list(pending), num_returns=1)
+        for ref in done:
+            index, job, attempt = pending.pop(ref)
+            try:
+                result = ray.get(ref)
+            except ray.exceptions.RayTaskError as exc:  # raised by our code: retrying would fail the same way
+                result = failed_result(job, parts_dir, _failure_reason(ray, exc, run.max_retries))
+            except Exception as exc:  # the worker process or its node was lost
+                if attempt < run.max_retries:
+                    say(f"retrying {job.name} (attempt {attempt + 2} of {run.max_retries + 1}): {_loss(exc)}")
+                    submit(index, job, attempt + 1)
+                    continue
+                result = failed_result(job, parts_dir, _failure_reason(ray, exc, run.max_retries))
+            for next_index, next_job in itertools.islice(queue, 1):
+                submit(next_index, next_job, 0)
+            yield result
+
+
+def _loss(exc: BaseException) -> str:
+    """One line on why a task gave no result although its code did not fail."""
+    text = next((line.strip() for line in str(exc).splitlines() if line.strip()), "").split(". ")[0].rstrip(".")
+    return f"{type(exc).__name__}: {text}"[:200] if text else type(exc).__name__

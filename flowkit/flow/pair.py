@@ -60,11 +60,12 @@ def flow_between_files(
     of flowkit.flow.ALGORITHMS. device: where tvl1 runs. threads: torch CPU threads for tvl1 during
     the call. compile: torch.compile the tvl1 iterations. warped: also compute warped flow (camera
     motion removed), saved to warped_output (default: output's stem + '_warped.npy'). params: the
-    algorithm's parameters (TV-L1: OpenCV's names). Frames are read as gray (flowkit.flow.io).
+    algorithm's parameters (TV-L1: OpenCV's names). Frames are read as gray (flowkit.flow.io), their
+    declared size checked against the pixel limit (flowkit.limits) first. Output folders are created.
     Raises ValueError / OSError with one-line messages for bad settings or files.
     """
     from flowkit.flow.backends import compute_flow
-    from flowkit.flow.io import read_frame_pair, save_flow_npy, save_flow_png
+    from flowkit.flow.io import prepare_output, read_frame_pair, save_flow_npy, save_flow_png
 
     if int(threads) != threads or threads < 1:
         raise ValueError(f"--threads must be at least 1, got {threads}")
@@ -72,6 +73,9 @@ def flow_between_files(
         raise ValueError("--compile applies to --algo tvl1 only")
     if warped_output and not warped:
         raise ValueError("--warped-output needs --warped")
+    for path in (output, viz, warped_output):
+        if path:
+            prepare_output(path)  # its folder is created before the computation: a bad path fails at once
     settings = resolve_flow_params(algo, params or {})
     check_device(algo, device)
     if algo == "tvl1":

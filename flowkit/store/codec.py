@@ -7,6 +7,7 @@ import struct
 
 import numpy as np
 
+from flowkit.limits import check_pixels
 from flowkit.store.format import CODECS, ZSTD_LEVEL, ZSTD_MAGIC
 
 _ZSTD_HEADER = struct.Struct("<2sHH")
@@ -43,16 +44,23 @@ def encode_image(image: np.ndarray, codec: str, quality: int = DEFAULT_JPEG_QUAL
 
 def decode_image(buffer: np.ndarray, color: bool) -> np.ndarray:
     """Decode a record (JPEG, PNG or zstd; told apart by their first bytes) -> (H, W, 3) uint8 RGB
-    when `color`, else (H, W) uint8."""
+    when `color`, else (H, W) uint8. ValueError (one line, the reason) when it does not decode or
+    declares more pixels than the limit (flowkit.limits)."""
     import cv2
 
     buffer = np.frombuffer(buffer, dtype=np.uint8)
+    if buffer.size == 0:
+        raise ValueError("an empty record")
     if buffer[:2].tobytes() == ZSTD_MAGIC:
         return _decode_zstd(buffer, color)
     flag = cv2.IMREAD_COLOR if color else cv2.IMREAD_GRAYSCALE
-    image = cv2.imdecode(buffer, flag)
+    try:
+        image = cv2.imdecode(buffer, flag)
+    except cv2.error as exc:  # e.g. a header declaring more pixels than OPENCV_IO_MAX_IMAGE_PIXELS
+        reason = next((line for line in str(exc).splitlines() if "error:" in line), str(exc)).strip()
+        raise ValueError(f"does not decode as an image: {reason}") from None
     if image is None:
-        raise ValueError("a stored record does not decode as an image")
+        raise ValueError("does not decode as an image")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if color else image
 
 
@@ -62,9 +70,13 @@ def _decode_zstd(buffer: np.ndarray, color: bool) -> np.ndarray:
 
     try:
         _, height, width = _ZSTD_HEADER.unpack_from(buffer)
+    except struct.error:
+        raise ValueError("a zstd record shorter than its header") from None
+    check_pixels(width, height, "a zstd record")
+    try:
         payload = buffer[_ZSTD_HEADER.size :].tobytes()
         raw = zstandard.ZstdDecompressor().decompress(payload, max_output_size=height * width)
         plane = np.frombuffer(raw, np.uint8).reshape(height, width)
-    except (struct.error, zstandard.ZstdError, ValueError):
-        raise ValueError("a stored zstd record is damaged") from None
+    except (zstandard.ZstdError, ValueError):
+        raise ValueError("zstd data does not decompress to its declared size") from None
     return cv2.cvtColor(plane, cv2.COLOR_GRAY2RGB) if color else plane

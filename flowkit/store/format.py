@@ -29,6 +29,13 @@ SPLIT_UNUSED, SPLIT_TRAIN, SPLIT_TEST = 0, 1, 2
 DATA_CHUNK_BYTES = 64 * 1024
 OFFSETS_CHUNK = 4096
 
+# Per stream, the CRC-32 (zlib) of every record: readers check each record they read against it, so
+# a damaged record is named (video, stream, frame) instead of being decoded into wrong pixels.
+RECORD_CRC = "crc32"
+
+# An extraction's finished videos wait in `<store>.parts/` until the store is assembled.
+PARTS_SUFFIX = ".parts"
+
 VIDEO_STR_COLUMNS = ("name", "path", "sha256", "status", "error")
 VIDEO_INT_COLUMNS = ("label", "num_frames", "orig_width", "orig_height", "warp_fallbacks")
 VIDEO_INT64_COLUMNS = ("rgb_start", "flow_start")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import numpy as np
 
 from flowkit.store import format as fmt
 from flowkit.store.checksums import dataset_sha256, file_sha256, offsets_digest
-from flowkit.store.names import check_name, safe_join
+from flowkit.store.errors import DamagedStoreError
+from flowkit.store.names import safe_join
 from flowkit.store.reader import FlowStore
 
 MAX_PROBLEMS_PER_CHECK = 20
@@ -118,98 +120,43 @@ def verify(
 ) -> list[str]:
     """Check a store from top to bottom; returns the problems found (empty list: all good).
 
-    Checks: the videos table (names unique and safe, statuses, labels, failed videos hold no
-    frames, splits cover every video with codes 0/1/2); per stream, offsets start at 0, never
-    decrease and end at the data length, the record count matches the videos' frame counts and
-    each ok video's records lie in the stream without overlapping another's; the data and offsets
-    checksums (`data_sha256`, `offsets_sha256`) when the store has them; with `decode`, every
-    record decodes to an image of the store's frame size (and the video's frames agree in size).
-    With `source_root`, each video's source file (root / path) is checked against its sha256.
-    Raises ValueError / FileNotFoundError when the file is not a readable store at all.
+    First the table checks every reader runs (flowkit.store.checks: the videos table, offsets
+    within the data and never decreasing, each video's records within its streams, splits), each
+    problem naming the video, stream and frame; then the data and offsets checksums
+    (`data_sha256`, `offsets_sha256`) when the store has them; then, with `decode`, every record
+    that can be located: its CRC-32 (stores that have them) and that it decodes to an image of the
+    store's frame size (the video's frames agreeing in size). Records the tables cannot locate are
+    not read. With `source_root`, each video's source file (root / path) is checked against its
+    sha256. Raises ValueError / FileNotFoundError when the file is not a store at all.
     """
     import h5py
 
     problems = _Problems()
-    with FlowStore(path) as store, h5py.File(path, "r") as file:
-        videos = store.videos
-        _check_table(store, file, problems)
+    try:
+        store = FlowStore(path, check=False)
+    except DamagedStoreError as exc:  # the videos table itself cannot be read: nothing more to check
+        return list(getattr(exc, "problems", [str(exc)]))
+    with store, h5py.File(path, "r") as file:
+        for check, message in store.table_report.problems:
+            problems.add(check, message)
         for stream in store.streams:
-            _check_offsets(store, file, stream, problems)
-            _check_checksums(file, stream, problems)
+            _check_checksums(file, stream, store.has_record_checksums(stream), problems)
         if decode:
-            _check_decoding(store, problems, workers, progress)
+            _check_records(store, problems, workers, progress)
         if source_root is not None:
-            _check_sources(videos, Path(source_root), problems)
+            _check_sources(store.videos, Path(source_root), problems)
     return problems.finish()
 
 
-def _check_table(store: FlowStore, file, problems: _Problems) -> None:
-    names = [v.name for v in store.videos]
-    if len(set(names)) != len(names):
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        problems.add("table", f"videos table: duplicate names {duplicates[:5]}")
-    columns = file["videos"]
-    lengths = {name: columns[name].shape[0] for name in columns}
-    if len(set(lengths.values())) > 1:
-        problems.add("table", f"videos table: columns of different lengths {lengths}")
-    for video in store.videos:
-        try:
-            check_name(video.name)
-        except ValueError as exc:
-            problems.add("table", f"videos table: {exc}")
-        if video.status not in (fmt.STATUS_OK, fmt.STATUS_FAILED):
-            problems.add("table", f"video {video.name!r}: unknown status {video.status!r}")
-        if video.status == fmt.STATUS_FAILED and video.num_frames:
-            problems.add("table", f"video {video.name!r}: failed but holds {video.num_frames} frames")
-        if video.status == fmt.STATUS_OK and video.num_frames < 1:
-            problems.add("table", f"video {video.name!r}: ok but holds no frames")
-        if not -1 <= video.label < len(store.classes):
-            problems.add("table", f"video {video.name!r}: label {video.label} outside 0..{len(store.classes) - 1}")
-    for number, codes in store.splits.items():
-        if len(codes) != len(store.videos):
-            problems.add("table", f"split {number}: {len(codes)} entries for {len(store.videos)} videos")
-        elif not np.isin(codes, (fmt.SPLIT_UNUSED, fmt.SPLIT_TRAIN, fmt.SPLIT_TEST)).all():
-            problems.add("table", f"split {number}: codes other than 0, 1, 2")
-
-
-def _check_offsets(store: FlowStore, file, stream: str, problems: _Problems) -> None:
-    offsets = file[f"streams/{stream}/offsets"][()]
-    data_length = file[f"streams/{stream}/data"].shape[0]
-    if len(offsets) == 0 or offsets[0] != 0:
-        problems.add("offsets", f"stream {stream}: offsets do not start at 0")
-        return
-    if (np.diff(offsets) < 0).any():
-        bad = int(np.argmax(np.diff(offsets) < 0))
-        problems.add("offsets", f"stream {stream}: offsets decrease at record {bad}")
-    if offsets[-1] != data_length:
-        problems.add("offsets", f"stream {stream}: offsets end at {offsets[-1]}, data holds {data_length} bytes")
-    records = len(offsets) - 1
-    spans = []
-    for video in store.videos:
-        if video.status != fmt.STATUS_OK:
-            continue
-        start = video.rgb_start if stream == fmt.RGB else video.flow_start
-        length = fmt.stream_length(stream, video.num_frames)
-        if start < 0 or start + length > records:
-            problems.add("offsets", f"video {video.name!r}: records {start}..{start + length - 1} of {stream} "
-                                    f"lie outside its {records} records")
-        spans.append((start, length, video.name))
-    expected = sum(length for _, length, _ in spans)
-    if expected != records:
-        problems.add("offsets", f"stream {stream}: {records} records, the videos table accounts for {expected}")
-    spans.sort()
-    for (start_a, length_a, name_a), (start_b, _, name_b) in zip(spans, spans[1:]):
-        if start_a + length_a > start_b:
-            problems.add("offsets", f"stream {stream}: videos {name_a!r} and {name_b!r} overlap")
-
-
-def _check_checksums(file, stream: str, problems: _Problems) -> None:
+def _check_checksums(file, stream: str, per_record: bool, problems: _Problems) -> None:
     group = file[f"streams/{stream}"]
     expected_data = group.attrs.get("data_sha256")
     if expected_data is None:
         return  # written before checksums existed
     if dataset_sha256(group["data"]) != _text(expected_data):
-        problems.add("checksum", f"stream {stream}: data checksum mismatch (the bytes changed after writing)")
+        where = ("the damaged records are listed by name" if per_record else
+                 "this store has no per-record checksums, so only records that fail to decode can be named")
+        problems.add("checksum", f"stream {stream}: data checksum mismatch (the bytes changed after writing; {where})")
     expected_offsets = group.attrs.get("offsets_sha256")
     if expected_offsets is not None and offsets_digest(group["offsets"][()]) != _text(expected_offsets):
         problems.add("checksum", f"stream {stream}: offsets checksum mismatch")
@@ -219,7 +166,8 @@ def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _check_decoding(store: FlowStore, problems: _Problems, workers: int | None, progress: bool) -> None:
+def _check_records(store: FlowStore, problems: _Problems, workers: int | None, progress: bool) -> None:
+    """Every locatable record of every ok video: CRC-32 (when stored) and decoding."""
     from tqdm import tqdm
 
     size = store.attrs.get("size")
@@ -229,32 +177,36 @@ def _check_decoding(store: FlowStore, problems: _Problems, workers: int | None, 
         for i, video in tqdm(ok, desc="verify", unit="video", disable=not progress):
             shapes: set = set()
             for stream in store.streams:
+                if i in store.table_report.unreadable.get(stream, ()):
+                    continue  # reported by the table checks; its bytes cannot be located
                 count = store.num_records(i, stream)
-                try:
-                    records = store.read_encoded(stream, i, range(count)) if count else []
-                except (IndexError, ValueError, OSError) as exc:
-                    problems.add("decode", f"video {video.name!r}, {stream}: cannot read records ({exc})")
-                    continue
+                records = store.read_encoded(stream, i, range(count), check_crc=False) if count else []
+                crc32 = store.stored_crc32(stream, i, range(count))
                 color = stream == fmt.RGB
-                for t, shape in enumerate(pool.map(lambda buf: _decoded_shape(buf, color), records)):
-                    if shape is None:
-                        problems.add("decode", f"video {video.name!r}, {stream} record {t}: does not decode")
+                outcomes = pool.map(lambda buf: _decoded_shape(buf, color), records)
+                for t, (buffer, outcome) in enumerate(zip(records, outcomes)):
+                    where = f"video {video.name!r}, stream {stream}, frame {t}"
+                    if crc32 is not None and zlib.crc32(buffer) != crc32[t]:
+                        problems.add("record", f"{where}: checksum mismatch (the record changed after writing)")
+                    if isinstance(outcome, str):
+                        problems.add("record", f"{where}: does not decode ({outcome})")
                     else:
-                        shapes.add(shape[:2])
+                        shapes.add(outcome[:2])
             if len(shapes) > 1:
-                problems.add("decode", f"video {video.name!r}: frames of different sizes {sorted(shapes)}")
+                problems.add("record", f"video {video.name!r}: frames of different sizes {sorted(shapes)}")
             elif expected_hw is not None and shapes and shapes != {expected_hw}:
-                problems.add("decode",
-                             f"video {video.name!r}: frames are {shapes.pop()}, the store says {expected_hw} (h, w)")
+                problems.add("record", f"video {video.name!r}: frames are {shapes.pop()}, "
+                                       f"the store says {expected_hw} (h, w)")
 
 
 def _decoded_shape(buffer: np.ndarray, color: bool):
+    """The decoded shape of a record, or the reason it does not decode (a str)."""
     from flowkit.store.codec import decode_image
 
     try:
         return decode_image(buffer, color).shape
-    except ValueError:
-        return None
+    except ValueError as exc:
+        return str(exc)
 
 
 def _check_sources(videos, root: Path, problems: _Problems) -> None:

@@ -7,13 +7,16 @@ import os
 import re
 from pathlib import Path
 
+# Checked for every name of a store when it is opened: one regex scan, not a Python loop per character.
+_CONTROL_OR_BACKSLASH = re.compile(r"[\x00-\x1f\x7f\\]")
+
 
 def check_name(name: str) -> str:
     """Return `name` if it is a safe relative '/'-separated name, else raise ValueError: no empty,
     '.' or '..' components, not absolute, no backslash, NUL or control characters."""
     if not isinstance(name, str) or not name:
         raise ValueError(f"invalid video name {name!r}: empty")
-    if any(ord(ch) < 32 or ch == "\x7f" for ch in name) or "\\" in name:
+    if _CONTROL_OR_BACKSLASH.search(name):
         raise ValueError(f"invalid video name {name!r}: control characters or backslashes")
     if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
         raise ValueError(f"invalid video name {name!r}: absolute path")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import zlib
 from pathlib import Path
 from typing import Sequence
 
@@ -15,7 +16,9 @@ import numpy as np
 
 from flowkit.quantize import DEFAULT_BOUND
 from flowkit.store import format as fmt
+from flowkit.store.checks import StreamTable, check_tables, column_problems
 from flowkit.store.codec import decode_image
+from flowkit.store.errors import DamagedRecordError, DamagedStoreError
 from flowkit.store.records import VideoRecord
 from flowkit.store.source import FrameSource
 
@@ -35,18 +38,31 @@ def _decode_attr(value):
     return value
 
 
+def _interrupted_run_hint(path: Path) -> str:
+    """For a missing store: what an interrupted extraction left beside it, and how to finish it."""
+    parts = path.with_name(path.name + fmt.PARTS_SUFFIX)
+    if not parts.is_dir():
+        return ""
+    done = sum(1 for _ in parts.glob("*.npz"))
+    return (f"; {parts} holds an interrupted extraction ({done} video(s) done): run the same `flowkit extract` "
+            "command again to resume it")
+
+
 class FlowStore(FrameSource):
     """Read-only view of a store file.
 
     Attributes after opening: attrs (dict of store-wide attributes), streams ({name: codec}),
     classes (list[str]), videos (list[VideoRecord], status failed included), splits
     ({number: int8 array (V,) of SPLIT_* codes}).
+
+    Opening runs the table checks (flowkit.store.checks) and raises DamagedStoreError when they
+    fail; check=False opens a damaged store anyway (for `flowkit verify`, which reports them).
     """
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, check: bool = True):
         self.path = Path(path)
         if not self.path.is_file():
-            raise FileNotFoundError(f"no store at {self.path}")
+            raise FileNotFoundError(f"no store at {self.path}{_interrupted_run_hint(self.path)}")
         self._file = None
         self._pid = None
         self._data = {}
@@ -56,11 +72,25 @@ class FlowStore(FrameSource):
         version = int(file.attrs.get("format_version", 0))
         if version > fmt.FORMAT_VERSION:
             raise ValueError(f"{self.path} has store format {version}; this flowkit reads up to {fmt.FORMAT_VERSION}")
+        try:
+            self._load(file)
+        except KeyError as exc:  # a group or dataset is missing: h5py's message names it
+            message = exc.args[0] if exc.args else exc
+            raise DamagedStoreError.from_problems(self.path, [f"incomplete store ({message})"]) from None
+        #: The table checks' findings (flowkit.store.checks); empty for a sound store.
+        self.table_report = check_tables(self.videos, self.classes, self._tables, self.splits)
+        if check and self.table_report.problems:
+            raise DamagedStoreError.from_problems(self.path, self.table_report.messages)
+
+    def _load(self, file) -> None:
         self.attrs = {k: _decode_attr(v) for k, v in file.attrs.items()}
         self.streams = {name: _decode_attr(group.attrs["codec"]) for name, group in file["streams"].items()}
         self.classes = [_decode_attr(c) for c in file["classes"][()]]
         table = file["videos"]
         columns = {name: table[name][()] for name in table}
+        broken = column_problems({name: len(values) for name, values in columns.items()})
+        if broken:
+            raise DamagedStoreError.from_problems(self.path, broken)
         count = len(columns["name"])
         self.videos = [
             VideoRecord.from_dict({name: _decode_attr(values[i]) for name, values in columns.items()})
@@ -68,8 +98,14 @@ class FlowStore(FrameSource):
         ]
         self._index = {record.name: i for i, record in enumerate(self.videos)}
         self.splits = {int(k): v[()] for k, v in file["splits"].items()}
-        # Offsets are small (8 bytes a frame): keeping them in memory makes a frame read one h5 read.
-        self._offsets = {name: file[f"streams/{name}/offsets"][()] for name in self.streams}
+        # Offsets (8 bytes a record) and checksums (4) stay in memory: a frame read is one h5 read.
+        self._tables = {}
+        for name in self.streams:
+            group = file[f"streams/{name}"]
+            crc32 = group[fmt.RECORD_CRC][()] if fmt.RECORD_CRC in group else None
+            self._tables[name] = StreamTable(group["offsets"][()], int(group["data"].shape[0]), crc32)
+        self._offsets = {name: table.offsets for name, table in self._tables.items()}
+        self._crc32 = {name: table.crc32 for name, table in self._tables.items()}
 
     def _handle(self):
         import h5py
@@ -119,9 +155,27 @@ class FlowStore(FrameSource):
         except KeyError:
             raise KeyError(f"no video named {name!r} in {self.path}") from None
 
-    def read_encoded(self, stream: str, video: int, indices: Sequence[int]) -> list[np.ndarray]:
+    def _no_split_hint(self) -> str:
+        return (f"; add labels and splits with `flowkit set-labels {self.path} --labels LABELS` (a UCF101 folder, "
+                "an HMDB51 split folder or an mmaction2 list file), no need to extract again")
+
+    def has_record_checksums(self, stream: str) -> bool:
+        """Whether `stream` stores a CRC-32 per record (stores written before them do not)."""
+        return self._crc32.get(stream) is not None
+
+    def stored_crc32(self, stream: str, video: int, indices: Sequence[int]) -> np.ndarray | None:
+        """The stored CRC-32 of `video`'s records `indices` in `stream` (uint32), or None."""
+        crc32 = self._crc32[stream]
+        if crc32 is None:
+            return None
+        record = self.videos[video]
+        base = record.rgb_start if stream == fmt.RGB else record.flow_start
+        return crc32[[base + int(i) for i in indices]]
+
+    def read_encoded(self, stream: str, video: int, indices: Sequence[int], check_crc: bool = True) -> list[np.ndarray]:
         """Encoded records (1-D uint8 arrays of JPEG/PNG/zstd bytes) of `video`'s frames `indices` in
-        `stream`. Reads the span covering all indices in one h5 access."""
+        `stream`. Reads the span covering all indices in one h5 access. With check_crc, each record is
+        checked against its stored CRC-32 (DamagedRecordError naming the video, stream and frame)."""
         indices = self._record_indices(stream, video, indices)
         if not indices:
             return []
@@ -131,13 +185,26 @@ class FlowStore(FrameSource):
         lo, hi = base + min(indices), base + max(indices)
         first, last = int(offsets[lo]), int(offsets[hi + 1])
         span = self._stream_data(stream)[first:last]
-        return [span[int(offsets[base + i]) - first : int(offsets[base + i + 1]) - first] for i in indices]
+        buffers = [span[int(offsets[base + i]) - first : int(offsets[base + i + 1]) - first] for i in indices]
+        crc32 = self._crc32[stream] if check_crc else None
+        if crc32 is not None:
+            for i, buffer in zip(indices, buffers):
+                if zlib.crc32(buffer) != int(crc32[base + i]):
+                    raise DamagedRecordError.at(self.path, record.name, stream, i, "checksum mismatch")
+        return buffers
 
     def read(self, stream: str, video: int, indices: Sequence[int]) -> np.ndarray:
         """Decoded frames: rgb -> (T, H, W, 3) uint8 RGB; flow/warp streams -> (T, H, W) uint8
-        quantized flow (see read_flow for pixels)."""
+        quantized flow (see read_flow for pixels). DamagedRecordError for a record that fails its
+        checksum or does not decode."""
         color = stream == fmt.RGB
-        frames = [decode_image(buf, color) for buf in self.read_encoded(stream, video, indices)]
+        indices = [int(i) for i in indices]
+        frames = []
+        for i, buffer in zip(indices, self.read_encoded(stream, video, indices)):
+            try:
+                frames.append(decode_image(buffer, color))
+            except ValueError as exc:
+                raise DamagedRecordError.at(self.path, self.videos[video].name, stream, i, str(exc)) from None
         if not frames:
             raise IndexError("no frames requested")
         return np.stack(frames)

@@ -65,13 +65,17 @@ class FrameSource(ABC):
         quantized = np.stack([self.read(sx, video, indices), self.read(sy, video, indices)], axis=1)
         return dequantize_flow(quantized, self.bound)
 
+    def _no_split_hint(self) -> str:
+        """What to do about a missing split, appended to its error ('' when nothing can be said)."""
+        return ""
+
     def split_videos(self, split: int, subset: str) -> list[int]:
         """Indices of the ok videos in `subset` ('train' or 'test') of split `split`."""
         if subset not in ("train", "test"):
             raise ValueError(f"subset must be 'train' or 'test', got {subset!r}")
         if split not in self.splits:
             have = ", ".join(map(str, sorted(self.splits))) or "none"
-            raise ValueError(f"{self.path} has no split {split} (splits stored: {have})")
+            raise ValueError(f"{self.path} has no split {split} (splits stored: {have}){self._no_split_hint()}")
         code = fmt.SPLIT_TRAIN if subset == "train" else fmt.SPLIT_TEST
         membership = self.splits[split]
         return [i for i, r in enumerate(self.videos) if membership[i] == code and r.status == fmt.STATUS_OK]

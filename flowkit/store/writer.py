@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zlib
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -17,6 +18,22 @@ import numpy as np
 from flowkit.store import format as fmt
 from flowkit.store.checksums import offsets_digest
 from flowkit.store.records import VideoRecord
+
+
+def write_classes_and_splits(file, classes: Sequence[str], names: Sequence[str],
+                             splits: Mapping[int, Mapping[str, int]]) -> None:
+    """(Re)write `/classes` and `/splits/<n>` of an open store file: splits {number: {video name:
+    SPLIT_* code}}, videos not named being unused; `names` the videos table's names, in order."""
+    import h5py
+
+    for key in ("classes", "splits"):
+        if key in file:
+            del file[key]
+    file.create_dataset("classes", data=np.array([str(c) for c in classes], dtype=object), dtype=h5py.string_dtype())
+    group = file.create_group("splits")
+    for number, membership in sorted(splits.items()):
+        codes = np.array([membership.get(name, fmt.SPLIT_UNUSED) for name in names], dtype=np.int8)
+        group.create_dataset(str(int(number)), data=codes)
 
 
 def _partial_path(path: Path) -> Path:
@@ -64,6 +81,8 @@ class StoreWriter:
             group.create_dataset(
                 "offsets", data=np.zeros(1, np.int64), maxshape=(None,), chunks=(fmt.OFFSETS_CHUNK,)
             )
+            group.create_dataset(fmt.RECORD_CRC, shape=(0,), maxshape=(None,), dtype=np.uint32,
+                                 chunks=(fmt.OFFSETS_CHUNK,))
 
     @property
     def streams(self) -> dict[str, str]:
@@ -101,7 +120,7 @@ class StoreWriter:
         buffers = [_as_bytes_array(item) for item in items]
         sizes = np.fromiter((b.size for b in buffers), np.int64, len(buffers))
         group = self._file[f"streams/{stream}"]
-        data, offsets = group["data"], group["offsets"]
+        data, offsets, crc32 = group["data"], group["offsets"], group[fmt.RECORD_CRC]
         start = self._bytes[stream]
         joined = np.concatenate(buffers)
         data.resize((start + int(sizes.sum()),))
@@ -110,6 +129,8 @@ class StoreWriter:
         count = self._totals[stream]
         offsets.resize((count + 1 + len(buffers),))
         offsets[count + 1 :] = start + np.cumsum(sizes)
+        crc32.resize((count + len(buffers),))
+        crc32[count:] = np.fromiter((zlib.crc32(b) for b in buffers), np.uint32, len(buffers))
         self._bytes[stream] = start + int(sizes.sum())
         self._totals[stream] = count + len(buffers)
 
@@ -137,15 +158,11 @@ class StoreWriter:
             table.create_dataset(name, data=np.array(columns[name], dtype=np.int64))
         for name in fmt.VIDEO_FLOAT_COLUMNS:
             table.create_dataset(name, data=np.array(columns[name], dtype=np.float32))
-        self._file.create_dataset("classes", data=np.array(self._classes, dtype=object), dtype=str_dtype)
         for stream in self._streams:
             group = self._file[f"streams/{stream}"]
             group.attrs["data_sha256"] = self._hashes[stream].hexdigest()
             group.attrs["offsets_sha256"] = offsets_digest(group["offsets"][()])
-        splits = self._file.create_group("splits")
-        for number, membership in sorted(self._splits.items()):
-            codes = np.array([membership.get(r.name, fmt.SPLIT_UNUSED) for r in self._records], dtype=np.int8)
-            splits.create_dataset(str(number), data=codes)
+        write_classes_and_splits(self._file, self._classes, [r.name for r in self._records], self._splits)
         self._file.close()
         os.replace(self._partial, self.path)
         return self.path

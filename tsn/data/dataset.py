@@ -15,9 +15,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from flowkit.store.errors import DamagedRecordError
 from tsn.choices import DECODE_MODES
 from tsn.data import transforms as T
 from tsn.data.device_decode import EncodedClip
+from tsn.data.loader import SkippedClip
 from tsn.data.modalities import get_modality
 from tsn.data.presets import TestCrops, TrainCrops
 from tsn.data.sampling import contiguous_runs, sample_indices
@@ -56,6 +58,10 @@ class TSNDataset(Dataset):
 
     Videos without a single record of the modality's stream (a 1-frame video has no flow) are
     left out and listed in `skipped`. `names` and `labels` give the kept videos in item order.
+
+    A damaged record (flowkit.store.errors.DamagedRecordError, naming the store, video, stream and
+    frame) stops the caller by default; with skip_damaged the item is a SkippedClip instead, which
+    build_loader's batches carry separately (tsn.data.loader.split_skipped) to be counted.
     """
 
     def __init__(
@@ -68,8 +74,10 @@ class TSNDataset(Dataset):
         preset: TrainCrops | TestCrops | None = None,
         decode: str = "cpu",
         seed: int = 0,
+        skip_damaged: bool = False,
     ):
         self.store = _open(store)
+        self.skip_damaged = bool(skip_damaged)
         self.modality = get_modality(modality)
         self.split, self.subset = int(split), subset
         self.segments = int(segments)
@@ -151,6 +159,14 @@ class TSNDataset(Dataset):
         return [np.concatenate([self.store.read(s, video, run) for run in runs]) for s in self.modality.streams]
 
     def __getitem__(self, index: int):
+        try:
+            return self._item(index)
+        except DamagedRecordError as error:
+            if not self.skip_damaged:
+                raise
+            return SkippedClip(index, str(error))
+
+    def _item(self, index: int):
         video = self.video_ids[index]
         indices = self.sample(index)
         unique, order = np.unique(indices.reshape(-1), return_inverse=True)

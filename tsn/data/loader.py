@@ -2,17 +2,100 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import random
+from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, get_worker_info
+from torch.utils.data import DataLoader, default_collate, get_worker_info
 
 from tsn.data.device_decode import EncodedBatch, collate_encoded, decode_batch
 
 MAX_DEFAULT_WORKERS = 8
 RANK_SEED_STRIDE = 1_000_003
+# Errors the user's data causes (a damaged record, a missing file): re-raised from loader workers
+# as the one line the worker raised, so the CLI prints one line instead of the worker's traceback.
+_ONE_LINE_ERRORS = (ValueError, OSError, KeyError, IndexError)
+
+
+@dataclass
+class SkippedClip:
+    """An item TSNDataset(skip_damaged=True) could not load: its position in the dataset and why
+    (the damaged record's one-line message)."""
+
+    index: int
+    reason: str
+
+
+@dataclass
+class SkippingBatch:
+    """A batch of a dataset that skips damaged clips: `batch`, what the collate function made of
+    the clips that loaded (None when none did), and `skipped`, the SkippedClip of the others."""
+
+    batch: object
+    skipped: list
+
+    def pin_memory(self) -> "SkippingBatch":
+        inner = self.batch
+        if isinstance(inner, (list, tuple)):
+            inner = [item.pin_memory() for item in inner]
+        elif inner is not None:
+            inner = inner.pin_memory()
+        return SkippingBatch(inner, self.skipped)
+
+
+def _collate_kept(collate, samples: list) -> SkippingBatch:
+    kept = [s for s in samples if not isinstance(s, SkippedClip)]
+    return SkippingBatch(collate(kept) if kept else None, [s for s in samples if isinstance(s, SkippedClip)])
+
+
+def split_skipped(batch) -> tuple[object, list[SkippedClip]]:
+    """(the batch to train on, or None when every clip was skipped; the skipped clips) of a loader
+    batch, whether or not its dataset skips damaged clips."""
+    if isinstance(batch, SkippingBatch):
+        return batch.batch, list(batch.skipped)
+    return batch, []
+
+
+def worker_error_line(error: BaseException) -> BaseException:
+    """The error a loader worker raised, as one line: DataLoader re-raises a worker's exception
+    with a message made of 'Caught X in DataLoader worker process N', the worker's traceback and
+    finally 'X: message'. Returns a new error of the same type holding just that message, or
+    `error` itself when it is not such a re-raise."""
+    text = str(error.args[0]) if error.args else ""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) < 2 or not lines[0].startswith("Caught ") or "DataLoader worker process" not in lines[0]:
+        return error
+    head, separator, message = lines[-1].partition(": ")
+    if not separator or head.rsplit(".", 1)[-1] != type(error).__name__:
+        return error
+    try:
+        return type(error)(message)
+    except Exception:  # an error type that takes other arguments: keep torch's own
+        return error
+
+
+class TSNLoader(DataLoader):
+    """A DataLoader whose workers' data errors (_ONE_LINE_ERRORS) reach the caller as the one line
+    they were raised with (worker_error_line), from any worker."""
+
+    def __iter__(self):
+        iterator = super().__iter__()
+        while True:
+            try:
+                batch = next(iterator)
+            except StopIteration:
+                return
+            except _ONE_LINE_ERRORS as error:
+                one_line = worker_error_line(error)
+                if one_line is error:
+                    raise
+                raise one_line from None
+            yield batch
+
+
 
 
 def _rank() -> int:
@@ -69,7 +152,9 @@ def build_loader(
     is available. Workers persist across epochs and are seeded by seed_worker from `seed` (plus
     an offset per distributed rank), which also seeds the shuffling. Batches: (clips (B, crops *
     segments, C, s, s) float32, labels (B,) int64), or an EncodedBatch when the dataset decodes
-    on the device; prepare_batch turns either into device tensors.
+    on the device; prepare_batch turns either into device tensors. When the dataset skips damaged
+    clips, each batch is a SkippingBatch (split_skipped separates the two). Errors a worker raises
+    about the data reach the caller as one line (TSNLoader).
     """
     base = _find_reseedable(dataset)
     train = bool(getattr(base, "train", False))
@@ -89,7 +174,10 @@ def build_loader(
         extra = {"persistent_workers": True, "worker_init_fn": seed_worker}
         if prefetch_factor is not None:
             extra["prefetch_factor"] = prefetch_factor
-    return DataLoader(
+    collate = collate_encoded if device_decode else default_collate
+    if getattr(base, "skip_damaged", False):
+        collate = functools.partial(_collate_kept, collate)
+    return TSNLoader(
         dataset,
         batch_size=batch_size,
         shuffle=shuffle if sampler is None else False,
@@ -98,7 +186,7 @@ def build_loader(
         pin_memory=pin_memory,
         drop_last=drop_last,
         generator=generator,
-        collate_fn=collate_encoded if device_decode else None,
+        collate_fn=collate,
         **extra,
     )
 

@@ -40,6 +40,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from tsn.models.weights import load_torch_file
+
 CACHE_SUBDIR = "checkpoints"
 IMAGENET = "imagenet"
 # The BN-Inception ImageNet files TSN codebases use (neither is in torchvision's weights API).
@@ -146,12 +148,7 @@ def resolve_pretrained(spec: str | os.PathLike, arch: str) -> Path:
 def _read_state(path: Path) -> dict[str, torch.Tensor]:
     """The tensors of a weights file: a state dict, or one under 'state_dict' / 'model' (mmaction2,
     flowkit checkpoints), with DataParallel's 'module.' prefixes removed."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle and zip errors come in many types; all mean "not readable as weights"
-        reason = (str(exc).strip().splitlines() or [""])[0][:120]
-        raise ValueError(
-            f"{path}: not readable with torch.load(weights_only=True) ({type(exc).__name__}: {reason})") from None
+    state = load_torch_file(path, "weights file")
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
