@@ -60,7 +60,8 @@ def tvl1_iteration(u, px, py, g, neg_inv_grad, rho_c, active, l_t, theta, taut, 
     variables (N, C, H, W), x and y components per flow channel; g: (N, C, H, W) the warped image
     gradient per channel (I1wx, I1wy[, gamma]); neg_inv_grad: (N, 1, H, W) -1 / max(|grad I1w|^2,
     FLT_EPSILON); rho_c: (N, 1, H, W) constant part of the residual; active: (N,) bool, the pairs still
-    iterating; l_t = lambda * theta; taut = tau / theta; scaled_epsilon: threshold on the summed
+    iterating, or None when all iterate with no convergence test (a fixed budget; `active` then comes
+    back None); l_t = lambda * theta; taut = tau / theta; scaled_epsilon: threshold on the summed
     squared flow change. Returns new (u, px, py, active); inactive pairs come back unchanged.
 
     Differentiable (autograd) use: l_t, theta and taut may be 0-d tensors; `gradient` (u -> (ux, uy))
@@ -79,17 +80,20 @@ def tvl1_iteration(u, px, py, g, neg_inv_grad, rho_c, active, l_t, theta, taut, 
         rho = rho + g[:, c : c + 1] * u[:, c : c + 1]
     coef = (rho * neg_inv_grad).clamp(-l_t, l_t)
     div = divergence(px, py)
-    keep = active[:, None, None, None]
-    u_new = torch.where(keep, u + (div * theta + coef * g), u)
-    change = (u_new - u).square().sum((1, 2, 3))
+    u_new = u + (div * theta + coef * g)
+    if active is not None:
+        keep = active[:, None, None, None]
+        u_new = torch.where(keep, u_new, u)
+        change = (u_new - u).square().sum((1, 2, 3))
     ux, uy = gradient(u_new)
     squared = ux * ux + uy * uy
     if norm_floor > 0:
         squared = squared.clamp_min(norm_floor)
     norm = torch.sqrt(squared) * taut + 1.0
-    px = torch.where(keep, (px + taut * ux) / norm, px)
-    py = torch.where(keep, (py + taut * uy) / norm, py)
-    return u_new, px, py, active & (change > scaled_epsilon)
+    px_new, py_new = (px + taut * ux) / norm, (py + taut * uy) / norm
+    if active is None:
+        return u_new, px_new, py_new, None
+    return u_new, torch.where(keep, px_new, px), torch.where(keep, py_new, py), active & (change > scaled_epsilon)
 
 
 def tvl1_iteration_(u, px, py, g, neg_inv_grad, rho_c, l_t: float, theta: float, taut: float) -> torch.Tensor:

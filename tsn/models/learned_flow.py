@@ -162,11 +162,10 @@ class UnrolledTVL1(nn.Module):
         g, neg_inv_grad, rho_c = linearize(i0, i1_stack, u, warp_bilinear)
         if self.median_filtering > 1:
             u = median_filter_torch(u, self.median_filtering)
-        active = torch.ones(u.shape[0], dtype=torch.bool, device=u.device)
         for i in range(self.iterations):
             tau, lambda_, theta = layers["tau"][i], layers["lambda"][i], layers["theta"][i]
-            u, px, py, _ = tvl1_iteration(u, px, py, g, neg_inv_grad, rho_c, active, lambda_ * theta, theta,
-                                          tau / theta, -1.0, gradient=self.gradient, divergence=self.divergence,
+            u, px, py, _ = tvl1_iteration(u, px, py, g, neg_inv_grad, rho_c, None, lambda_ * theta, theta, tau / theta,
+                                          None, gradient=self.gradient, divergence=self.divergence,
                                           norm_floor=NORM_FLOOR)
         return u, px, py
 
