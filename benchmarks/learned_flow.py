@@ -13,7 +13,8 @@ For each budget SxWxI (scales x warps x iterations per warp, optionally xM for a
 side M) at initialization: mean end-point error against the truth (valid pixels, averaged over
 pairs; the stereo pair apart), and the seconds of one forward and of one forward + backward pass
 over --batch pairs (the cost of a training step's flow, with and without activation checkpointing),
-median of --rounds. OpenCV's TV-L1 (default parameters) gives the reference EPE on the same pairs.
+median of --rounds, in CPU seconds of this process (time.process_time: with --threads 1 it is the
+compute itself, whatever else the machine runs; on a GPU it would not be, so it is CPU-only). OpenCV's TV-L1 (default parameters) gives the reference EPE on the same pairs.
 With --checkpoint, the TV-L1 layers of each learned-flow checkpoint are evaluated on the same pairs
 at their budget, before (the checkpoint's budget at initialization) and after training.
 
@@ -97,14 +98,14 @@ def step_seconds(layers, prev, nxt, backward: bool, rounds: int) -> float:
     times = []
     for _ in range(rounds + 1):
         layers.zero_grad(set_to_none=True)
-        start = time.perf_counter()
+        start = time.process_time()
         if backward:
             flow = layers.solve(prev, nxt)
             flow.square().mean().backward()
         else:
             with torch.no_grad():
                 layers.solve(prev, nxt)
-        times.append(time.perf_counter() - start)
+        times.append(time.process_time() - start)
     return statistics.median(times[1:])  # the first round warms allocators up
 
 
@@ -122,11 +123,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--scale-step", type=float, default=None, help="pyramid ratio [default: the layers' own]")
     parser.add_argument("--batch", type=int, default=60, help="pairs per timed pass (a training step's flows)")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads [default: torch's]")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (CPU seconds are per process)")
     parser.add_argument("--checkpoint", action="append", default=[], help="learned-flow checkpoint(s) to evaluate")
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     width, height = parse_size(args.size)
     pairs, stereo = make_pairs(height, width, args.magnitude)
     batch_pairs = (pairs * (args.batch // len(pairs) + 1))[: args.batch]

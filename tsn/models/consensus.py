@@ -1,7 +1,7 @@
 """Segmental consensus: how a TSN joins the per-snippet class scores of a video into one.
 
 avg, max and weighted are the paper's; `temporal` is ours, the answer to the paper's remark that an
-average over time cannot model temporal structure (docs/consensus.md):
+average over time cannot model temporal structure (docs/temporal-consensus.md):
 
     consensus(s_1..s_K) = (1 / K) sum_k W(r_k) s_k,   r_k = (k + 0.5) / K,   W(r) = sum_b phi_b(r) W_b
 
