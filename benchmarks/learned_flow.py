@@ -14,7 +14,8 @@ side M) at initialization: mean end-point error against the truth (valid pixels,
 pairs; the stereo pair apart), and the seconds of one forward and of one forward + backward pass
 over --batch pairs (the cost of a training step's flow, with and without activation checkpointing),
 median of --rounds, in CPU seconds of this process (time.process_time: with --threads 1 it is the
-compute itself, whatever else the machine runs; on a GPU it would not be, so it is CPU-only). OpenCV's TV-L1 (default parameters) gives the reference EPE on the same pairs.
+compute itself, whatever else the machine runs; CPU only). OpenCV's TV-L1 (default parameters) gives
+the reference EPE on the same pairs.
 With --checkpoint, the TV-L1 layers of each learned-flow checkpoint are evaluated on the same pairs
 at their budget, before (the checkpoint's budget at initialization) and after training.
 
