@@ -17,7 +17,10 @@ median of --rounds, in CPU seconds of this process (time.process_time: with --th
 compute itself, whatever else the machine runs; CPU only). OpenCV's TV-L1 (default parameters) gives
 the reference EPE on the same pairs.
 With --checkpoint, the TV-L1 layers of each learned-flow checkpoint are evaluated on the same pairs
-at their budget, before (the checkpoint's budget at initialization) and after training.
+at their budget, before (the checkpoint's budget at initialization) and after training; with
+--figure PNG and --store (the store it trained on), the first checkpoint is also drawn: flow of a few
+test videos (centre crop at its input size) from the store, from the layers at initialization and
+after training, and the learned per-layer tau, lambda, theta and difference kernels.
 
 Prints one JSON line on stdout; progress on stderr.
 """
@@ -110,6 +113,64 @@ def step_seconds(layers, prev, nxt, backward: bool, rounds: int) -> float:
     return statistics.median(times[1:])  # the first round warms allocators up
 
 
+def _trained_layers(saved: dict):
+    """(layers at initialization, trained layers) of a learned-flow checkpoint dict."""
+    from tsn.models.learned_flow import UnrolledTVL1
+
+    settings = dict(saved["model_config"]["flow"])
+    trained = UnrolledTVL1(**settings)
+    trained.load_state_dict({k.removeprefix("flow_layers."): v for k, v in saved["model"].items()
+                             if k.startswith("flow_layers.")})
+    return UnrolledTVL1(**settings), trained
+
+
+def draw_figure(saved: dict, store: str, path: str, videos: int = 3) -> None:
+    """The --figure PNG (module docstring) for checkpoint dict `saved` trained on `store`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+
+    from flowkit.viz import flow_to_rgb
+    from tsn.data import TestCrops, TSNDataset
+
+    size = int(saved["config"]["input_size"])
+    split = int(saved["config"].get("split", 1))
+    frames = TSNDataset(store, split, "test", "learned-flow", segments=1, preset=TestCrops(size, 1))
+    stored = TSNDataset(store, split, "test", "flow", segments=1, preset=TestCrops(size, 1))
+    before, after = _trained_layers(saved)
+    labels = np.asarray(frames.labels)
+    picks = [int(np.flatnonzero(labels == c)[0]) for c in sorted(set(labels.tolist()))][:videos]
+    figure, axes = plt.subplots(len(picks) + 1, 4, figsize=(10, 2.4 * (len(picks) + 1)))
+    for row, index in enumerate(picks):
+        clip = frames[index][0]  # (1, 18, s, s) in [0, 1]
+        with torch.no_grad():
+            flows = [layers(clip)[0, :2] * layers.bound for layers in (before, after)]
+        panels = [(clip[0, :3].permute(1, 2, 0).numpy(), frames.classes[labels[index]]),
+                  (flow_to_rgb(stored[index][0][0, :2] * stored.bound), "stored TV-L1 flow"),
+                  (flow_to_rgb(flows[0]), "layers at init"), (flow_to_rgb(flows[1]), "layers trained")]
+        for ax, (image, title) in zip(axes[row], panels):
+            ax.imshow(image)
+            ax.set_title(title, fontsize=9)
+            ax.axis("off")
+    values = {"init": before.tvl1_parameters(), "trained": after.tvl1_parameters()}
+    for ax, name in zip(axes[-1], ("tau", "lambda", "theta")):
+        for label, style in (("init", "--"), ("trained", "-")):
+            ax.plot(values[label][name].detach().flatten().numpy(), style, label=label)
+        ax.set_title(f"{name} per layer (scale, warp, iteration)", fontsize=9)
+        ax.set_xlabel("layer: (scale, warp, iteration), scale 0 the finest (solved last)", fontsize=7)
+        ax.legend(fontsize=7)
+    kernels = {"gradient": after.gradient_kernel.detach().numpy(),
+               "divergence": after.divergence_kernel.detach().numpy()}
+    axes[-1][3].axis("off")
+    axes[-1][3].text(0, 0.5, "\n".join(f"{k} x: {v[0].round(3)}\n{k} y: {v[1].round(3)}" for k, v in kernels.items())
+                     + "\n(init: [-1, 1])", fontsize=8, family="monospace", va="center")
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
+
+
 def main(argv=None) -> dict:
     import torch
 
@@ -126,6 +187,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (CPU seconds are per process)")
     parser.add_argument("--checkpoint", action="append", default=[], help="learned-flow checkpoint(s) to evaluate")
+    parser.add_argument("--figure", default=None, help="PNG drawing the first checkpoint's layers (needs --store)")
+    parser.add_argument("--store", default=None, help="the store the first checkpoint trained on (--figure)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     width, height = parse_size(args.size)
@@ -148,15 +211,15 @@ def main(argv=None) -> dict:
     trained = []
     for path in args.checkpoint:
         saved = load_checkpoint(path)
-        settings = dict(saved["model_config"]["flow"])
-        after = UnrolledTVL1(**settings)
-        after.load_state_dict({k.removeprefix("flow_layers."): v for k, v in saved["model"].items()
-                               if k.startswith("flow_layers.")})
-        before = UnrolledTVL1(**settings)
+        before, after = _trained_layers(saved)
         trained.append({"checkpoint": path, "epe_init": round(layers_epe(before, pairs), 4),
                         "epe_trained": round(layers_epe(after, pairs), 4),
                         "epe_stereo_init": round(layers_epe(before, [stereo]), 3),
                         "epe_stereo_trained": round(layers_epe(after, [stereo]), 3)})
+    if args.figure and args.checkpoint:
+        if not args.store:
+            raise ValueError("--figure needs --store, the store the checkpoint trained on")
+        draw_figure(load_checkpoint(args.checkpoint[0]), args.store, args.figure)
     result = {"benchmark": "learned_flow", "size": [width, height], "magnitude": args.magnitude,
               "pairs": len(pairs), "batch": args.batch, "threads": torch.get_num_threads(),
               "opencv_tvl1_epe": round(opencv_epe(pairs), 4), "opencv_tvl1_epe_stereo": round(opencv_epe([stereo]), 3),

@@ -317,8 +317,8 @@ def _check_resume(checkpoint: dict, model: TSN, classes: list[str], path: str) -
     expected = model.config()
     saved = checkpoint["model_config"]
     for key in ("modality", "arch", "num_classes", "in_channels", "segments", "consensus", "flow"):
-        if _model_setting(saved.get(key)) != _model_setting(expected[key]):
-            raise ValueError(f"checkpoint {path} has {key}={saved.get(key)!r}, this run has {expected[key]!r}")
+        if _model_setting(saved.get(key)) != _model_setting(expected.get(key)):
+            raise ValueError(f"checkpoint {path} has {key}={saved.get(key)!r}, this run has {expected.get(key)!r}")
     if list(checkpoint["classes"]) != list(classes):
         raise ValueError(f"checkpoint {path} was trained on other classes than the store's")
 

@@ -128,11 +128,13 @@ class TSN(nn.Module):
 
     def config(self) -> dict:
         """The constructor arguments (without `pretrained`): TSN(**model.config()) rebuilds the
-        architecture a state dict of this model loads into."""
-        return {"num_classes": self.num_classes, "modality": self.modality, "in_channels": self.in_channels,
-                "arch": self.arch, "segments": self.segments, "consensus": self.consensus.kind,
-                "dropout": self.dropout.p, "partial_bn": self.partial_bn,
-                "flow": self.flow_layers.config() if self.flow_layers is not None else None}
+        architecture a state dict of this model loads into. `flow` only for learned-flow."""
+        config = {"num_classes": self.num_classes, "modality": self.modality, "in_channels": self.in_channels,
+                  "arch": self.arch, "segments": self.segments, "consensus": self.consensus.kind,
+                  "dropout": self.dropout.p, "partial_bn": self.partial_bn}
+        if self.flow_layers is not None:
+            config["flow"] = self.flow_layers.config()
+        return config
 
     @property
     def num_classes(self) -> int:
