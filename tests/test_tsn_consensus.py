@@ -61,6 +61,31 @@ def test_temporal_tells_apart_snippets_in_opposite_order_where_avg_cannot():
         assert consensus(test_scores).argmax(1).tolist() == [0, 1], snippets
 
 
+def _fit(consensus: SegmentConsensus, scores: torch.Tensor, labels: torch.Tensor, steps: int = 150) -> float:
+    """Train `consensus` alone with SGD on cross-entropy; returns its training accuracy."""
+    optimizer = torch.optim.SGD(consensus.parameters(), lr=0.5)
+    for _ in range(steps):
+        loss = torch.nn.functional.cross_entropy(consensus(scores), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return float((consensus(scores).argmax(1) == labels).float().mean())
+
+
+def test_temporal_reads_a_change_over_time_which_weighted_cannot():
+    # One snippet feature b (brightness, say) that rises in class 0 and falls in class 1 from a random
+    # start much larger than the change: only early-versus-late evidence with opposite signs tells
+    # them apart. weighted is a convex combination of the snippets (it can only pick where to look).
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.arange(64) % 2
+    start = torch.empty(64, 1).uniform_(-2.0, 2.0, generator=generator)
+    slope = (1.0 - 2.0 * labels.float())[:, None]
+    brightness = start + slope * (relative_positions(3)[None] - 0.5)
+    scores = torch.stack((brightness, torch.zeros_like(brightness)), dim=2)  # (64, 3, 2)
+    assert _fit(SegmentConsensus("temporal", 3, classes=2), scores, labels) == 1.0
+    assert _fit(SegmentConsensus("weighted", 3), scores, labels) < 0.7
+
+
 def test_temporal_needs_the_class_count():
     with pytest.raises(ValueError, match="number of classes"):
         SegmentConsensus("temporal", 3)
