@@ -14,8 +14,9 @@ side M) at initialization: mean end-point error against the truth (valid pixels,
 pairs; the stereo pair apart), and the seconds of one forward and of one forward + backward pass
 over --batch pairs (the cost of a training step's flow, with and without activation checkpointing),
 median of --rounds, in CPU seconds of this process (time.process_time: with --threads 1 it is the
-compute itself, whatever else the machine runs; CPU only). OpenCV's TV-L1 (default parameters) gives
-the reference EPE on the same pairs.
+compute itself, whatever else the machine runs; CPU only), and the activations the forward pass keeps
+for the backward one (MiB, with and without activation checkpointing). OpenCV's TV-L1 (default
+parameters) gives the reference EPE on the same pairs.
 With --checkpoint, the TV-L1 layers of each learned-flow checkpoint are evaluated on the same pairs
 at their budget, before (the checkpoint's budget at initialization) and after training; with
 --figure PNG and --store (the store it trained on), the first checkpoint is also drawn: flow of a few
@@ -124,7 +125,16 @@ def _trained_layers(saved: dict):
     return UnrolledTVL1(**settings), trained
 
 
-def draw_figure(saved: dict, store: str, path: str, videos: int = 3) -> None:
+def _robust_rgb(flow) -> np.ndarray:
+    """flow_to_rgb with full saturation at the 99th percentile magnitude (a few border outliers would
+    otherwise wash the picture out)."""
+    from flowkit.viz import flow_to_rgb
+
+    flow = np.asarray(flow, dtype=np.float32)
+    return flow_to_rgb(flow, max(float(np.percentile(np.hypot(flow[0], flow[1]), 99)), 1e-6))
+
+
+def draw_figure(saved: dict, store: str, path: str, videos: int = 2) -> None:
     """The --figure PNG (module docstring) for checkpoint dict `saved` trained on `store`."""
     import matplotlib
 
@@ -132,7 +142,6 @@ def draw_figure(saved: dict, store: str, path: str, videos: int = 3) -> None:
     import matplotlib.pyplot as plt
     import torch
 
-    from flowkit.viz import flow_to_rgb
     from tsn.data import TestCrops, TSNDataset
 
     size = int(saved["config"]["input_size"])
@@ -142,14 +151,14 @@ def draw_figure(saved: dict, store: str, path: str, videos: int = 3) -> None:
     before, after = _trained_layers(saved)
     labels = np.asarray(frames.labels)
     picks = [int(np.flatnonzero(labels == c)[0]) for c in sorted(set(labels.tolist()))][:videos]
-    figure, axes = plt.subplots(len(picks) + 1, 4, figsize=(10, 2.4 * (len(picks) + 1)))
+    figure, axes = plt.subplots(len(picks) + 1, 4, figsize=(9, 2.3 * (len(picks) + 1)))
     for row, index in enumerate(picks):
         clip = frames[index][0]  # (1, 18, s, s) in [0, 1]
         with torch.no_grad():
             flows = [layers(clip)[0, :2] * layers.bound for layers in (before, after)]
         panels = [(clip[0, :3].permute(1, 2, 0).numpy(), frames.classes[labels[index]]),
-                  (flow_to_rgb(stored[index][0][0, :2] * stored.bound), "stored TV-L1 flow"),
-                  (flow_to_rgb(flows[0]), "layers at init"), (flow_to_rgb(flows[1]), "layers trained")]
+                  (_robust_rgb(stored[index][0][0, :2] * stored.bound), "stored TV-L1 flow"),
+                  (_robust_rgb(flows[0]), "layers at init"), (_robust_rgb(flows[1]), "layers trained")]
         for ax, (image, title) in zip(axes[row], panels):
             ax.imshow(image)
             ax.set_title(title, fontsize=9)
@@ -158,8 +167,8 @@ def draw_figure(saved: dict, store: str, path: str, videos: int = 3) -> None:
     for ax, name in zip(axes[-1], ("tau", "lambda", "theta")):
         for label, style in (("init", "--"), ("trained", "-")):
             ax.plot(values[label][name].detach().flatten().numpy(), style, label=label)
-        ax.set_title(f"{name} per layer (scale, warp, iteration)", fontsize=9)
-        ax.set_xlabel("layer: (scale, warp, iteration), scale 0 the finest (solved last)", fontsize=7)
+        ax.set_title(f"{name} per layer", fontsize=9)
+        ax.set_xlabel("fine scale 0-19, coarse 20-39", fontsize=7)
         ax.legend(fontsize=7)
     kernels = {"gradient": after.gradient_kernel.detach().numpy(),
                "divergence": after.divergence_kernel.detach().numpy()}
@@ -167,8 +176,25 @@ def draw_figure(saved: dict, store: str, path: str, videos: int = 3) -> None:
     axes[-1][3].text(0, 0.5, "\n".join(f"{k} x: {v[0].round(3)}\n{k} y: {v[1].round(3)}" for k, v in kernels.items())
                      + "\n(init: [-1, 1])", fontsize=8, family="monospace", va="center")
     figure.tight_layout()
-    figure.savefig(path, dpi=80)
+    figure.savefig(path, dpi=70)
     plt.close(figure)
+
+
+def saved_activations_mib(layers, prev, nxt) -> float:
+    """MiB of the tensors autograd keeps from the forward pass for the backward one (unique storages):
+    the memory activation checkpointing saves. (Peak resident memory would not show it reliably on
+    CPU: the allocator keeps freed blocks.)"""
+    import torch
+
+    storages = {}
+
+    def pack(tensor):
+        storages[tensor.untyped_storage().data_ptr()] = tensor.untyped_storage().nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        layers.solve(prev, nxt)
+    return round(sum(storages.values()) / 2**20, 1)
 
 
 def main(argv=None) -> dict:
@@ -206,6 +232,9 @@ def main(argv=None) -> dict:
                "train_step_s": round(step_seconds(layers, prev, nxt, True, args.rounds), 3)}
         layers.checkpoint = True
         row["train_step_checkpointed_s"] = round(step_seconds(layers, prev, nxt, True, args.rounds), 3)
+        row["saved_checkpointed_mib"] = saved_activations_mib(layers, prev, nxt)
+        layers.checkpoint = False
+        row["saved_mib"] = saved_activations_mib(layers, prev, nxt)
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
     trained = []
