@@ -180,27 +180,11 @@ def draw_figure(saved: dict, store: str, path: str, videos: int = 2) -> None:
     plt.close(figure)
 
 
-def saved_activations_mib(layers, prev, nxt) -> float:
-    """MiB of the tensors autograd keeps from the forward pass for the backward one (unique storages):
-    the memory activation checkpointing saves. (Peak resident memory would not show it reliably on
-    CPU: the allocator keeps freed blocks.)"""
-    import torch
-
-    storages = {}
-
-    def pack(tensor):
-        storages[tensor.untyped_storage().data_ptr()] = tensor.untyped_storage().nbytes()
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        layers.solve(prev, nxt)
-    return round(sum(storages.values()) / 2**20, 1)
-
-
 def main(argv=None) -> dict:
     import torch
 
     from flowkit.sizes import parse_size
+    from flowkit.testing import saved_activation_bytes
     from tsn.checkpoint import load_checkpoint
     from tsn.models.learned_flow import UnrolledTVL1
 
@@ -232,9 +216,9 @@ def main(argv=None) -> dict:
                "train_step_s": round(step_seconds(layers, prev, nxt, True, args.rounds), 3)}
         layers.checkpoint = True
         row["train_step_checkpointed_s"] = round(step_seconds(layers, prev, nxt, True, args.rounds), 3)
-        row["saved_checkpointed_mib"] = saved_activations_mib(layers, prev, nxt)
+        row["saved_checkpointed_mib"] = round(saved_activation_bytes(layers.solve, prev, nxt) / 2**20, 1)
         layers.checkpoint = False
-        row["saved_mib"] = saved_activations_mib(layers, prev, nxt)
+        row["saved_mib"] = round(saved_activation_bytes(layers.solve, prev, nxt) / 2**20, 1)
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
     trained = []
