@@ -1,6 +1,8 @@
-"""What tests and benchmarks share: a tiny synthetic flowkit store whose classes differ by motion.
+"""What tests and benchmarks share: a tiny synthetic flowkit store whose classes differ by motion, and
+a count of the activations autograd keeps (saved_activation_bytes).
 
-Used by the TSN tests and benchmarks/train_throughput.py; nothing here is needed at run time.
+Used by the TSN tests and benchmarks/train_throughput.py, benchmarks/learned_flow.py; nothing here
+is needed at run time.
 Class c moves a random smooth texture in direction 360 * c / classes degrees at 2-4 px per
 frame: the RGB frames are the translated texture and the flow (and warped flow) is that constant
 velocity plus Gaussian noise, so a small net tells the classes apart from flow in a few
@@ -93,3 +95,20 @@ def make_tiny_store(
         writer.set_classes(names)
         writer.set_split(1, membership)
     return path
+
+
+def saved_activation_bytes(function, *args) -> int:
+    """Run function(*args) and return the bytes of the tensors autograd keeps from it for the backward
+    pass (unique storages): the memory activation checkpointing saves. Peak resident memory would not
+    show it reliably on CPU, where the allocator keeps freed blocks."""
+    import torch
+
+    storages = {}
+
+    def pack(tensor):
+        storages[tensor.untyped_storage().data_ptr()] = tensor.untyped_storage().nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        function(*args)
+    return sum(storages.values())

@@ -91,7 +91,8 @@ def _in_process(argv: list[str]) -> bool:
 def workspace(tmp_path_factory):
     """Files named as in the docs: videos/<class>/v_<class>_g0<j>_c01.avi and their UCF101 and HMDB51
     split files, the store extracted from them (videos.h5, also as ucf101.h5 and hmdb51.h5), tiny
-    checkpoints under runs/, score files, A.png / B.png, clip.mp4, the BN-Inception file name."""
+    checkpoints under runs/ (rgb, flow, warp, learned-flow), score files, A.png / B.png, clip.mp4, the
+    BN-Inception file name."""
     from cli.flowkit_app import main as flowkit
     from tsn.train import TrainConfig, train
 
@@ -116,7 +117,7 @@ def workspace(tmp_path_factory):
     assert result.exit_code == 0, result.output
     for copy in ("ucf101.h5", "hmdb51.h5"):
         shutil.copy(root / "videos.h5", root / copy)
-    for modality in ("rgb", "flow", "warp"):
+    for modality in ("rgb", "flow", "warp", "learned-flow"):
         run = root / "runs" / f"videos_{modality}"
         train(TrainConfig(store=str(root / "videos.h5"), modality=modality, arch="tiny", input_size=32, epochs=1,
                           batch_size=2, workers=0, progress=False, output=str(run)))

@@ -1,7 +1,8 @@
 """Training checkpoints: plain dicts saved with torch.save, loaded with weights_only=True.
 
 Keys: `model` (TSN state dict), `model_config` (TSN(**model_config) rebuilds it: num_classes,
-modality, in_channels, arch, segments, consensus, dropout, partial_bn), `optimizer`,
+modality, in_channels, arch, segments, consensus, dropout, partial_bn; learned-flow: `flow`, the TV-L1
+layers' settings), `optimizer`,
 `lr_scheduler`, `epoch` (epochs completed), `config` (the resolved training configuration as a
 dict), `classes` (class names, index = label), `metrics` (the last epoch's metrics).
 """

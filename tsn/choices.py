@@ -5,14 +5,22 @@ tests/test_tsn_model.py checks that the registries (backbones, modalities, train
 hold exactly these names.
 """
 
-# Input modalities: spatial (rgb, rgbdiff) and temporal (flow, warped flow) streams.
-MODALITIES = ("rgb", "rgbdiff", "flow", "warp")
+# Input modalities: spatial (rgb, rgbdiff) and temporal (flow, warped flow, and flow computed inside the
+# network from RGB frames by learnable TV-L1 layers) streams.
+MODALITIES = ("rgb", "rgbdiff", "flow", "warp", "learned-flow")
 # The modalities whose records are flow fields (x then y planes).
 FLOW_MODALITIES = ("flow", "warp")
+# The temporal streams: the network sees flow (the paper's temporal-stream recipe applies).
+TEMPORAL_MODALITIES = ("flow", "warp", "learned-flow")
+# The modality whose flow the network computes itself from RGB frames (tsn.models.learned_flow).
+LEARNED_FLOW = "learned-flow"
 # Backbones of tsn.models.backbones.BACKBONES; 'tiny' is a small net for tests and CPU demos.
 ARCHS = ("bninception", "resnet18", "resnet50", "tiny")
-# Segmental consensus functions of tsn.models.tsn.SegmentConsensus.
-CONSENSUS_TYPES = ("avg", "max", "weighted")
+# Default budget of the learned-flow TV-L1 layers (tsn.models.learned_flow): pyramid scales, warps per scale,
+# iterations per warp. Kept here, import-light, so the CLI shows them; chosen by measurement (docs/results.md).
+LEARNED_FLOW_SCALES, LEARNED_FLOW_WARPS, LEARNED_FLOW_ITERATIONS = 2, 2, 10
+# Segmental consensus functions of tsn.models.consensus.SegmentConsensus ('temporal' is order-aware).
+CONSENSUS_TYPES = ("avg", "max", "weighted", "temporal")
 # Where JPEG records are decoded: in the loader workers, or on the training device in batches.
 DECODE_MODES = ("cpu", "device")
 # Test crops per snippet: the centre one, or 4 corners + centre and their mirrors.

@@ -4,7 +4,8 @@ fused = sum_i w_i * scores_i over the files, scores being the per-video class lo
 stream's test produced (the reference fuses scores before softmax). Default weights from the
 paper: spatial (rgb) 1, temporal (flow) 1.5; when both flow and warped flow are fused the
 temporal weight is split into flow 1 and warp 0.5. A warp stream without flow takes the
-temporal 1.5; rgbdiff, which the paper does not weight, takes 1 like rgb.
+temporal 1.5, as does learned flow (a temporal stream); rgbdiff, which the paper does not weight,
+takes 1 like rgb.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def default_weights(modalities: Sequence[str]) -> list[float]:
         "rgbdiff": SPATIAL_WEIGHT,
         "flow": FLOW_WITH_WARP if both else TEMPORAL_WEIGHT,
         "warp": WARP_WITH_FLOW if both else TEMPORAL_WEIGHT,
+        "learned-flow": TEMPORAL_WEIGHT,
     }
     return [table.get(m, 1.0) for m in modalities]
 

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from tsn.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
-from tsn.choices import ARCHS, CONSENSUS_TYPES, CROP_POSITIONS, DECODE_MODES, MODALITIES
+from tsn.choices import ARCHS, CONSENSUS_TYPES, CROP_POSITIONS, DECODE_MODES, LEARNED_FLOW, MODALITIES
 from tsn.metrics import summarize_labelled
 from tsn.models.backbones import BACKBONES
 from tsn.models.tsn import TSN
@@ -40,6 +40,8 @@ from tsn.runtime import (DistributedContext, amp_default, autocast, cpu_threads_
 from tsn.scores import predict
 
 LR_DECAY = 0.1
+# TrainConfig fields that set the learned-flow modality's TV-L1 layers.
+FLOW_LAYER_OPTIONS = ("flow_scales", "flow_warps", "flow_iterations", "flow_checkpoint", "learn_initial_flow")
 METRICS_NAME = "metrics.jsonl"
 CURVES_NAME = "curves.png"
 SKIPPED_NAME = "skipped_damaged.txt"
@@ -83,6 +85,13 @@ class TrainConfig:
     iters_per_epoch: int | None = None  # stop each epoch early (smoke runs, benchmarks)
     seed: int = 0
     progress: bool = True
+    # learned-flow only: the TV-L1 layers' budget (None: tsn.models.learned_flow's defaults), activation
+    # checkpointing of each warp's layers, and a learned initial flow.
+    flow_scales: int | None = None
+    flow_warps: int | None = None
+    flow_iterations: int | None = None
+    flow_checkpoint: bool = False
+    learn_initial_flow: bool = False
 
 
 def default_output(store: str | os.PathLike, modality: str) -> Path:
@@ -113,6 +122,9 @@ def resolve_config(config: TrainConfig, processes: int | None = None) -> TrainCo
                         ("log_every", config.log_every)):
         if value < 1:
             raise ValueError(f"{name} must be at least 1, got {value}")
+    flow_options = [name for name in FLOW_LAYER_OPTIONS if getattr(config, name) not in (None, False)]
+    if flow_options and config.modality != LEARNED_FLOW:
+        raise ValueError(f"{', '.join(flow_options)} apply to --modality {LEARNED_FLOW} only")
     from tsn.data.loader import default_workers
 
     crop_positions = recipe.crop_positions if config.crop_positions is None else int(config.crop_positions)
@@ -143,6 +155,17 @@ def resolve_config(config: TrainConfig, processes: int | None = None) -> TrainCo
     if resolved.resume == "auto":
         resolved = replace(resolved, resume=str(Path(resolved.output) / CHECKPOINT_NAME))
     return resolved
+
+
+def flow_layer_settings(config: TrainConfig, bound: float) -> dict | None:
+    """UnrolledTVL1 arguments for a learned-flow run (None for other modalities): the budget the
+    config sets (defaults for the rest) and the store's flow bound in pixels."""
+    if config.modality != LEARNED_FLOW:
+        return None
+    budget = {"scales": config.flow_scales, "warps": config.flow_warps, "iterations": config.flow_iterations}
+    settings = {name: int(value) for name, value in budget.items() if value is not None}
+    return {**settings, "checkpoint": bool(config.flow_checkpoint),
+            "learn_initial_flow": bool(config.learn_initial_flow), "bound": float(bound)}
 
 
 def start_notes(config: TrainConfig, processes: int) -> list[str]:
@@ -293,11 +316,19 @@ def evaluate(model: nn.Module, loader, device: torch.device, amp: bool = False, 
 def _check_resume(checkpoint: dict, model: TSN, classes: list[str], path: str) -> None:
     expected = model.config()
     saved = checkpoint["model_config"]
-    for key in ("modality", "arch", "num_classes", "in_channels", "segments", "consensus"):
-        if saved.get(key) != expected[key]:
-            raise ValueError(f"checkpoint {path} has {key}={saved.get(key)!r}, this run has {expected[key]!r}")
+    for key in ("modality", "arch", "num_classes", "in_channels", "segments", "consensus", "flow"):
+        if _model_setting(saved.get(key)) != _model_setting(expected.get(key)):
+            raise ValueError(f"checkpoint {path} has {key}={saved.get(key)!r}, this run has {expected.get(key)!r}")
     if list(checkpoint["classes"]) != list(classes):
         raise ValueError(f"checkpoint {path} was trained on other classes than the store's")
+
+
+def _model_setting(value):
+    """A model_config value as resuming compares it: activation checkpointing changes the memory a
+    step takes, not the model, so a run may resume with it switched."""
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if k != "checkpoint"}
+    return value
 
 
 def train(config: TrainConfig) -> dict:
@@ -339,7 +370,8 @@ def train(config: TrainConfig) -> dict:
         # A resumed run takes every weight from its checkpoint: the pretrained file is not read again.
         pretrained = None if config.resume else config.pretrained
         model = TSN(len(classes), config.modality, input_channels(config.modality), config.arch, config.segments,
-                    config.consensus, config.dropout, config.partial_bn, pretrained).to(device)
+                    config.consensus, config.dropout, config.partial_bn, pretrained,
+                    flow=flow_layer_settings(config, store.bound)).to(device)
         if model.pretrained_report:
             notes.insert(0, f"pretrained: {model.pretrained_report}")
         optimizer, scheduler = build_optimizer(model, config)

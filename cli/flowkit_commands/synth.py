@@ -7,11 +7,18 @@ import click
 from cli.options import SIZE
 from flowkit.sizes import TSN_SIZE, format_size
 from flowkit.synth.camera import CAMERA_MOTIONS
+from flowkit.synth.dataset import FAMILIES
+
+DEFAULT_CLASSES = {"motion": 8, "order": 6}
 
 
 @click.command()
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=str))
-@click.option("--classes", default=8, show_default=True, type=int, help="Number of motion classes (at most 12).")
+@click.option("--family", type=click.Choice(FAMILIES), default="motion", show_default=True,
+              help="motion: classes differ only in motion; order: class pairs whose videos are the same frames "
+                   "in opposite order.")
+@click.option("--classes", default=None, type=int,
+              help="Number of classes [default: motion 8 (at most 12), order 6 (3 pairs, at most 6)].")
 @click.option("--videos-per-class", default=24, show_default=True, type=int, help="Videos per class (>= 2).")
 @click.option("--frames", default=48, show_default=True, type=int, help="Frames per video (>= 2).")
 @click.option("--size", default=format_size(TSN_SIZE), show_default=True, type=SIZE,
@@ -25,16 +32,17 @@ from flowkit.synth.camera import CAMERA_MOTIONS
 )
 @click.option("--seed", default=0, show_default=True, type=int, help="Random seed; same seed, same frames.")
 @click.option("--overwrite", is_flag=True, help="Replace a dataset already in OUT_DIR.")
-def synth(out_dir, **options):
-    """Write a synthetic motion dataset to OUT_DIR in UCF101 layout.
+def synth(out_dir, family, classes, **options):
+    """Write a synthetic dataset to OUT_DIR in UCF101 layout.
 
     Videos go to OUT_DIR/videos/<Class>/v_<Class>_gGG_cCC.mp4, with classInd.txt, trainlist01.txt
-    and testlist01.txt beside them. Classes differ only in how objects move; textures and colours
-    are random in every video.
+    and testlist01.txt beside them. Motion family: classes differ only in how objects move; order
+    family: only in the order of their frames. Textures and colours are random in every video.
     """
     from flowkit.synth import make_dataset
 
-    info = make_dataset(out_dir, progress=True, **options)
+    classes = DEFAULT_CLASSES[family] if classes is None else classes
+    info = make_dataset(out_dir, progress=True, family=family, classes=classes, **options)
     train = sum(v.split == "train" for v in info.videos)
     click.echo(
         f"wrote {len(info.videos)} videos ({train} train, {len(info.videos) - train} test) of "

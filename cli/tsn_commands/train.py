@@ -2,7 +2,8 @@
 
 import click
 
-from tsn.choices import ARCHS, CONSENSUS_TYPES, CROP_POSITIONS, DECODE_MODES, MODALITIES
+from tsn.choices import (ARCHS, CONSENSUS_TYPES, CROP_POSITIONS, DECODE_MODES, LEARNED_FLOW_ITERATIONS,
+                         LEARNED_FLOW_SCALES, LEARNED_FLOW_WARPS, MODALITIES)
 from tsn.recipe import RECIPES, defaults_help
 
 _BATCH = 32
@@ -12,14 +13,15 @@ _ONE_PROCESS_LR = RECIPES["rgb"].lr * _BATCH / RECIPES["rgb"].reference_batch
 @click.command("train")
 @click.option("--store", required=True, type=click.Path(dir_okay=False), help="Flowkit store (.h5) to train from.")
 @click.option("--modality", type=click.Choice(MODALITIES), default="rgb", show_default=True,
-              help="Input stream: rgb (spatial), rgbdiff, flow or warp (temporal).")
+              help="Input stream: rgb (spatial), rgbdiff, flow, warp or learned-flow (temporal; TV-L1 layers "
+                   "trained with the net on the store's RGB frames).")
 @click.option("--split", type=int, default=1, show_default=True, help="Split number stored in the store.")
 @click.option("--arch", type=click.Choice(ARCHS), default="bninception", show_default=True,
               help="Backbone; 'tiny' is a small CPU-friendly net for demos and tests.")
 @click.option("--segments", type=int, default=None,
               help=f"Segments (snippets) per video in training [default: {defaults_help('segments')}].")
 @click.option("--consensus", type=click.Choice(CONSENSUS_TYPES), default="avg", show_default=True,
-              help="Segmental consensus.")
+              help="Segmental consensus; temporal learns position-dependent weights (order-aware).")
 @click.option("--epochs", type=int, default=None, help=f"Epochs [default: {defaults_help('epochs')}].")
 @click.option("--batch-size", type=int, default=_BATCH, show_default=True, help="Videos per batch per process.")
 @click.option("--lr", type=float, default=None,
@@ -59,9 +61,19 @@ _ONE_PROCESS_LR = RECIPES["rgb"].lr * _BATCH / RECIPES["rgb"].reference_batch
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option("-o", "--output", type=click.Path(file_okay=False), default=None,
               help="Run folder [default: runs/<store stem>_<modality>].")
+@click.option("--flow-scales", type=click.IntRange(min=1), default=None,
+              help=f"learned-flow: TV-L1 pyramid scales [default: {LEARNED_FLOW_SCALES}].")
+@click.option("--flow-warps", type=click.IntRange(min=1), default=None,
+              help=f"learned-flow: warps per scale [default: {LEARNED_FLOW_WARPS}].")
+@click.option("--flow-iterations", type=click.IntRange(min=1), default=None,
+              help=f"learned-flow: TV-L1 iterations (layers) per warp [default: {LEARNED_FLOW_ITERATIONS}].")
+@click.option("--flow-checkpoint", is_flag=True,
+              help="learned-flow: recompute the TV-L1 layers in the backward pass (less memory, more compute).")
+@click.option("--learn-initial-flow", is_flag=True, help="learned-flow: also learn a coarse initial flow.")
 def train_command(store, modality, split, arch, segments, consensus, epochs, batch_size, lr, lr_steps, weight_decay,
                   clip_grad, dropout, crop_positions, partial_bn, pretrained, input_size, workers, device, amp, decode,
-                  flip, skip_damaged, resume, eval_every, log_every, iters_per_epoch, seed, output):
+                  flip, skip_damaged, resume, eval_every, log_every, iters_per_epoch, seed, output, flow_scales,
+                  flow_warps, flow_iterations, flow_checkpoint, learn_initial_flow):
     """Train a TSN stream from STORE; writes checkpoint.pt, metrics.jsonl and curves.png.
 
     Defaults follow one reference per modality, tsn-pytorch's README training commands
@@ -80,7 +92,9 @@ def train_command(store, modality, split, arch, segments, consensus, epochs, bat
         partial_bn=partial_bn, pretrained=pretrained, input_size=input_size, workers=workers, device=device, amp=amp,
         decode=decode, flip=flip, skip_damaged=skip_damaged, output=output, resume=resume, eval_every=eval_every,
         log_every=log_every, iters_per_epoch=iters_per_epoch, seed=seed,
-        crop_positions=None if crop_positions is None else int(crop_positions),
+        crop_positions=None if crop_positions is None else int(crop_positions), flow_scales=flow_scales,
+        flow_warps=flow_warps, flow_iterations=flow_iterations, flow_checkpoint=flow_checkpoint,
+        learn_initial_flow=learn_initial_flow,
     )
     result = train(config)
     if result["rank"] != 0:  # under torchrun only rank 0 reports

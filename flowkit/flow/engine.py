@@ -37,16 +37,38 @@ MAX_ITERATIONS_PER_CALL = 6  # iterations run per (compiled) call between conver
 INTERPOLATIONS = ("bicubic", "bilinear")
 
 
-def tvl1_iteration(u, px, py, g, neg_inv_grad, rho_c, active, l_t: float, theta: float, taut: float,
-                   scaled_epsilon):
+def forward_differences(u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward differences of u (N, C, H, W) along x and y, zero on the last column / row (OpenCV's
+    `forwardGradient`): (ux, uy), each (N, C, H, W). The default gradient operator of tvl1_iteration."""
+    ux = F.pad(u[..., 1:] - u[..., :-1], (0, 1))
+    uy = F.pad(u[..., 1:, :] - u[..., :-1, :], (0, 0, 0, 1))
+    return ux, uy
+
+
+def backward_divergence(px: torch.Tensor, py: torch.Tensor) -> torch.Tensor:
+    """Divergence of the dual field (px, py), each (N, C, H, W), by backward differences with zero
+    outside the image (OpenCV's `divergence`, the negative adjoint of forward_differences):
+    (N, C, H, W). The default divergence operator of tvl1_iteration."""
+    return (px - F.pad(px[..., :-1], (1, 0))) + (py - F.pad(py[..., :-1, :], (0, 0, 1, 0)))
+
+
+def tvl1_iteration(u, px, py, g, neg_inv_grad, rho_c, active, l_t, theta, taut, scaled_epsilon,
+                   gradient=forward_differences, divergence=backward_divergence, norm_floor: float = 0.0):
     """One TV-L1 iteration for a batch: thresholding, divergence, primal and dual updates (pure function).
 
     u: flow (N, C, H, W), C = 2 (x, y) or 3 (x, y, illumination when gamma > 0); px, py: dual
     variables (N, C, H, W), x and y components per flow channel; g: (N, C, H, W) the warped image
     gradient per channel (I1wx, I1wy[, gamma]); neg_inv_grad: (N, 1, H, W) -1 / max(|grad I1w|^2,
     FLT_EPSILON); rho_c: (N, 1, H, W) constant part of the residual; active: (N,) bool, the pairs still
-    iterating; l_t = lambda * theta; taut = tau / theta; scaled_epsilon: threshold on the summed
+    iterating, or None when all iterate with no convergence test (a fixed budget; `active` then comes
+    back None); l_t = lambda * theta; taut = tau / theta; scaled_epsilon: threshold on the summed
     squared flow change. Returns new (u, px, py, active); inactive pairs come back unchanged.
+
+    Differentiable (autograd) use: l_t, theta and taut may be 0-d tensors; `gradient` (u -> (ux, uy))
+    and `divergence` ((px, py) -> div) replace the finite differences (e.g. by learned kernels; the
+    divergence should stay the negative adjoint of the gradient); norm_floor > 0 floors |grad u|^2
+    under the dual step's square root, whose derivative is infinite where u is locally constant (the
+    default 0 is the engine's exact formula).
 
     This form is what torch.compile fuses (written so that inductor keeps few intermediate buffers:
     no reduction over channels, u's change taken from the new u); tvl1_iteration_ is its in-place
@@ -57,18 +79,21 @@ def tvl1_iteration(u, px, py, g, neg_inv_grad, rho_c, active, l_t: float, theta:
     for c in range(u.shape[1]):
         rho = rho + g[:, c : c + 1] * u[:, c : c + 1]
     coef = (rho * neg_inv_grad).clamp(-l_t, l_t)
-    # Divergence of p: backward differences, zero outside (OpenCV's `divergence`).
-    div = (px - F.pad(px[..., :-1], (1, 0))) + (py - F.pad(py[..., :-1, :], (0, 0, 1, 0)))
-    keep = active[:, None, None, None]
-    u_new = torch.where(keep, u + (div * theta + coef * g), u)
-    change = (u_new - u).square().sum((1, 2, 3))
-    # Forward differences, zero on the last column / row (OpenCV's `forwardGradient`).
-    ux = F.pad(u_new[..., 1:] - u_new[..., :-1], (0, 1))
-    uy = F.pad(u_new[..., 1:, :] - u_new[..., :-1, :], (0, 0, 0, 1))
-    norm = torch.sqrt(ux * ux + uy * uy) * taut + 1.0
-    px = torch.where(keep, (px + taut * ux) / norm, px)
-    py = torch.where(keep, (py + taut * uy) / norm, py)
-    return u_new, px, py, active & (change > scaled_epsilon)
+    div = divergence(px, py)
+    u_new = u + (div * theta + coef * g)
+    if active is not None:
+        keep = active[:, None, None, None]
+        u_new = torch.where(keep, u_new, u)
+        change = (u_new - u).square().sum((1, 2, 3))
+    ux, uy = gradient(u_new)
+    squared = ux * ux + uy * uy
+    if norm_floor > 0:
+        squared = squared.clamp_min(norm_floor)
+    norm = torch.sqrt(squared) * taut + 1.0
+    px_new, py_new = (px + taut * ux) / norm, (py + taut * uy) / norm
+    if active is None:
+        return u_new, px_new, py_new, None
+    return u_new, torch.where(keep, px_new, px), torch.where(keep, py_new, py), active & (change > scaled_epsilon)
 
 
 def tvl1_iteration_(u, px, py, g, neg_inv_grad, rho_c, l_t: float, theta: float, taut: float) -> torch.Tensor:
@@ -125,6 +150,37 @@ def _allow_recompiles(limit: int = 64) -> None:
     config = torch._dynamo.config
     name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
     setattr(config, name, max(getattr(config, name), limit))
+
+
+def image_pyramid(i0: torch.Tensor, i1: torch.Tensor, nscales: int,
+                  scale_step: float) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """[(I0, I1)] from fine to coarse, as OpenCV builds it: each level cv2.resize(INTER_LINEAR) of the
+    previous one by scale_step, stopping before a side gets under MIN_PYRAMID_SIDE. i0, i1: (N, H, W)."""
+    levels = [(i0, i1)]
+    for _ in range(1, nscales):
+        a = downscale(levels[-1][0], scale_step)
+        if a.shape[-1] < MIN_PYRAMID_SIDE or a.shape[-2] < MIN_PYRAMID_SIDE:
+            break
+        levels.append((a, downscale(levels[-1][1], scale_step)))
+    return levels
+
+
+def linearize(i0: torch.Tensor, i1_stack: torch.Tensor, u: torch.Tensor, warp=warp_bicubic, gamma: float = 0.0):
+    """Warp I1 and its gradient with the flow: the data term of one warp, linearized around u.
+
+    i0: (N, H, W) first image; i1_stack: (N, 3, H, W) second image and its centred x, y gradient;
+    u: (N, C, H, W) flow in pixels (C = 3 with the illumination channel); warp: warp_bicubic or
+    warp_bilinear (differentiable in u and the images). Returns g (N, C, H, W), neg_inv_grad and
+    rho_c (N, 1, H, W), tvl1_iteration's inputs.
+    """
+    i1w, i1wx, i1wy = warp(i1_stack, u[:, :2]).unbind(1)
+    grad = i1wx * i1wx + i1wy * i1wy
+    neg_inv_grad = (-1.0 / grad.clamp_min(FLT_EPSILON))[:, None]
+    rho_c = (i1w - i1wx * u[:, 0] - i1wy * u[:, 1] - i0)[:, None]
+    planes = [i1wx, i1wy]
+    if u.shape[1] == 3:
+        planes.append(torch.full_like(i1wx, gamma))
+    return torch.stack(planes, 1), neg_inv_grad, rho_c
 
 
 def resolve_device(device) -> torch.device:
@@ -210,14 +266,7 @@ class TVL1Engine:
             return self._solve(i0, i1, initial_flow)
 
     def _pyramid(self, i0: torch.Tensor, i1: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """[(I0, I1)] from fine to coarse, as OpenCV builds it (each level from the previous one)."""
-        levels = [(i0, i1)]
-        for _ in range(1, self.params.nscales):
-            a = downscale(levels[-1][0], self.params.scale_step)
-            if a.shape[-1] < MIN_PYRAMID_SIDE or a.shape[-2] < MIN_PYRAMID_SIDE:
-                break
-            levels.append((a, downscale(levels[-1][1], self.params.scale_step)))
-        return levels
+        return image_pyramid(i0, i1, self.params.nscales, self.params.scale_step)
 
     def _solve(self, i0: torch.Tensor, i1: torch.Tensor, initial_flow: torch.Tensor | None) -> torch.Tensor:
         p = self.params
@@ -238,16 +287,8 @@ class TVL1Engine:
         return u[:, :2].contiguous()
 
     def _linearize(self, i0: torch.Tensor, i1_stack: torch.Tensor, u: torch.Tensor):
-        """Warp I1 and its gradient with u: returns g (N, C, H, W), neg_inv_grad and rho_c (N, 1, H, W)."""
         warp = warp_bicubic if self.interpolation == "bicubic" else warp_bilinear
-        i1w, i1wx, i1wy = warp(i1_stack, u[:, :2]).unbind(1)
-        grad = i1wx * i1wx + i1wy * i1wy
-        neg_inv_grad = (-1.0 / grad.clamp_min(FLT_EPSILON))[:, None]
-        rho_c = (i1w - i1wx * u[:, 0] - i1wy * u[:, 1] - i0)[:, None]
-        planes = [i1wx, i1wy]
-        if u.shape[1] == 3:
-            planes.append(torch.full_like(i1wx, self.params.gamma))
-        return torch.stack(planes, 1), neg_inv_grad, rho_c
+        return linearize(i0, i1_stack, u, warp, self.params.gamma)
 
     def _median(self, u: torch.Tensor) -> torch.Tensor:
         """u with its x, y planes median filtered (the illumination plane is left alone, as OpenCV does)."""

@@ -15,12 +15,14 @@ rendered over everything the camera ever sees, so there are no empty borders.
 Modules, one job each: `textures` (random textures, shared with flowkit.flow.synthetic and
 flowkit.warp.synthetic), `shapes` (object masks), `motion` (object motions, one per class),
 `camera` (camera paths), `affine` (the 2x3 maps they use), `render` (one video in memory,
-`render_video`) and `dataset` (writing videos and UCF101-style lists, `make_dataset`).
+`render_video`), `order` (the `order` family: class pairs whose videos are the same frames in opposite
+order, `render_order_video`) and `dataset` (writing videos and UCF101-style lists, `make_dataset`).
 """
 
 from flowkit.synth.camera import CAMERA_MOTIONS, camera_path
 from flowkit.synth.dataset import (
     CLIPS_PER_GROUP,
+    FAMILIES,
     FPS,
     DatasetInfo,
     SynthVideo,
@@ -29,6 +31,7 @@ from flowkit.synth.dataset import (
     write_video,
 )
 from flowkit.synth.motion import MOTIONS, object_motion
+from flowkit.synth.order import ORDER_CLASSES, render_order_video
 from flowkit.synth.render import render_video
 from flowkit.synth.shapes import random_shape_mask
 from flowkit.synth.textures import random_texture
@@ -36,8 +39,10 @@ from flowkit.synth.textures import random_texture
 __all__ = [
     "CAMERA_MOTIONS",
     "CLIPS_PER_GROUP",
+    "FAMILIES",
     "FPS",
     "MOTIONS",
+    "ORDER_CLASSES",
     "DatasetInfo",
     "SynthVideo",
     "camera_path",
@@ -45,6 +50,7 @@ __all__ = [
     "object_motion",
     "random_shape_mask",
     "random_texture",
+    "render_order_video",
     "render_video",
     "split_plan",
     "write_video",

@@ -15,6 +15,7 @@ import numpy as np
 from flowkit.sizes import TSN_SIZE, check_size
 from flowkit.synth.camera import check_camera_motion
 from flowkit.synth.motion import MOTIONS
+from flowkit.synth.order import ORDER_CLASSES, order_content_key, render_order_video
 from flowkit.synth.render import MIN_SIDE, render_video
 
 FPS = 25.0  # like UCF101
@@ -23,7 +24,12 @@ TEST_GROUP_FRACTION = 0.3  # UCF101 split 1 tests on 7 of 25 groups
 SPLIT_STREAM = 0x5B117  # mixed into the seed for choosing test groups, apart from video content
 LIST_FILES = ("classInd.txt", "trainlist01.txt", "testlist01.txt", "synth.json")
 # DatasetInfo fields written to synth.json, in this order, after the generator's name.
-DESCRIBED_FIELDS = ("classes", "frames", "size", "fps", "camera_motion", "seed", "container", "fourcc", "videos")
+DESCRIBED_FIELDS = ("family", "classes", "frames", "size", "fps", "camera_motion", "seed", "container", "fourcc",
+                    "videos")
+# Class families: classes that differ only in motion (flowkit.synth.motion), or pairs of classes that
+# differ only in the order of their frames (flowkit.synth.order).
+FAMILY_CLASSES = {"motion": MOTIONS, "order": ORDER_CLASSES}
+FAMILIES = tuple(FAMILY_CLASSES)
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,7 @@ class DatasetInfo:
     fourcc: str
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    family: str = "motion"
 
 
 def make_dataset(
@@ -66,6 +73,7 @@ def make_dataset(
     seed: int = 0,
     progress: bool = True,
     overwrite: bool = False,
+    family: str = "motion",
 ) -> DatasetInfo:
     """Write a synthetic motion dataset in UCF101 layout and return what was written.
 
@@ -75,9 +83,12 @@ def make_dataset(
     all with CRLF line endings like UCF101's, and synth.json with the parameters and video table.
     Videos of a class are numbered in groups of CLIPS_PER_GROUP clips; ~30% of the groups, chosen
     from the seed and the same for every class, form the test split (as UCF101 splits by group).
-    classes: the first `classes` entries of MOTIONS. size: (width, height) pixels, both even (the
-    codecs would crop odd sizes). A video's frames
-    depend only on (seed, class index, group, clip): byte-identical across runs and dataset sizes.
+    family: 'motion' (classes differ only in motion) or 'order' (pairs of classes whose videos are the
+    same frames in opposite order; flowkit.synth.order; no camera motion). classes: the first
+    `classes` entries of the family's list (MOTIONS, or ORDER_CLASSES: an even number). size:
+    (width, height) pixels, both even (the codecs would crop odd sizes). A video's frames
+    depend only on (seed, class index, group, clip): byte-identical across runs and dataset sizes
+    (order: on the class pair, so a pair's videos are each other's reverse).
     Refuses a non-empty out_dir unless overwrite=True, which replaces the videos folder and lists.
     """
     import time
@@ -85,8 +96,15 @@ def make_dataset(
     from tqdm import tqdm
 
     started = time.perf_counter()
-    if int(classes) != classes or not 1 <= classes <= len(MOTIONS):
-        raise ValueError(f"classes must be between 1 and {len(MOTIONS)} (one per distinct motion), got {classes!r}")
+    if family not in FAMILIES:
+        raise ValueError(f"unknown class family {family!r}; choose from {', '.join(FAMILIES)}")
+    names = FAMILY_CLASSES[family]
+    if int(classes) != classes or not 1 <= classes <= len(names):
+        raise ValueError(f"classes must be between 1 and {len(names)} (the {family} family's classes), "
+                         f"got {classes!r}")
+    if family == "order" and (classes % 2 or camera_motion != "none"):
+        raise ValueError(f"the order family takes an even number of classes (pairs) and no camera motion, "
+                         f"got {classes} classes and camera motion {camera_motion!r}")
     if int(videos_per_class) != videos_per_class or videos_per_class < 2:
         raise ValueError(
             f"videos_per_class must be an integer >= 2 (train and test need one each), got {videos_per_class!r}"
@@ -109,7 +127,7 @@ def make_dataset(
     for note in notes:
         warnings.warn(note, stacklevel=2)
 
-    class_names = list(MOTIONS[:classes])
+    class_names = list(names[:classes])
     plan = split_plan(videos_per_class, seed)
     group_digits = max(2, len(str(max(group for group, _, _ in plan))))
     videos = []
@@ -119,8 +137,12 @@ def make_dataset(
             videos.append(SynthVideo(f"{name}/{file_name}", label, group, clip, split))
 
     for video in tqdm(videos, desc="synth", unit="video", disable=not progress):
-        rng = np.random.default_rng([seed, video.label, video.group, video.clip])
-        pixels = render_video(class_names[video.label], frames, (width, height), camera_motion, rng)
+        if family == "order":
+            rng = np.random.default_rng([seed, order_content_key(video.label), video.group, video.clip])
+            pixels = render_order_video(class_names[video.label], frames, (width, height), rng)
+        else:
+            rng = np.random.default_rng([seed, video.label, video.group, video.clip])
+            pixels = render_video(class_names[video.label], frames, (width, height), camera_motion, rng)
         write_video(videos_dir / video.path, pixels, FPS, fourcc)
 
     info = DatasetInfo(
@@ -136,6 +158,7 @@ def make_dataset(
         container=container,
         fourcc=fourcc,
         notes=notes,
+        family=family,
     )
     _write_lists(info)
     info.seconds = time.perf_counter() - started

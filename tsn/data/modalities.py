@@ -6,6 +6,7 @@
 | rgbdiff  | rgb                 | 6 frames          | 3               | 15 = 5 diffs x 3 |
 | flow     | flow_x, flow_y      | 5 flow pairs      | 2 (x, y)        | 10 = 5 x (x, y)  |
 | warp     | warp_x, warp_y      | 5 flow pairs      | 2 (x, y)        | 10 = 5 x (x, y)  |
+| learned-flow | rgb             | 6 frames          | 3               | 18 = 6 x 3 (RGB); 10 after the flow layers |
 
 Channel order and normalization of the network input (per snippet, (C, H, W) float32):
 - rgb: R, G, B scaled to [0, 1], then (v - IMAGENET_MEAN) / IMAGENET_STD (torchvision's ImageNet
@@ -19,6 +20,10 @@ Channel order and normalization of the network input (per snippet, (C, H, W) flo
   (+-1 = +-B pixels). Channels interleave x and y per pair, x_1, y_1, ..., x_5, y_5, as
   tsn-pytorch stacks flow_x / flow_y images. Resizing a crop does not rescale the flow values
   (as in the reference implementations).
+- learned-flow: the 6 consecutive frames f_0..f_5 of the 5 flow pairs, R, G, B each, scaled to
+  [0, 1] (no mean / std: tsn.models.learned_flow turns them into gray and computes the 5 flows
+  inside the network, then normalizes those as flow / warp above). A horizontal flip only mirrors
+  the frames; the flow computed from them is mirrored with it.
 """
 
 from __future__ import annotations
@@ -92,6 +97,8 @@ class Modality:
             flow = dequantize_flow(snippets, bound) / bound
             return flow.reshape(n, self.channels, h, w).contiguous()
         frames = snippets.float() / 255.0
+        if self.name == "learned-flow":
+            return frames.reshape(n, self.channels, h, w).contiguous()
         if self.name == "rgbdiff":
             diffs = (frames[:, 1:] - frames[:, :-1]) / RGBDIFF_STD
             return diffs.reshape(n, self.channels, h, w).contiguous()
@@ -105,11 +112,12 @@ MODALITIES: dict[str, Modality] = {
     "rgbdiff": Modality("rgbdiff", (fmt.RGB,), RGBDIFF_DIFFS + 1, 3, 3 * RGBDIFF_DIFFS),
     "flow": Modality("flow", (fmt.FLOW_X, fmt.FLOW_Y), FLOW_SNIPPET, 2, 2 * FLOW_SNIPPET, flow_x_channel=0),
     "warp": Modality("warp", (fmt.WARP_X, fmt.WARP_Y), FLOW_SNIPPET, 2, 2 * FLOW_SNIPPET, flow_x_channel=0),
+    "learned-flow": Modality("learned-flow", (fmt.RGB,), FLOW_SNIPPET + 1, 3, 3 * (FLOW_SNIPPET + 1)),
 }
 
 
 def get_modality(name: str) -> Modality:
-    """The Modality called `name` (rgb, rgbdiff, flow, warp); ValueError for others."""
+    """The Modality called `name` (rgb, rgbdiff, flow, warp, learned-flow); ValueError for others."""
     try:
         return MODALITIES[name]
     except KeyError:
@@ -117,5 +125,5 @@ def get_modality(name: str) -> Modality:
 
 
 def input_channels(name: str) -> int:
-    """Network input channels per snippet for modality `name` (rgb 3, rgbdiff 15, flow/warp 10)."""
+    """Input channels per snippet for modality `name` (rgb 3, rgbdiff 15, flow/warp 10, learned-flow 18)."""
     return get_modality(name).channels

@@ -1,7 +1,9 @@
 """The Temporal Segment Network: one backbone scores every snippet, a consensus joins the segments.
 
 Shapes: the input is (B, T, C, H, W) float - B videos, T snippets each (segments, or segments x
-crops at test time), C channels (3 rgb, 10 flow/warp = 5 x/y pairs, rgbdiff as tsn.data builds it).
+crops at test time), C channels (3 rgb, 10 flow/warp = 5 x/y pairs, rgbdiff as tsn.data builds it,
+18 learned-flow = 6 RGB frames that the TV-L1 layers of tsn.models.learned_flow turn into 10 flow
+channels before the backbone).
 `snippet_scores` gives (B, T, num_classes) logits, `forward` their consensus (B, num_classes).
 
 Good practices of the paper (Wang et al. 2016) and its reference code (yjxiong/tsn-pytorch):
@@ -21,53 +23,19 @@ import os
 import torch
 from torch import nn
 
-from tsn.choices import CONSENSUS_TYPES, FLOW_MODALITIES, MODALITIES
+from tsn.choices import CONSENSUS_TYPES, LEARNED_FLOW, MODALITIES, TEMPORAL_MODALITIES
 from tsn.models.backbones import build_backbone
+from tsn.models.consensus import SegmentConsensus
+from tsn.models.learned_flow import UnrolledTVL1
 from tsn.models.pretrained import load_backbone_weights, read_pretrained, report_line, resolve_pretrained
 from tsn.recipe import get_recipe
 
+# Learning-rate multiplier of the learned-flow TV-L1 layers' parameters (tau, lambda, theta, kernels).
+# Measured (docs/results.md): x1 moves them (lambda 0.15 -> 0.06..0.31 in 20 epochs); x30 made the
+# iteration diverge (NaN loss within 4 epochs).
+FLOW_LAYERS_LR_MULT = 1
+
 CLASSIFIER_INIT_STD = 0.001
-
-
-class SegmentConsensus(nn.Module):
-    """Combine per-snippet scores (B, T, C) into video scores (B, C).
-
-    avg: mean over snippets (the paper's default). max: element-wise maximum over snippets.
-    weighted: sum_t w_t s_t with w = softmax(theta) over `segments` learned logits theta (zeros at
-    start, so training begins as avg); softmax keeps the weights positive and summing to 1, so the
-    scale of the scores does not drift. When T differs from `segments` (25 test snippets after
-    training with 3), snippet t takes the weight of the training segment covering its temporal
-    position, floor((t + 0.5) * segments / T), and the weights are renormalized.
-    """
-
-    def __init__(self, kind: str = "avg", segments: int = 3):
-        super().__init__()
-        if kind not in CONSENSUS_TYPES:
-            raise ValueError(f"unknown consensus {kind!r}; choose from {', '.join(CONSENSUS_TYPES)}")
-        self.kind = kind
-        self.segments = segments
-        if kind == "weighted":
-            self.logits = nn.Parameter(torch.zeros(segments))
-
-    def segment_weights(self, count: int) -> torch.Tensor:
-        """(count,) float weights summing to 1 for `count` snippets in temporal order (weighted only)."""
-        weights = torch.softmax(self.logits.float(), dim=0)
-        if count != self.segments:
-            position = ((torch.arange(count, device=weights.device) + 0.5) * self.segments / count).long()
-            weights = weights[position.clamp_(max=self.segments - 1)]
-            weights = weights / weights.sum()
-        return weights
-
-    def forward(self, scores: torch.Tensor) -> torch.Tensor:
-        if self.kind == "avg":
-            return scores.mean(dim=1)
-        if self.kind == "max":
-            return scores.amax(dim=1)
-        weights = self.segment_weights(scores.shape[1]).to(scores.dtype)
-        return torch.einsum("btc,t->bc", scores, weights)
-
-    def extra_repr(self) -> str:
-        return f"kind={self.kind}, segments={self.segments}"
 
 
 def first_conv(module: nn.Module) -> tuple[str, nn.Conv2d]:
@@ -100,16 +68,17 @@ class TSN(nn.Module):
 
     num_classes: classifier outputs. modality: one of MODALITIES. in_channels: input channels C of
     a snippet. arch: backbone name. segments: K, the training snippets per video (sizes weighted
-    consensus). consensus: avg | max | weighted. dropout: before the classifier, None for the
-    modality's recipe (tsn.recipe). partial_bn: freeze all BN layers but the first. pretrained: a weights file
-    or name in any form tsn.models.pretrained reads (RGB weights are loaded before cross-modality
-    initialization; a classifier of num_classes is kept, others re-initialized);
-    `pretrained_report` then says what was loaded.
+    consensus). consensus: avg | max | weighted | temporal. dropout: before the classifier, None
+    for the modality's recipe (tsn.recipe). partial_bn: freeze all BN layers but the first.
+    pretrained: a weights file or name in any form tsn.models.pretrained reads (RGB weights are
+    loaded before cross-modality initialization; a classifier of num_classes is kept, others
+    re-initialized); `pretrained_report` then says what was loaded. flow: the learned-flow
+    modality's UnrolledTVL1 arguments (None: its defaults); other modalities take None.
     """
 
     def __init__(self, num_classes: int, modality: str = "rgb", in_channels: int = 3, arch: str = "bninception",
                  segments: int = 3, consensus: str = "avg", dropout: float | None = None, partial_bn: bool = True,
-                 pretrained: str | os.PathLike | None = None):
+                 pretrained: str | os.PathLike | None = None, flow: dict | None = None):
         super().__init__()
         if modality not in MODALITIES:
             raise ValueError(f"unknown modality {modality!r}; choose from {', '.join(MODALITIES)}")
@@ -119,18 +88,28 @@ class TSN(nn.Module):
         self.in_channels = in_channels
         self.arch = arch
         self.segments = segments
+        if consensus not in CONSENSUS_TYPES:
+            raise ValueError(f"unknown consensus {consensus!r}; choose from {', '.join(CONSENSUS_TYPES)}")
+        # The learned-flow layers turn the snippet's frames into the flow modality's input.
+        self.flow_layers = None
+        backbone_channels, backbone_modality = in_channels, modality
+        if modality == LEARNED_FLOW:
+            self.flow_layers = UnrolledTVL1(**(flow or {}))
+            backbone_channels, backbone_modality = 2 * (in_channels // 3 - 1), "flow"  # (x, y) per frame pair
+        elif flow is not None:
+            raise ValueError(f"flow layer settings apply to the {LEARNED_FLOW} modality, not {modality}")
         self.backbone = build_backbone(arch)
         weights = None
         if pretrained is not None:
             weights = read_pretrained(resolve_pretrained(pretrained, arch), arch)
             caffe_map = None
-            if weights.caffe_input and in_channels != 3:
+            if weights.caffe_input and backbone_channels != 3:
                 from tsn.data.modalities import get_modality
 
-                caffe_map = get_modality(modality).caffe_input_map()
-            copied = load_backbone_weights(self.backbone, weights, in_channels, caffe_map)
-        elif in_channels != 3:
-            cross_modality_init(self.backbone, in_channels)
+                caffe_map = get_modality(backbone_modality).caffe_input_map()
+            copied = load_backbone_weights(self.backbone, weights, backbone_channels, caffe_map)
+        elif backbone_channels != 3:
+            cross_modality_init(self.backbone, backbone_channels)
         self.dropout = nn.Dropout(get_recipe(modality).dropout if dropout is None else dropout)
         self.fc = nn.Linear(self.backbone.feature_dim, num_classes)
         nn.init.normal_(self.fc.weight, 0.0, CLASSIFIER_INIT_STD)
@@ -144,16 +123,19 @@ class TSN(nn.Module):
             if fits:
                 self.fc.load_state_dict(classifier)
             self.pretrained_report = report_line(weights, copied + (2 if fits else 0), fits, num_classes)
-        self.consensus = SegmentConsensus(consensus, segments)
+        self.consensus = SegmentConsensus(consensus, segments, num_classes)
         self.partial_bn = partial_bn
         self.train()
 
     def config(self) -> dict:
         """The constructor arguments (without `pretrained`): TSN(**model.config()) rebuilds the
-        architecture a state dict of this model loads into."""
-        return {"num_classes": self.num_classes, "modality": self.modality, "in_channels": self.in_channels,
-                "arch": self.arch, "segments": self.segments, "consensus": self.consensus.kind,
-                "dropout": self.dropout.p, "partial_bn": self.partial_bn}
+        architecture a state dict of this model loads into. `flow` only for learned-flow."""
+        config = {"num_classes": self.num_classes, "modality": self.modality, "in_channels": self.in_channels,
+                  "arch": self.arch, "segments": self.segments, "consensus": self.consensus.kind,
+                  "dropout": self.dropout.p, "partial_bn": self.partial_bn}
+        if self.flow_layers is not None:
+            config["flow"] = self.flow_layers.config()
+        return config
 
     @property
     def num_classes(self) -> int:
@@ -182,7 +164,10 @@ class TSN(nn.Module):
         if clips.ndim != 5 or clips.shape[2] != self.in_channels:
             raise ValueError(f"expected input (B, T, {self.in_channels}, H, W), got {tuple(clips.shape)}")
         batch, snippets = clips.shape[:2]
-        features = self.backbone(clips.flatten(0, 1))
+        inputs = clips.flatten(0, 1)
+        if self.flow_layers is not None:
+            inputs = self.flow_layers(inputs)
+        features = self.backbone(inputs)
         return self.fc(self.dropout(features)).view(batch, snippets, -1)
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
@@ -195,10 +180,11 @@ class TSN(nn.Module):
 
         first conv weight: lr x5 for flow/warp, x1 otherwise; first conv bias: lr x10 flow / x2,
         no decay; other conv and linear weights x1; their biases lr x2, no decay; trainable BN
-        parameters (the first BN under partial BN) and the weighted-consensus logits: no decay.
-        Frozen BN parameters are left out.
+        parameters (the first BN under partial BN), the weighted / temporal consensus weights and
+        the learned-flow TV-L1 layers (lr x FLOW_LAYERS_LR_MULT): no decay. Frozen BN parameters are
+        left out.
         """
-        flow = self.modality in FLOW_MODALITIES  # their first convolution learns faster (tsn-pytorch's 'Flow')
+        flow = self.modality in TEMPORAL_MODALITIES  # their first convolution learns faster (tsn-pytorch's 'Flow')
         groups = {
             "first_conv_weight": ([], 5 if flow else 1, 1),
             "first_conv_bias": ([], 10 if flow else 2, 0),
@@ -206,6 +192,7 @@ class TSN(nn.Module):
             "normal_bias": ([], 2, 0),
             "bn": ([], 1, 0),
             "consensus": ([], 1, 0),
+            "flow_layers": ([], FLOW_LAYERS_LR_MULT, 0),
         }
         frozen = {id(p) for bn in self.frozen_batch_norms() for p in bn.parameters()}
         seen_conv = False
@@ -227,6 +214,8 @@ class TSN(nn.Module):
                 groups["bn"][0].extend(p for p in own if id(p) not in frozen)
             elif isinstance(module, SegmentConsensus):
                 groups["consensus"][0].extend(own)
+            elif isinstance(module, UnrolledTVL1):
+                groups["flow_layers"][0].extend(own)
             else:
                 raise ValueError(f"no learning policy for parameters of {type(module).__name__}")
         return [{"params": params, "name": name, "lr_mult": lr_mult, "decay_mult": decay_mult}
