@@ -71,7 +71,8 @@ def train_and_test(store: Path, run_dir: Path, test_segments: int, **settings) -
     """Train one stream (TrainConfig settings) into run_dir, test it; returns metrics and seconds."""
     from tsn.evaluate import evaluate_checkpoint
     from tsn.scores import load_scores
-    from tsn.train import TrainConfig, train
+    from tsn.config import TrainConfig
+    from tsn.train import train
 
     scores_path, timing = run_dir / "scores.npz", run_dir / "train_seconds.json"
     if not (scores_path.exists() and timing.exists()):

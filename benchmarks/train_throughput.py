@@ -45,7 +45,7 @@ CLASSES = 101
 
 
 def _config(arch: str, modality: str, size: int, batch: int, amp: bool, device: torch.device):
-    from tsn.train import TrainConfig, resolve_config
+    from tsn.config import TrainConfig, resolve_config
 
     return resolve_config(TrainConfig(store="synthetic.h5", modality=modality, arch=arch, input_size=size,
                                       batch_size=batch, epochs=1, amp=amp, device=str(device), progress=False,
@@ -91,7 +91,8 @@ def time_model(arch: str, modality: str, size: int, batch: int, device: torch.de
 def time_store(device: torch.device, workers: int, epochs: int = 2) -> list[dict]:
     """`tsn train` on a tiny store (tiny arch, 112x112): clips/s of the last epoch, data included."""
     from flowkit.testing import held_out_count, make_tiny_store
-    from tsn.train import TrainConfig, train
+    from tsn.config import TrainConfig
+    from tsn.train import train
 
     results = []
     with tempfile.TemporaryDirectory() as folder:

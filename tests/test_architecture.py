@@ -24,7 +24,7 @@ UNIT_LAYERS = (
     ("flowkit.extract", "flowkit.rawframes", "flowkit.flow.pair"),
     ("tsn", "tsn.choices", "tsn.metrics", "tsn.plots", "tsn.runtime", "tsn.recipe"),
     ("tsn.data", "tsn.models"),
-    ("tsn.checkpoint", "tsn.scores"),
+    ("tsn.checkpoint", "tsn.scores", "tsn.config"),
     ("tsn.train", "tsn.evaluate", "tsn.fuse"),
     ("tsn.demo",),
 )

@@ -94,7 +94,8 @@ def workspace(tmp_path_factory):
     checkpoints under runs/ (rgb, flow, warp, learned-flow), score files, A.png / B.png, clip.mp4, the
     BN-Inception file name."""
     from cli.flowkit_app import main as flowkit
-    from tsn.train import TrainConfig, train
+    from tsn.config import TrainConfig
+    from tsn.train import train
 
     root = tmp_path_factory.mktemp("documented")
     for c, name in enumerate(CLASSES):
@@ -156,7 +157,7 @@ def dry_train(config):
     from tsn.checkpoint import load_checkpoint
     from tsn.data import get_modality
     from tsn.models.pretrained import resolve_pretrained
-    from tsn.train import resolve_config
+    from tsn.config import resolve_config
 
     resolved = resolve_config(config)
     with FlowStore(resolved.store) as store:

@@ -14,7 +14,8 @@ from flowkit.testing import make_tiny_store, saved_activation_bytes
 from tsn.checkpoint import load_checkpoint, model_from_checkpoint
 from tsn.evaluate import evaluate_checkpoint
 from tsn.models import TSN, UnrolledTVL1
-from tsn.train import TrainConfig, train
+from tsn.config import TrainConfig
+from tsn.train import train
 from tsn_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
 
 skimage_data = pytest.importorskip("skimage.data")

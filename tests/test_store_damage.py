@@ -121,7 +121,8 @@ def test_a_damaged_record_stops_training_with_one_line(sound, tmp_path, workers)
 
 
 def test_skip_damaged_counts_and_lists_what_it_skipped(sound, tmp_path):
-    from tsn.train import TrainConfig, train
+    from tsn.config import TrainConfig
+    from tsn.train import train
 
     store = damaged_copy(sound, tmp_path, _flip_byte("flow_x", "move_240/v_move_240_g03", 2))
     config = TrainConfig(store=str(store), modality="flow", arch="tiny", input_size=32, batch_size=4, epochs=1,

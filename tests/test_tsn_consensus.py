@@ -9,7 +9,8 @@ from flowkit.testing import make_tiny_store
 from tsn.checkpoint import load_checkpoint, model_from_checkpoint
 from tsn.evaluate import evaluate_checkpoint
 from tsn.models.consensus import SegmentConsensus, hat_basis, relative_positions
-from tsn.train import TrainConfig, train
+from tsn.config import TrainConfig
+from tsn.train import train
 from tsn_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
 
 

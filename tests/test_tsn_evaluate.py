@@ -12,7 +12,8 @@ from tsn.data.presets import TestCrops
 from tsn.evaluate import evaluate_checkpoint
 from tsn.metrics import top_k_accuracy
 from tsn.scores import confusion_path, load_scores
-from tsn.train import TrainConfig, train
+from tsn.config import TrainConfig
+from tsn.train import train
 from tsn_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
 
 

@@ -7,7 +7,8 @@ from torch import nn
 
 from tsn.models import TSN, BNInception, SegmentConsensus, build_backbone, cross_modality_init
 from tsn.models.bninception import fold_caffe_input_convention
-from tsn.train import TrainConfig, build_optimizer, resolve_config
+from tsn.config import TrainConfig, resolve_config
+from tsn.train import build_optimizer
 from tsn_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
 
 

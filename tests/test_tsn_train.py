@@ -9,7 +9,8 @@ import torch
 
 from flowkit.testing import make_tiny_store
 from tsn.checkpoint import load_checkpoint
-from tsn.train import TrainConfig, resolve_config, start_notes, train
+from tsn.config import TrainConfig, resolve_config, start_notes
+from tsn.train import train
 from tsn_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
 
 

@@ -60,7 +60,8 @@ def run_demo(config: DemoConfig) -> dict:
     from flowkit.synth import make_dataset
     from tsn.evaluate import evaluate_checkpoint
     from tsn.fuse import fuse_score_files
-    from tsn.train import TrainConfig, train
+    from tsn.config import TrainConfig
+    from tsn.train import train
 
     workdir = Path(config.workdir)
     workdir.mkdir(parents=True, exist_ok=True)

@@ -78,7 +78,8 @@ def train_command(store, modality, split, arch, segments, consensus, epochs, bat
 
     Defaults follow one reference per modality, tsn-pytorch's README training commands
     (docs/recipes.md compares it with the paper's Caffe solvers and mmaction2)."""
-    from tsn.train import TrainConfig, train
+    from tsn.config import TrainConfig
+    from tsn.train import train
 
     steps = None
     if lr_steps:
