@@ -138,12 +138,5 @@ def warped_flow_batch(
     fallback_on_device = fallback.to(device)
     if bool(fallback.any()):
         warped_flow[fallback_on_device] = flow[fallback_on_device].float()
-    return WarpedFlowResult(
-        flow=flow,
-        warped_flow=warped_flow,
-        valid=valid,
-        homographies=homographies,
-        fallback=fallback,
-        inliers=inliers,
-        reasons=[fit.reason for fit in fits],
-    )
+    return WarpedFlowResult(flow=flow, warped_flow=warped_flow, valid=valid, homographies=homographies,
+                            fallback=fallback, inliers=inliers, reasons=[fit.reason for fit in fits])

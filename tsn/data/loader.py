@@ -177,18 +177,9 @@ def build_loader(
     collate = collate_encoded if device_decode else default_collate
     if getattr(base, "skip_damaged", False):
         collate = functools.partial(_collate_kept, collate)
-    return TSNLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=shuffle if sampler is None else False,
-        sampler=sampler,
-        num_workers=workers,
-        pin_memory=pin_memory,
-        drop_last=drop_last,
-        generator=generator,
-        collate_fn=collate,
-        **extra,
-    )
+    shuffle = shuffle if sampler is None else False  # a sampler already decides the order
+    return TSNLoader(dataset, batch_size=batch_size, shuffle=shuffle, sampler=sampler, num_workers=workers,
+                     pin_memory=pin_memory, drop_last=drop_last, generator=generator, collate_fn=collate, **extra)
 
 
 def prepare_batch(batch, device, non_blocking: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
