@@ -15,7 +15,8 @@ def textured_frames(frames: int, size=(96, 72), shift=(2, 1), seed: int = 0) -> 
     rng = np.random.default_rng(seed)
     margin = 2 * frames * max(abs(shift[0]), abs(shift[1])) + 8
     coarse = rng.integers(0, 256, ((height + margin) // 6 + 2, (width + margin) // 6 + 2, 3)).astype(np.uint8)
-    canvas = cv2.resize(coarse, ((width + margin) // 6 * 6 + 12, (height + margin) // 6 * 6 + 12), interpolation=cv2.INTER_CUBIC)
+    canvas_size = ((width + margin) // 6 * 6 + 12, (height + margin) // 6 * 6 + 12)
+    canvas = cv2.resize(coarse, canvas_size, interpolation=cv2.INTER_CUBIC)
     out = []
     for t in range(frames):
         x0 = margin // 2 + t * shift[0] - frames * shift[0] // 2

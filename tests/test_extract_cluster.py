@@ -67,7 +67,8 @@ def test_losing_a_node_mid_run_gives_the_same_store(cluster, tmp_path):
 
     output = tmp_path / "store.h5"
     fast = [f"--{key.replace('_', '-')}={value}" for key, value in FAST.items()]
-    command = [sys.executable, "-c", "from cli.flowkit_app import main; main()", "extract", str(root), "-o", str(output),
+    command = [sys.executable, "-c", "from cli.flowkit_app import main; main()",
+               "extract", str(root), "-o", str(output),
                "--cpu", "--address", cluster.address, "--size", "64x48", *fast]
     driver = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

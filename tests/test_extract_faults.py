@@ -46,7 +46,8 @@ def test_symbolic_links_are_followed_or_reported(tmp_path):
     (root / "Run" / "loop.mp4").symlink_to(root / "Run" / "loop.mp4")
     (root / "Run" / "gone.mp4").symlink_to(tmp_path / "missing.mp4")
     (root / "Run" / "up").symlink_to(root)
-    result = _flowkit("extract", root, "-o", tmp_path / "s.h5", "--workers", "0", "--size", "32x24", "--algo", "farneback")
+    result = _flowkit("extract", root, "-o", tmp_path / "s.h5",
+                      "--workers", "0", "--size", "32x24", "--algo", "farneback")
     assert result.exit_code == 0, result.output
     with FlowStore(tmp_path / "s.h5") as store:
         assert [v.name for v in store.videos] == ["Jump/a", "Jump/b", "Jump/c", "Run/r", "Run/solo"]
@@ -99,7 +100,8 @@ def test_dashboard_without_its_packages_is_one_line_and_leaves_nothing(tmp_path,
     make_tree(root, {"A/a": 4}, size=(32, 24))
     result = _flowkit("extract", root, "-o", tmp_path / "s.h5", "--workers", "1", "--dashboard")
     assert result.exit_code == 2, result.output
-    assert result.output.startswith("Error: --dashboard needs Ray's dashboard packages") and result.output.count("\n") == 1
+    assert (result.output.startswith("Error: --dashboard needs Ray's dashboard packages")
+            and result.output.count("\n") == 1)
     assert 'pip install "ray[default]"' in result.output
     assert os.listdir(tmp_path) == ["videos"]  # no parts folder, no store
 
@@ -117,11 +119,15 @@ def test_labels_are_attached_to_a_store_extracted_without_them(tmp_path):
     before = store_content(store)
     with FlowStore(store) as opened, pytest.raises(ValueError) as caught:
         opened.split_videos(1, "train")
-    assert f"`flowkit set-labels {store} --labels LABELS`" in str(caught.value) and "no need to extract again" in str(caught.value)
+    error = str(caught.value)
+    assert f"`flowkit set-labels {store} --labels LABELS`" in error and "no need to extract again" in error
 
     result = _flowkit("set-labels", store, "--labels", lists)
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines() == [f"{store}: 2 classes, 3 videos labelled, 0 without a label", "split 1: 2 train, 1 test"]
+    assert result.output.splitlines() == [
+        f"{store}: 2 classes, 3 videos labelled, 0 without a label",
+        "split 1: 2 train, 1 test",
+    ]
     with FlowStore(store) as opened:
         assert opened.classes == ["Walk", "Run"]
         assert [v.label for v in opened.videos] == [1, 1, 0]

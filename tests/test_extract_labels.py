@@ -16,8 +16,10 @@ def ucf(tmp_path):
     folder = tmp_path / "ucfTrainTestlist"
     folder.mkdir()
     _crlf(folder / "classInd.txt", ["1 ApplyEyeMakeup", "2 Archery", "3 BabyCrawling"])
-    _crlf(folder / "trainlist01.txt", ["ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 1", "Archery/v_Archery_g08_c02.avi 2"])
-    _crlf(folder / "testlist01.txt", ["BabyCrawling/v_BabyCrawling_g01_c01.avi", "ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi"])
+    _crlf(folder / "trainlist01.txt",
+          ["ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 1", "Archery/v_Archery_g08_c02.avi 2"])
+    _crlf(folder / "testlist01.txt",
+          ["BabyCrawling/v_BabyCrawling_g01_c01.avi", "ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi"])
     _crlf(folder / "trainlist02.txt", ["BabyCrawling/v_BabyCrawling_g01_c01.avi 3"])
     _crlf(folder / "testlist02.txt", ["Archery/v_Archery_g08_c02.avi"])
     return folder
@@ -52,8 +54,10 @@ def test_hmdb51_split_files(tmp_path):
     folder = tmp_path / "splits"
     folder.mkdir()
     # HMDB51's files: '<video>.avi <code> ' with a trailing space, one file per class and split.
-    (folder / "brush_hair_test_split1.txt").write_text("April_09_brush_hair_u_nm_np1_ba_goo_0.avi 1 \nBlonde_brush_hair_f_nm_np2_le_goo_2.avi 2 \n")
-    (folder / "brush_hair_test_split2.txt").write_text("April_09_brush_hair_u_nm_np1_ba_goo_0.avi 2 \nBlonde_brush_hair_f_nm_np2_le_goo_2.avi 0 \n")
+    (folder / "brush_hair_test_split1.txt").write_text("April_09_brush_hair_u_nm_np1_ba_goo_0.avi 1 \n"
+                                                       "Blonde_brush_hair_f_nm_np2_le_goo_2.avi 2 \n")
+    (folder / "brush_hair_test_split2.txt").write_text("April_09_brush_hair_u_nm_np1_ba_goo_0.avi 2 \n"
+                                                       "Blonde_brush_hair_f_nm_np2_le_goo_2.avi 0 \n")
     (folder / "cartwheel_test_split1.txt").write_text("Bodenturnen_cartwheel_f_cm_np1_le_med_5.avi 0 \n")
     labels = load_labels(folder)
     assert labels.classes == ["brush_hair", "cartwheel"]
@@ -75,7 +79,8 @@ def test_mmaction2_video_and_rawframe_lists(tmp_path):
     assert labels.classes == ["Run", "Walk"]  # names from the entries' folders, ordered by label
     label_of, splits = labels.resolve(["Run/v_Run_g01_c01", "Walk/v_Walk_g01_c01", "Other/x"])
     assert label_of == {"Run/v_Run_g01_c01": 0, "Walk/v_Walk_g01_c01": 1, "Other/x": -1}
-    assert splits == {2: {"Run/v_Run_g01_c01": SPLIT_TRAIN, "Walk/v_Walk_g01_c01": SPLIT_TRAIN, "Other/x": SPLIT_UNUSED}}
+    assert splits == {2: {"Run/v_Run_g01_c01": SPLIT_TRAIN, "Walk/v_Walk_g01_c01": SPLIT_TRAIN,
+                          "Other/x": SPLIT_UNUSED}}
 
     rawframes = tmp_path / "hmdb51_val_split_1_rawframes.txt"
     rawframes.write_text("a/video1 40 3\r\nb/video2 31 0\r\n")

@@ -65,7 +65,8 @@ def test_dead_workers_are_retried_then_the_video_fails(ray_session, tmp_path):
     content = ContentOptions(size=(64, 48), algo="farneback")
     prepare_parts_dir(parts, content.record(), overwrite=False)
     jobs = plan_jobs([root])
-    results = {r.name: r for r in run_with_ray(jobs, content, RunOptions(workers=2, max_retries=1), parts, job_fn=dying_job)}
+    options = RunOptions(workers=2, max_retries=1)
+    results = {r.name: r for r in run_with_ray(jobs, content, options, parts, job_fn=dying_job)}
     assert results["fine/v"].status == STATUS_OK and results["once/v"].status == STATUS_OK  # retried once
     assert results["always/v"].status == STATUS_FAILED
     assert "died 2 times" in results["always/v"].error, results["always/v"].error
@@ -106,4 +107,6 @@ def test_gpu_actor_path_batches_tasks_and_gives_the_same_parts(ray_session, tmp_
     for name, (record, encoded) in outcomes["inline"].items():
         other_record, other_encoded = outcomes["actor"][name]
         assert record == other_record
-        assert {s: [r.tobytes() for r in v] for s, v in encoded.items()} == {s: [r.tobytes() for r in v] for s, v in other_encoded.items()}
+        inline_bytes = {s: [r.tobytes() for r in v] for s, v in encoded.items()}
+        actor_bytes = {s: [r.tobytes() for r in v] for s, v in other_encoded.items()}
+        assert inline_bytes == actor_bytes

@@ -42,7 +42,8 @@ def test_kill_and_rerun_gives_the_same_store(tmp_path):
     root = tmp_path / "videos"
     make_tree(root, {f"C{k % 2}/video{k}": 20 + k for k in range(6)})  # ~0.4 s of flow each
     reference = tmp_path / "reference.h5"
-    content = ContentOptions(size=(64, 48), flow_params=dict(nscales=3, warps=2, inner_iterations=5, outer_iterations=1))
+    flow_params = dict(nscales=3, warps=2, inner_iterations=5, outer_iterations=1)
+    content = ContentOptions(size=(64, 48), flow_params=flow_params)
     extract([root], reference, content, RunOptions(workers=0, progress=False))
 
     output = tmp_path / "store.h5"

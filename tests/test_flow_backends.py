@@ -25,7 +25,8 @@ def test_importing_the_package_is_light():
     import sys
 
     code = "import sys, flowkit.flow; print(sorted({'torch', 'cv2'} & set(sys.modules)))"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert child.stdout.strip() == "[]"
     assert ff.ALGORITHMS == ("tvl1", "opencv-tvl1", "farneback")
 
 

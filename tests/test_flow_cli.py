@@ -90,7 +90,8 @@ def test_output_folders_are_created(images, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("a file, not a folder")
     result = run(paths["a"], paths["b"], "-o", blocker / "flow.npy")  # fails before computing anything
-    assert result.exit_code == 2 and result.output.startswith(f"Error: cannot create the folder for {blocker / 'flow.npy'}")
+    assert (result.exit_code == 2
+            and result.output.startswith(f"Error: cannot create the folder for {blocker / 'flow.npy'}"))
 
 
 def test_console_script_end_to_end(images, tmp_path):

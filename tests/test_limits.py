@@ -45,7 +45,8 @@ def test_an_image_bomb_is_refused_from_its_header(tmp_path):
         f"not decoded (raise the limit with --max-pixels or {MAX_PIXELS_ENV} if it is genuine)")
     beyond_pillow = png_bomb(tmp_path / "huge.png", 13500, 13500)  # over Pillow's own bomb limit (179 Mpx) too
     result = _flow(beyond_pillow, beyond_pillow, "-o", tmp_path / "flow.npy")
-    assert result.exit_code == 2 and f"image {beyond_pillow} declares 182,250,000 pixels, over the limit" in result.output
+    assert (result.exit_code == 2
+            and f"image {beyond_pillow} declares 182,250,000 pixels, over the limit" in result.output)
 
 
 def test_the_limit_moves_with_the_option_and_the_environment(tmp_path, monkeypatch):
@@ -82,6 +83,8 @@ def test_opencv_refuses_a_bomb_inside_a_store_record(tmp_path):
     code = ("import flowkit, numpy as np; from flowkit.store.codec import decode_image\n"
             f"try:\n    decode_image(np.fromfile({str(bomb)!r}, np.uint8), color=False)\n"
             "except ValueError as e:\n    print(e)\n")
+    env_without_limit = {k: v for k, v in __import__("os").environ.items() if k != "OPENCV_IO_MAX_IMAGE_PIXELS"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                            env={k: v for k, v in __import__("os").environ.items() if k != "OPENCV_IO_MAX_IMAGE_PIXELS"})
-    assert result.stdout.startswith("does not decode as an image:") and "CV_IO_MAX_IMAGE_PIXELS" in result.stdout, result
+                            env=env_without_limit)
+    assert (result.stdout.startswith("does not decode as an image:")
+            and "CV_IO_MAX_IMAGE_PIXELS" in result.stdout), result

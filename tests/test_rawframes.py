@@ -56,7 +56,8 @@ def test_import_then_export_gives_the_same_files(rawframes, tmp_path):
         ("Jump/v_Jump_g01_c01", 5, 0), ("Jump/v_Jump_g02_c01", 4, 0), ("Sit/v_Sit_g01_c01", 6, 1)]
     assert store.classes == ["Jump", "Sit"] and store.attrs["size"] == [48, 32]
     # Record bytes are the files' bytes.
-    assert store.read_encoded("flow_y", 2, [4])[0].tobytes() == (rawframes / "Sit/v_Sit_g01_c01/flow_y_00005.jpg").read_bytes()
+    file_bytes = (rawframes / "Sit/v_Sit_g01_c01/flow_y_00005.jpg").read_bytes()
+    assert store.read_encoded("flow_y", 2, [4])[0].tobytes() == file_bytes
 
     result = _cli(["export-rawframes", str(tmp_path / "s.h5"), str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
@@ -78,7 +79,8 @@ def test_store_to_rawframes_to_store_keeps_labels_splits_and_flow(tmp_path):
         for k, name in enumerate(["a/one", "b/two"]):
             flows[name] = rng.normal(0, 4, (3, 2, 32, 48)).astype(np.float32)
             flows[name][:, :, 8:24] = np.float32(k + 1)  # smooth regions JPEG keeps well
-            encoded = encode_streams({"rgb": "jpeg", "flow_x": "png", "flow_y": "png"}, rgb=textured_frames(4, (48, 32), seed=k), flow=flows[name])
+            encoded = encode_streams({"rgb": "jpeg", "flow_x": "png", "flow_y": "png"},
+                                     rgb=textured_frames(4, (48, 32), seed=k), flow=flows[name])
             writer.add_video(VideoRecord(name=name, label=1 - k, num_frames=4), encoded)
         writer.set_classes(["b", "a"])
         writer.set_split(1, {"a/one": SPLIT_TRAIN, "b/two": SPLIT_TEST})
@@ -129,5 +131,6 @@ def test_export_never_writes_outside_the_folder(tmp_path):
         export_rawframes(path, tmp_path / "out" / "inner")
     assert not (tmp_path / "escaped").exists() and not list(tmp_path.rglob("img_*.jpg"))
     result = _cli(["export-rawframes", str(path), str(tmp_path / "out")])
-    assert result.exit_code == 2 and result.output.startswith("Error: ") and "invalid video name '../../escaped'" in result.output
+    assert (result.exit_code == 2 and result.output.startswith("Error: ")
+            and "invalid video name '../../escaped'" in result.output)
     assert len(result.output.strip().splitlines()) == 1

@@ -45,7 +45,8 @@ def _cli(app, *args):
 
 def _one_line_error(result, *fragments):
     assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.strip().splitlines() if line.strip() and not line.startswith(("epoch", "\r"))]
+    lines = [line for line in result.output.strip().splitlines()
+             if line.strip() and not line.startswith(("epoch", "\r"))]
     errors = [line for line in lines if "Error: " in line]
     assert len(errors) == 1 and "Traceback" not in result.output, result.output
     for fragment in fragments:
@@ -74,10 +75,12 @@ def test_offsets_past_the_data_are_named_and_verify_goes_on(sound, tmp_path):
     store = damaged_copy(sound, tmp_path, edit)
     problems = verify(store)
     first = "stream flow_x, video 'move_000/v_move_000_g01', frame"
-    assert any(p.startswith(f"{first} 4: record ends at byte") and "past the end of the data" in p for p in problems), problems
+    assert any(p.startswith(f"{first} 4: record ends at byte") and "past the end of the data" in p
+               for p in problems), problems
     assert any(p.startswith(f"{first} 5: record ends at byte") and "before it starts" in p for p in problems), problems
     # verify went on past the broken table: it read and checked every record it could locate.
-    assert "video 'move_120/v_move_120_g02', stream rgb, frame 3: checksum mismatch (the record changed after writing)" in problems
+    assert ("video 'move_120/v_move_120_g02', stream rgb, frame 3: "
+            "checksum mismatch (the record changed after writing)") in problems
 
     from cli.flowkit_app import main as flowkit
 
@@ -93,7 +96,8 @@ def test_a_frame_count_beyond_the_streams_is_refused(sound, tmp_path):
 
     store = damaged_copy(sound, tmp_path, edit)
     problems = verify(store)
-    assert "video 'move_000/v_move_000_g03': 1000000 frames need records 16..1000015 of stream rgb, which holds 96" in problems
+    assert ("video 'move_000/v_move_000_g03': 1000000 frames need records 16..1000015 "
+            "of stream rgb, which holds 96") in problems
     assert "stream flow_y: 84 records, the videos table accounts for 1000076" in problems
     _readers_refuse(store, tmp_path, "is damaged: video 'move_000/v_move_000_g03': 1000000 frames need records")
 
@@ -114,7 +118,8 @@ def test_a_damaged_record_stops_training_with_one_line(sound, tmp_path, workers)
     from cli.tsn_app import main as tsn
 
     store = damaged_copy(sound, tmp_path, _flip_byte("flow_y", "move_000/v_move_000_g02", 3))
-    result = _cli(tsn, "train", "--store", store, *TRAIN, "--segments", "7", "--workers", workers, "-o", tmp_path / "run")
+    result = _cli(tsn, "train", "--store", store, *TRAIN, "--segments", "7", "--workers", workers,
+                  "-o", tmp_path / "run")
     # With workers, the line is the one the worker raised, not DataLoader's "Caught ... in worker" and its traceback.
     _one_line_error(result, f"Error: {store}: video 'move_000/v_move_000_g02', stream flow_y, frame 3: damaged record "
                             f"(checksum mismatch); `flowkit verify {store}` lists every problem")
@@ -130,7 +135,7 @@ def test_skip_damaged_counts_and_lists_what_it_skipped(sound, tmp_path):
     result = train(config)
     assert result["skipped_damaged"] == 1  # the damaged training video, once (the loader ran in a worker process)
     listed = (tmp_path / "run" / "skipped_damaged.txt").read_text().splitlines()
-    assert len(listed) == 1 and listed[0].startswith(f"epoch 1: {store}: video 'move_240/v_move_240_g03', stream flow_x, "
-                                                     "frame 2: damaged record")
+    assert len(listed) == 1 and listed[0].startswith(
+        f"epoch 1: {store}: video 'move_240/v_move_240_g03', stream flow_x, frame 2: damaged record")
     assert result["metrics"]["skipped_damaged"] == 1 and np.isfinite(result["metrics"]["train_loss"])
     assert '"skipped_damaged": 1' in (tmp_path / "run" / "metrics.jsonl").read_text()

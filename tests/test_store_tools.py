@@ -32,7 +32,8 @@ def store_path(tmp_path_factory):
     make_tree(root, {"Run/a": 6, "Walk/b": 8})
     (root / "Walk" / "broken.mp4").write_text("not a video")
     path = base / "store.h5"
-    summary = extract([root], path, ContentOptions(size=(64, 48), algo="farneback", warped=True), RunOptions(workers=0, progress=False))
+    content = ContentOptions(size=(64, 48), algo="farneback", warped=True)
+    summary = extract([root], path, content, RunOptions(workers=0, progress=False))
     assert summary.videos_failed == 1
     return path
 
@@ -63,7 +64,8 @@ def test_verify_finds_a_changed_source(store_path, tmp_path):
     shutil.copytree(store_path.parent / "videos", sources)
     with open(sources / "Run" / "a.mp4", "ab") as handle:
         handle.write(b"\0")
-    assert verify(store_path, source_root=sources, decode=False) == [f"video 'Run/a': source {sources / 'Run' / 'a.mp4'} changed (sha256 differs)"]
+    changed = f"video 'Run/a': source {sources / 'Run' / 'a.mp4'} changed (sha256 differs)"
+    assert verify(store_path, source_root=sources, decode=False) == [changed]
 
 
 def test_verify_detects_a_corrupted_record(store_path, tmp_path):
@@ -79,7 +81,8 @@ def test_verify_detects_a_corrupted_record(store_path, tmp_path):
 
     problems = verify(damaged_copy(store_path, tmp_path, scribble))
     assert problems == [
-        "stream flow_y: data checksum mismatch (the bytes changed after writing; the damaged records are listed by name)",
+        "stream flow_y: data checksum mismatch "
+        "(the bytes changed after writing; the damaged records are listed by name)",
         "video 'Walk/b', stream flow_y, frame 2: checksum mismatch (the record changed after writing)",
         "video 'Walk/b', stream flow_y, frame 2: does not decode (zstd data does not decompress to its declared size)",
     ]
@@ -94,7 +97,8 @@ def test_verify_detects_bad_offsets_and_tables(store_path, tmp_path):
         file["videos/label"][0] = 9  # no class 9
 
     problems = verify(damaged_copy(store_path, tmp_path, shift), decode=False)
-    assert "stream rgb, video 'Run/a', frame 3: record ends at byte" in problems[1] and "before it starts" in problems[1]
+    assert ("stream rgb, video 'Run/a', frame 3: record ends at byte" in problems[1]
+            and "before it starts" in problems[1])
     assert any("stream rgb: offsets checksum mismatch" in p for p in problems), problems
     assert any("label 9 outside 0..1" in p for p in problems), problems
 
@@ -120,11 +124,13 @@ def test_show_draws_the_stored_frame_and_flow(store_path, tmp_path):
 def test_show_errors_are_one_line(store_path, tmp_path):
     for args, message in [
         (["nope"], "Error: no video named 'nope'"),
-        (["Walk/b", "--frame", "7"], "Error: frame 7 out of range: video 'Walk/b' has 8 frames and flow for frames 0..6"),
+        (["Walk/b", "--frame", "7"],
+         "Error: frame 7 out of range: video 'Walk/b' has 8 frames and flow for frames 0..6"),
         (["Walk/broken"], "Error: video 'Walk/broken' failed at extraction"),
         (["9"], "Error: video index 9 out of range"),
     ]:
         result = _cli(["show", str(store_path), *args, "-o", str(tmp_path / "x.png")])
-        assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, (args, result.output)
+        assert (result.exit_code == 2 and message in result.output
+                and "Traceback" not in result.output), (args, result.output)
     result = _cli(["show", str(store_path), "0", "-o", str(tmp_path / "first.png")])  # by index
     assert result.exit_code == 0 and (tmp_path / "first.png").is_file()

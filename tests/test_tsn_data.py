@@ -122,7 +122,8 @@ def test_multiscale_crops_use_allowed_sizes_and_the_five_positions():
         box = T.sample_multiscale_crop(340, 256, 224, rng)
         assert box.w in allowed and box.h in allowed
         assert abs(allowed.index(box.w) - allowed.index(box.h)) <= 1  # max_distort 1
-        candidates = {(px, py) for px in _grid_positions(box.x, 340, box.w) for py in _grid_positions(box.y, 256, box.h)}
+        candidates = {(px, py) for px in _grid_positions(box.x, 340, box.w)
+                      for py in _grid_positions(box.y, 256, box.h)}
         matches = candidates & {(0, 0), (4, 0), (0, 4), (4, 4), (2, 2)}
         assert matches, box
         assert box.x + box.w <= 340 and box.y + box.h <= 256
@@ -246,9 +247,8 @@ def test_flow_values_match_the_store_reader(store_path):
         flow = store.read_flow(video, indices[k])[:, :, 3:45, 11:53] / store.bound  # (5, 2, 42, 42)
         np.testing.assert_allclose(clip[k].numpy(), flow.reshape(10, 42, 42), atol=1e-6)
     warped = TSNDataset(store, subset="test", modality="warp", preset=TestCrops(42))[0][0]
-    np.testing.assert_allclose(
-        warped[0].numpy(), store.read_flow(video, indices[0], warped=True)[:, :, 3:45, 11:53].reshape(10, 42, 42) / 20, atol=1e-6
-    )
+    warped_flow = store.read_flow(video, indices[0], warped=True)[:, :, 3:45, 11:53].reshape(10, 42, 42) / 20
+    np.testing.assert_allclose(warped[0].numpy(), warped_flow, atol=1e-6)
     rgb = TSNDataset(store, subset="test", modality="rgb", preset=TestCrops(42))[0][0]
     frame = store.read("rgb", video, [int(centred_offsets(12, 3, 1)[1])])[0, 3:45, 11:53] / 255.0
     expected = (frame - np.array(IMAGENET_MEAN)) / np.array([0.229, 0.224, 0.225])
@@ -311,7 +311,8 @@ def test_errors_for_missing_streams_empty_splits_and_bad_options(tmp_path, store
 
 
 def test_videos_shorter_than_a_snippet_load(tmp_path):
-    path = make_tiny_store(tmp_path / "short.h5", classes=2, videos_per_class=2, frames=3, streams=("rgb", "flow_x", "flow_y"))
+    path = make_tiny_store(tmp_path / "short.h5", classes=2, videos_per_class=2, frames=3,
+                           streams=("rgb", "flow_x", "flow_y"))
     for modality in ("rgb", "rgbdiff", "flow"):
         clip, _ = TSNDataset(path, subset="train", modality=modality, segments=3, preset=TrainCrops(24))[0]
         assert clip.shape == (3, input_channels(modality), 24, 24)
@@ -342,7 +343,7 @@ def test_loader_with_two_workers_opens_a_handle_per_worker_and_is_reproducible(s
     def first_epoch(seed):
         dataset = TSNDataset(store_path, subset="train", modality="flow", preset=TrainCrops(32))
         loader = build_loader(dataset, batch_size=3, workers=2, seed=seed)
-        return [(c.clone(), l.clone()) for c, l in loader]
+        return [(clips.clone(), labels.clone()) for clips, labels in loader]
 
     a, b, c = first_epoch(7), first_epoch(7), first_epoch(8)
     assert all(torch.equal(x[0], y[0]) and torch.equal(x[1], y[1]) for x, y in zip(a, b))
@@ -406,7 +407,8 @@ def test_rawframes_source_gives_the_same_clips_as_the_store(tmp_path, jpeg_flow_
     export_rawframes(jpeg_flow_store_path, root)  # the store's JPEG bytes, one file per record
     assert (root / store.videos[0].name / "img_00001.jpg").is_file()
     assert (root / store.videos[0].name / "flow_y_00009.jpg").is_file()
-    source = RawFramesSource.from_list_files(root, root / "rawframes_train_split_1.txt", root / "rawframes_val_split_1.txt",
+    source = RawFramesSource.from_list_files(root, root / "rawframes_train_split_1.txt",
+                                             root / "rawframes_val_split_1.txt",
                                              classes=store.classes, bound=store.bound)
     assert set(source.streams) == {"rgb", "flow_x", "flow_y"}
     for modality in ("rgb", "flow"):

@@ -31,7 +31,9 @@ def ours_and_opencv(pair, **params):
     """EPE against the truth of our flow and of OpenCV's on one FlowPair, plus both flows."""
     ours = tvl1(pair.prev, pair.next, **params)[0]
     reference = compute_flow(pair.prev, pair.next, algo="opencv-tvl1", **params)[0]
-    return endpoint_error(ours, pair.flow, pair.valid), endpoint_error(reference, pair.flow, pair.valid), ours, reference
+    ours_epe = endpoint_error(ours, pair.flow, pair.valid)
+    opencv_epe = endpoint_error(reference, pair.flow, pair.valid)
+    return ours_epe, opencv_epe, ours, reference
 
 
 def assert_oracle(ours_epe, opencv_epe):

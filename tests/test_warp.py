@@ -67,7 +67,8 @@ def test_background_flow_is_removed_and_object_motion_kept(camera_result):
     raw_magnitude = np.hypot(*raw)[background].mean()
     warped_magnitude = np.hypot(*warped)[background].mean()
     assert raw_magnitude > 1.0  # the camera really moves
-    assert warped_magnitude < BACKGROUND_RESIDUAL_BOUND * raw_magnitude, f"{camera}: {warped_magnitude:.3f} vs {raw_magnitude:.3f}"
+    assert warped_magnitude < BACKGROUND_RESIDUAL_BOUND * raw_magnitude, (
+        f"{camera}: {warped_magnitude:.3f} vs {raw_magnitude:.3f}")
 
     interior = object_interior(pair)
     expected = pair.expected_warped_flow()[:, interior].mean(axis=1)
