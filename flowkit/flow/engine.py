@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -209,14 +210,18 @@ class TVL1Engine:
     runs an in-place eager iteration and checks convergence after every iteration.
     interpolation: "bicubic" (OpenCV's) or "bilinear" warping. per_iteration: in-place iterations with
     a convergence check after each (default: eager CPU) instead of chunks of masked iterations (the
-    compiled and CUDA path; False lets CPU tests run that path eagerly). Other keyword arguments are
+    compiled and CUDA path; False lets CPU tests run that path eagerly). native: run the per-iteration
+    path in the fused C kernel of flowkit.flow.native (default: whenever it builds; False: torch ops;
+    True: required). With torch.get_num_threads() > 1 the kernel runs pairs of a batch on that many
+    threads. `iterations` holds, after each call, the (N,) iterations each pair ran (all scales and
+    warps; on the chunked path a converging pair counts its whole last chunk). Other keyword arguments are
     the TV-L1 parameters with OpenCV's names (see TVL1Params; `lambda` is accepted for `lambda_`).
     Call with two frame batches (see flowkit.flow.frames for accepted shapes) to get float32 flow
     (N, 2, H, W) in pixels, x then y, prev -> next (next(p + flow(p)) ~ prev(p)), on this device.
     """
 
     def __init__(self, device="cpu", compile: bool = False, interpolation: str = "bicubic",
-                 per_iteration: bool | None = None, **params):
+                 per_iteration: bool | None = None, native: bool | None = None, **params):
         self.params = TVL1Params.from_kwargs(**params)
         self.device = resolve_device(device)
         if interpolation not in INTERPOLATIONS:
@@ -233,6 +238,18 @@ class TVL1Engine:
         if per_iteration and self.compile:
             raise ValueError("per_iteration=True is the eager in-place path; it cannot be compiled")
         self._per_iteration = bool(per_iteration)
+        # The per-iteration CPU path runs in the fused C kernel when it can be built (flowkit.flow.native).
+        if native and not self._per_iteration:
+            raise ValueError("native=True is the per-iteration CPU path (not compile, not per_iteration=False)")
+        self._native = None
+        if self._per_iteration and native is not False:
+            from flowkit.flow import native as native_kernel
+
+            self._native = native_kernel.load()
+            if native and self._native is None:
+                raise ValueError("native=True, but the fused CPU TV-L1 kernel cannot be built here (see the warning)")
+        self._pool = None  # threads running the native kernel on several pairs at once
+        self.iterations = None  # (N,) int: iterations each pair of the last call ran, all scales and warps
         self.steps_per_call = 1 if self._per_iteration else _iterations_per_call(p.inner_iterations)
         iterate = functools.partial(_run_iterations, steps=self.steps_per_call, epsilon=float(p.epsilon),
                                     **self._constants)
@@ -279,6 +296,7 @@ class TVL1Engine:
             for _ in range(1, len(levels)):
                 initial_flow = downscale(initial_flow, p.scale_step) * p.scale_step
             u[:, :2] = initial_flow
+        self.iterations = np.zeros(i0.shape[0], np.int32)
         for s in range(len(levels) - 1, -1, -1):
             u = self._solve_scale(*levels[s], u)
             if s > 0:
@@ -298,11 +316,18 @@ class TVL1Engine:
     def _solve_scale(self, i0: torch.Tensor, i1: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """Refine u (N, C, H, W) on one pyramid scale: `warps` linearizations, each iterated to convergence."""
         i1x, i1y = centered_gradient(i1)
-        i1_stack = torch.stack((i1, i1x, i1y), 1)
+        native = self._native is not None and self.interpolation == "bicubic"
+        if native:  # the kernel samples the three planes together: interleave them, padded to 4 floats
+            i1_stack = torch.stack((i1, i1x, i1y, torch.zeros_like(i1)), -1)
+        else:
+            i1_stack = torch.stack((i1, i1x, i1y), 1)
         px = torch.zeros_like(u)
         py = torch.zeros_like(u)
         for _ in range(self.params.warps):
-            g, neg_inv_grad, rho_c = self._linearize(i0, i1_stack, u)
+            if native:
+                g, neg_inv_grad, rho_c = self._native.linearize(i0, i1_stack, u.contiguous(), float(self.params.gamma))
+            else:
+                g, neg_inv_grad, rho_c = self._linearize(i0, i1_stack, u)
             u, px, py = self._iterate_warp(u, px, py, g, neg_inv_grad, rho_c)
         return u
 
@@ -315,14 +340,18 @@ class TVL1Engine:
         """
         p = self.params
         scaled_epsilon = p.epsilon * p.epsilon * u.shape[-2] * u.shape[-1]
+        if self._native is not None:
+            return self._iterate_warp_native(u, px, py, g, neg_inv_grad, rho_c, scaled_epsilon)
         work = [u, px, py, g, neg_inv_grad, rho_c]  # the working batch: pairs `rows` of the full one
         rows = None  # None: all pairs, in order, and `work` holds the full tensors
+        counted = np.arange(u.shape[0])  # rows on the host, for the iteration counts
         active = torch.ones(u.shape[0], dtype=torch.bool, device=u.device)
         calls_per_block = p.inner_iterations // self.steps_per_call
         for _ in range(p.outer_iterations):
             if p.median_filtering > 1:
                 work[0] = self._median(work[0])
             for _ in range(calls_per_block):
+                self.iterations[counted] += self.steps_per_call
                 if self._per_iteration:
                     active = tvl1_iteration_(*work, **self._constants) > scaled_epsilon
                 else:
@@ -338,12 +367,52 @@ class TVL1Engine:
                 if remaining == 0:
                     return u, px, py
                 keep = active.nonzero()[:, 0]
-                rows, active = rows[keep], active[keep]
+                rows, active, counted = rows[keep], active[keep], counted[keep.cpu().numpy()]
                 work = [t[keep] for t in work]
         if rows is None:
             return tuple(work[:3])
         u[rows], px[rows], py[rows] = work[:3]
         return u, px, py
+
+    def _iterate_warp_native(self, u, px, py, g, neg_inv_grad, rho_c, scaled_epsilon: float):
+        """_iterate_warp in the fused C kernel: per outer block, the median filter of the pairs still
+        iterating, then up to inner_iterations in-place iterations per pair, each pair stopping at
+        its own convergence (OpenCV's loop exactly). Pairs are spread over torch's thread count."""
+        p = self.params
+        u, px, py = u.contiguous(), px.contiguous(), py.contiguous()
+        g, neg_inv_grad, rho_c = g.contiguous(), neg_inv_grad.contiguous(), rho_c.contiguous()
+        active = np.ones(u.shape[0], np.uint8)
+        for _ in range(p.outer_iterations):
+            if p.median_filtering > 1:
+                if active.all():
+                    u.copy_(self._median(u))
+                else:
+                    rows = torch.from_numpy(active.nonzero()[0])
+                    u[rows] = self._median(u[rows])
+            self._run_native(u, px, py, g, neg_inv_grad, rho_c, active, scaled_epsilon)
+            if not active.any():
+                break
+        return u, px, py
+
+    def _run_native(self, u, px, py, g, neg_inv_grad, rho_c, active: np.ndarray, scaled_epsilon: float) -> None:
+        """One block of inner iterations for every active pair, on up to torch.get_num_threads() threads."""
+        args = (u, px, py, g, neg_inv_grad, rho_c, active, self.iterations, self.params.inner_iterations,
+                scaled_epsilon)
+        busy = active.nonzero()[0]
+        threads = min(torch.get_num_threads(), len(busy))
+        if threads <= 1:
+            self._native.run_block(*args, **self._constants)
+            return
+        if self._pool is None or self._pool._max_workers < threads:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(threads, thread_name_prefix="flowkit-tvl1")
+        # Contiguous pair ranges with equal numbers of active pairs (the kernel skips inactive ones).
+        cuts = [0] + [int(busy[len(busy) * k // threads]) for k in range(1, threads)] + [u.shape[0]]
+        jobs = [self._pool.submit(self._native.run_block, *args, start=a, stop=b, **self._constants)
+                for a, b in zip(cuts[:-1], cuts[1:])]
+        for job in jobs:
+            job.result()
 
 
 @functools.lru_cache(maxsize=8)
