@@ -211,17 +211,18 @@ class TVL1Engine:
     interpolation: "bicubic" (OpenCV's) or "bilinear" warping. per_iteration: in-place iterations with
     a convergence check after each (default: eager CPU) instead of chunks of masked iterations (the
     compiled and CUDA path; False lets CPU tests run that path eagerly). native: run the per-iteration
-    path in the fused C kernel of flowkit.flow.native (default: whenever it builds; False: torch ops;
-    True: required). With torch.get_num_threads() > 1 the kernel runs pairs of a batch on that many
-    threads. `iterations` holds, after each call, the (N,) iterations each pair ran (all scales and
-    warps; on the chunked path a converging pair counts its whole last chunk). Other keyword arguments are
+    path with bicubic warping in the fused C kernel (flowkit.flow.native; default: whenever it builds;
+    False: torch ops; True: required), `threads` pairs at a time (default: torch's thread count).
+    `iterations` holds, after each call, the (N,) iterations each pair ran (all scales and warps; on
+    the chunked path a converging pair counts its whole last chunk). Other keyword arguments are
     the TV-L1 parameters with OpenCV's names (see TVL1Params; `lambda` is accepted for `lambda_`).
     Call with two frame batches (see flowkit.flow.frames for accepted shapes) to get float32 flow
     (N, 2, H, W) in pixels, x then y, prev -> next (next(p + flow(p)) ~ prev(p)), on this device.
     """
 
     def __init__(self, device="cpu", compile: bool = False, interpolation: str = "bicubic",
-                 per_iteration: bool | None = None, native: bool | None = None, **params):
+                 per_iteration: bool | None = None, native: bool | None = None, threads: int | None = None,
+                 **params):
         self.params = TVL1Params.from_kwargs(**params)
         self.device = resolve_device(device)
         if interpolation not in INTERPOLATIONS:
@@ -239,16 +240,9 @@ class TVL1Engine:
             raise ValueError("per_iteration=True is the eager in-place path; it cannot be compiled")
         self._per_iteration = bool(per_iteration)
         # The per-iteration CPU path runs in the fused C kernel when it can be built (flowkit.flow.native).
-        if native and not self._per_iteration:
-            raise ValueError("native=True is the per-iteration CPU path (not compile, not per_iteration=False)")
-        self._native = None
-        if self._per_iteration and native is not False:
-            from flowkit.flow import native as native_kernel
-
-            self._native = native_kernel.load()
-            if native and self._native is None:
-                raise ValueError("native=True, but the fused CPU TV-L1 kernel cannot be built here (see the warning)")
-        self._pool = None  # threads running the native kernel on several pairs at once
+        if native and not (self._per_iteration and interpolation == "bicubic"):
+            raise ValueError("native=True needs the per-iteration CPU path with bicubic warping")
+        self._fused = None
         self.iterations = None  # (N,) int: iterations each pair of the last call ran, all scales and warps
         self.steps_per_call = 1 if self._per_iteration else _iterations_per_call(p.inner_iterations)
         iterate = functools.partial(_run_iterations, steps=self.steps_per_call, epsilon=float(p.epsilon),
@@ -263,6 +257,15 @@ class TVL1Engine:
             self._median_planes = torch.compile(median_filter_torch, dynamic=True)
         else:
             self._median_planes = median_filter_torch
+        if self._per_iteration and interpolation == "bicubic" and native is not False:
+            from flowkit.flow import native as native_kernel
+            from flowkit.flow.fused_cpu import FusedCPU
+
+            kernel = native_kernel.load()
+            if kernel is not None:
+                self._fused = FusedCPU(kernel, p, self._constants, self._median_planes, threads)
+            elif native:
+                raise ValueError("native=True, but the fused CPU TV-L1 kernel cannot be built here (see the warning)")
 
     def __call__(self, prev, next, initial_flow=None) -> torch.Tensor:
         """Flow for each pair: prev, next frames (N, H, W) / (N, 3, H, W) / (H, W) -> (N, 2, H, W) float32.
@@ -316,18 +319,13 @@ class TVL1Engine:
     def _solve_scale(self, i0: torch.Tensor, i1: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """Refine u (N, C, H, W) on one pyramid scale: `warps` linearizations, each iterated to convergence."""
         i1x, i1y = centered_gradient(i1)
-        native = self._native is not None and self.interpolation == "bicubic"
-        if native:  # the kernel samples the three planes together: interleave them, padded to 4 floats
-            i1_stack = torch.stack((i1, i1x, i1y, torch.zeros_like(i1)), -1)
-        else:
-            i1_stack = torch.stack((i1, i1x, i1y), 1)
+        fused = self._fused
+        i1_stack = fused.interleave(i1, i1x, i1y) if fused else torch.stack((i1, i1x, i1y), 1)
         px = torch.zeros_like(u)
         py = torch.zeros_like(u)
         for _ in range(self.params.warps):
-            if native:
-                g, neg_inv_grad, rho_c = self._native.linearize(i0, i1_stack, u.contiguous(), float(self.params.gamma))
-            else:
-                g, neg_inv_grad, rho_c = self._linearize(i0, i1_stack, u)
+            linearize = fused.linearize if fused else self._linearize
+            g, neg_inv_grad, rho_c = linearize(i0.contiguous(), i1_stack, u)
             u, px, py = self._iterate_warp(u, px, py, g, neg_inv_grad, rho_c)
         return u
 
@@ -340,8 +338,8 @@ class TVL1Engine:
         """
         p = self.params
         scaled_epsilon = p.epsilon * p.epsilon * u.shape[-2] * u.shape[-1]
-        if self._native is not None:
-            return self._iterate_warp_native(u, px, py, g, neg_inv_grad, rho_c, scaled_epsilon)
+        if self._fused is not None:
+            return self._fused.iterate_warp(u, px, py, g, neg_inv_grad, rho_c, scaled_epsilon, self.iterations)
         work = [u, px, py, g, neg_inv_grad, rho_c]  # the working batch: pairs `rows` of the full one
         rows = None  # None: all pairs, in order, and `work` holds the full tensors
         counted = np.arange(u.shape[0])  # rows on the host, for the iteration counts
@@ -373,46 +371,6 @@ class TVL1Engine:
             return tuple(work[:3])
         u[rows], px[rows], py[rows] = work[:3]
         return u, px, py
-
-    def _iterate_warp_native(self, u, px, py, g, neg_inv_grad, rho_c, scaled_epsilon: float):
-        """_iterate_warp in the fused C kernel: per outer block, the median filter of the pairs still
-        iterating, then up to inner_iterations in-place iterations per pair, each pair stopping at
-        its own convergence (OpenCV's loop exactly). Pairs are spread over torch's thread count."""
-        p = self.params
-        u, px, py = u.contiguous(), px.contiguous(), py.contiguous()
-        g, neg_inv_grad, rho_c = g.contiguous(), neg_inv_grad.contiguous(), rho_c.contiguous()
-        active = np.ones(u.shape[0], np.uint8)
-        for _ in range(p.outer_iterations):
-            if p.median_filtering > 1:
-                if active.all():
-                    u.copy_(self._median(u))
-                else:
-                    rows = torch.from_numpy(active.nonzero()[0])
-                    u[rows] = self._median(u[rows])
-            self._run_native(u, px, py, g, neg_inv_grad, rho_c, active, scaled_epsilon)
-            if not active.any():
-                break
-        return u, px, py
-
-    def _run_native(self, u, px, py, g, neg_inv_grad, rho_c, active: np.ndarray, scaled_epsilon: float) -> None:
-        """One block of inner iterations for every active pair, on up to torch.get_num_threads() threads."""
-        args = (u, px, py, g, neg_inv_grad, rho_c, active, self.iterations, self.params.inner_iterations,
-                scaled_epsilon)
-        busy = active.nonzero()[0]
-        threads = min(torch.get_num_threads(), len(busy))
-        if threads <= 1:
-            self._native.run_block(*args, **self._constants)
-            return
-        if self._pool is None or self._pool._max_workers < threads:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._pool = ThreadPoolExecutor(threads, thread_name_prefix="flowkit-tvl1")
-        # Contiguous pair ranges with equal numbers of active pairs (the kernel skips inactive ones).
-        cuts = [0] + [int(busy[len(busy) * k // threads]) for k in range(1, threads)] + [u.shape[0]]
-        jobs = [self._pool.submit(self._native.run_block, *args, start=a, stop=b, **self._constants)
-                for a, b in zip(cuts[:-1], cuts[1:])]
-        for job in jobs:
-            job.result()
 
 
 @functools.lru_cache(maxsize=8)

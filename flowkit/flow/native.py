@@ -90,7 +90,7 @@ def _build(compiler: str) -> Path:
     return target
 
 
-class NativeIterations:
+class NativeKernel:
     """ctypes binding of tvl1_cpu.c: the linearization of a warp and blocks of in-place iterations."""
 
     def __init__(self, path: Path):
@@ -106,17 +106,18 @@ class NativeIterations:
         linearize.argtypes = [ctypes.c_int] * 4 + [_FLOAT_P] * 3 + [ctypes.c_float] + [_FLOAT_P] * 3
         self._linearize = linearize
 
-    def linearize(self, i0: torch.Tensor, planes: torch.Tensor, u: torch.Tensor, gamma: float):
-        """The engine's linearization around u in one pass: i0 (N, H, W) float32, planes (N, H, W, 4) =
-        I1, dI1/dx, dI1/dy and an unused plane, interleaved; u (N, C, H, W). Returns (g (N, C, H, W),
-        neg_inv_grad (N, 1, H, W), rho_c (N, 1, H, W)) as TVL1Engine._linearize does with bicubic warping."""
+    def linearize(self, i0: torch.Tensor, planes: torch.Tensor, u: torch.Tensor, gamma: float, g: torch.Tensor,
+                  neg_inv_grad: torch.Tensor, rho_c: torch.Tensor, start: int = 0, stop: int | None = None) -> None:
+        """TVL1Engine's linearization around u in one pass, for pairs start..stop-1, into g (N, C, H, W),
+        neg_inv_grad and rho_c (N, 1, H, W). i0: (N, H, W) float32; planes: (N, H, W, 4) = I1, dI1/dx,
+        dI1/dy and an unused plane, interleaved; u: (N, C, H, W). Bicubic warping, zero outside."""
         n, c, h, w = u.shape
-        _check_cpu_float(i0, planes, u)
-        g = torch.empty_like(u)
-        neg_inv_grad = torch.empty(n, 1, h, w)
-        rho_c = torch.empty(n, 1, h, w)
-        self._linearize(n, c, h, w, _ptr(i0), _ptr(planes), _ptr(u), gamma, _ptr(g), _ptr(neg_inv_grad), _ptr(rho_c))
-        return g, neg_inv_grad, rho_c
+        stop = n if stop is None else stop
+        _check_cpu_float(i0, planes, u, g, neg_inv_grad, rho_c)
+        plane, state = h * w, c * h * w
+        self._linearize(stop - start, c, h, w, _ptr(i0, plane * start), _ptr(planes, 4 * plane * start),
+                        _ptr(u, state * start), gamma, _ptr(g, state * start), _ptr(neg_inv_grad, plane * start),
+                        _ptr(rho_c, plane * start))
 
     def run_block(self, u, px, py, g, neg_inv_grad, rho_c, active: np.ndarray, done: np.ndarray, iterations: int,
                   scaled_epsilon: float, l_t: float, theta: float, taut: float, start: int = 0, stop: int | None = None):
@@ -159,7 +160,7 @@ def _compiler() -> str | None:
 
 
 @functools.lru_cache(maxsize=1)
-def load() -> NativeIterations | None:
+def load() -> NativeKernel | None:
     """The kernel, built or taken from the cache; None (with one warning) when it cannot be had."""
     if os.environ.get(ENV_SWITCH, "1") == "0":
         return None
@@ -169,7 +170,7 @@ def load() -> NativeIterations | None:
         reason = f"no C compiler ({os.environ.get('CC') or 'cc'}) on PATH"
     else:
         try:
-            return NativeIterations(_build(compiler))
+            return NativeKernel(_build(compiler))
         except OSError as exc:
             reason = str(exc)
     warnings.warn(f"flowkit: the fused CPU TV-L1 kernel is unavailable ({reason}); using the slower torch "
