@@ -243,7 +243,7 @@ class TVL1Engine:
         if native and not (self._per_iteration and interpolation == "bicubic"):
             raise ValueError("native=True needs the per-iteration CPU path with bicubic warping")
         self._fused = None
-        self.iterations = None  # (N,) int: iterations each pair of the last call ran, all scales and warps
+        self.iterations = None  # (N,) int32: iterations each pair of the last call ran, all scales and warps
         self.steps_per_call = 1 if self._per_iteration else _iterations_per_call(p.inner_iterations)
         iterate = functools.partial(_run_iterations, steps=self.steps_per_call, epsilon=float(p.epsilon),
                                     **self._constants)
@@ -299,12 +299,13 @@ class TVL1Engine:
             for _ in range(1, len(levels)):
                 initial_flow = downscale(initial_flow, p.scale_step) * p.scale_step
             u[:, :2] = initial_flow
-        self.iterations = np.zeros(i0.shape[0], np.int32)
+        counts = np.zeros(i0.shape[0], np.int32)  # local: threads may share this engine
         for s in range(len(levels) - 1, -1, -1):
-            u = self._solve_scale(*levels[s], u)
+            u = self._solve_scale(*levels[s], u, counts)
             if s > 0:
                 u = resize_linear(u, levels[s - 1][0].shape[-2:])
                 u[:, :2] *= 1.0 / p.scale_step  # the illumination channel is not a displacement
+        self.iterations = counts
         return u[:, :2].contiguous()
 
     def _linearize(self, i0: torch.Tensor, i1_stack: torch.Tensor, u: torch.Tensor):
@@ -316,8 +317,9 @@ class TVL1Engine:
         filtered = self._median_planes(u[:, :2], self.params.median_filtering)
         return torch.cat((filtered, u[:, 2:]), 1) if u.shape[1] > 2 else filtered
 
-    def _solve_scale(self, i0: torch.Tensor, i1: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        """Refine u (N, C, H, W) on one pyramid scale: `warps` linearizations, each iterated to convergence."""
+    def _solve_scale(self, i0: torch.Tensor, i1: torch.Tensor, u: torch.Tensor, counts: np.ndarray) -> torch.Tensor:
+        """Refine u (N, C, H, W) on one pyramid scale: `warps` linearizations, each iterated to convergence.
+        counts: (N,) iterations run per pair, incremented."""
         i1x, i1y = centered_gradient(i1)
         fused = self._fused
         i1_stack = fused.interleave(i1, i1x, i1y) if fused else torch.stack((i1, i1x, i1y), 1)
@@ -326,10 +328,10 @@ class TVL1Engine:
         for _ in range(self.params.warps):
             linearize = fused.linearize if fused else self._linearize
             g, neg_inv_grad, rho_c = linearize(i0.contiguous(), i1_stack, u)
-            u, px, py = self._iterate_warp(u, px, py, g, neg_inv_grad, rho_c)
+            u, px, py = self._iterate_warp(u, px, py, g, neg_inv_grad, rho_c, counts)
         return u
 
-    def _iterate_warp(self, u, px, py, g, neg_inv_grad, rho_c):
+    def _iterate_warp(self, u, px, py, g, neg_inv_grad, rho_c, counts: np.ndarray):
         """The median-filter / iteration blocks of one warp; returns the new (u, px, py).
 
         Pairs that converge leave the working batch (their state is written back and the rest is
@@ -339,7 +341,7 @@ class TVL1Engine:
         p = self.params
         scaled_epsilon = p.epsilon * p.epsilon * u.shape[-2] * u.shape[-1]
         if self._fused is not None:
-            return self._fused.iterate_warp(u, px, py, g, neg_inv_grad, rho_c, scaled_epsilon, self.iterations)
+            return self._fused.iterate_warp(u, px, py, g, neg_inv_grad, rho_c, scaled_epsilon, counts)
         work = [u, px, py, g, neg_inv_grad, rho_c]  # the working batch: pairs `rows` of the full one
         rows = None  # None: all pairs, in order, and `work` holds the full tensors
         counted = np.arange(u.shape[0])  # rows on the host, for the iteration counts
@@ -349,7 +351,7 @@ class TVL1Engine:
             if p.median_filtering > 1:
                 work[0] = self._median(work[0])
             for _ in range(calls_per_block):
-                self.iterations[counted] += self.steps_per_call
+                counts[counted] += self.steps_per_call
                 if self._per_iteration:
                     active = tvl1_iteration_(*work, **self._constants) > scaled_epsilon
                 else:
