@@ -102,7 +102,7 @@ class NativeKernel:
             ctypes.c_double, ctypes.c_int, ctypes.POINTER(ctypes.c_ubyte), ctypes.POINTER(ctypes.c_int)]
         self._fn = fn
         linearize = lib.tvl1_linearize
-        linearize.restype = None
+        linearize.restype = ctypes.c_int
         linearize.argtypes = [ctypes.c_int] * 4 + [_FLOAT_P] * 3 + [ctypes.c_float] + [_FLOAT_P] * 3
         self._linearize = linearize
 
@@ -115,9 +115,11 @@ class NativeKernel:
         stop = n if stop is None else stop
         _check_cpu_float(i0, planes, u, g, neg_inv_grad, rho_c)
         plane, state = h * w, c * h * w
-        self._linearize(stop - start, c, h, w, _ptr(i0, plane * start), _ptr(planes, 4 * plane * start),
-                        _ptr(u, state * start), gamma, _ptr(g, state * start), _ptr(neg_inv_grad, plane * start),
-                        _ptr(rho_c, plane * start))
+        status = self._linearize(stop - start, c, h, w, _ptr(i0, plane * start), _ptr(planes, 4 * plane * start),
+                                 _ptr(u, state * start), gamma, _ptr(g, state * start),
+                                 _ptr(neg_inv_grad, plane * start), _ptr(rho_c, plane * start))
+        if status != 0:
+            raise MemoryError("the native TV-L1 kernel could not allocate its row buffer")
 
     def run_block(self, u, px, py, g, neg_inv_grad, rho_c, active: np.ndarray, done: np.ndarray, iterations: int,
                   scaled_epsilon: float, l_t: float, theta: float, taut: float, start: int = 0, stop: int | None = None):

@@ -177,23 +177,32 @@ static inline v4 sample_bicubic(const v4 *planes, int h, int w, float fx, float 
 
 /* Linearize the data term of n pairs around u: g = (I1w_x, I1w_y[, gamma]), neg_inv_grad =
  * -1 / max(|grad I1w|^2, FLT_EPSILON), rho_c = I1w - I1w_x u_x - I1w_y u_y - I0, where I1w is I1
- * (and its gradient) sampled at p + u(p). */
-void tvl1_linearize(int n, int c, int h, int w, const float *i0, const float *planes, const float *u, float gamma,
-                    float *g, float *neg_inv_grad, float *rho_c) {
+ * (and its gradient) sampled at p + u(p). Returns 0, or -1 when out of memory. */
+int tvl1_linearize(int n, int c, int h, int w, const float *i0, const float *planes, const float *u, float gamma,
+                   float *g, float *neg_inv_grad, float *rho_c) {
     const size_t plane = (size_t)h * w, state = (size_t)c * plane;
+    float *row = malloc(sizeof(float) * 3 * (size_t)w); /* sampled I1w, I1w_x, I1w_y of one row, planar */
+    if (row == NULL) return -1;
+    float *s0 = row, *s1 = row + w, *s2 = row + 2 * (size_t)w;
     for (int i = 0; i < n; i++) {
         const v4 *pl = (const v4 *)(planes + 4 * plane * i);
         const float *ux = u + state * i, *uy = ux + plane, *prev = i0 + plane * i;
         float *gx = g + state * i, *gy = gx + plane, *ng = neg_inv_grad + plane * i, *rc = rho_c + plane * i;
         for (int y = 0; y < h; y++) {
-            for (int x = 0; x < w; x++) {
-                const size_t p = (size_t)y * w + x;
-                const v4 s = sample_bicubic(pl, h, w, x + ux[p], y + uy[p]);
-                const float grad = s[1] * s[1] + s[2] * s[2];
-                gx[p] = s[1];
-                gy[p] = s[2];
-                ng[p] = -1.0f / (grad > FLT_EPSILON_ ? grad : FLT_EPSILON_);
-                rc[p] = s[0] - s[1] * ux[p] - s[2] * uy[p] - prev[p];
+            const size_t r = (size_t)y * w;
+            for (int x = 0; x < w; x++) { /* gathers: one pixel at a time */
+                const v4 s = sample_bicubic(pl, h, w, x + ux[r + x], y + uy[r + x]);
+                s0[x] = s[0];
+                s1[x] = s[1];
+                s2[x] = s[2];
+            }
+#pragma omp simd
+            for (int x = 0; x < w; x++) { /* the data term's constants: vectorized over the row */
+                const float grad = s1[x] * s1[x] + s2[x] * s2[x];
+                gx[r + x] = s1[x];
+                gy[r + x] = s2[x];
+                ng[r + x] = -1.0f / (grad > FLT_EPSILON_ ? grad : FLT_EPSILON_);
+                rc[r + x] = s0[x] - s1[x] * ux[r + x] - s2[x] * uy[r + x] - prev[r + x];
             }
         }
         if (c == 3) {
@@ -201,4 +210,6 @@ void tvl1_linearize(int n, int c, int h, int w, const float *i0, const float *pl
             for (size_t p = 0; p < plane; p++) gg[p] = gamma;
         }
     }
+    free(row);
+    return 0;
 }
