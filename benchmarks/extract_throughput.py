@@ -165,7 +165,8 @@ def disk_usage(path: Path) -> dict:
     """Apparent bytes, allocated bytes (st_blocks) and file count of a file or folder tree."""
     files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
     stats = [p.stat() for p in files]
-    return {"files": len(files), "bytes": sum(s.st_size for s in stats), "allocated_bytes": sum(s.st_blocks * 512 for s in stats)}
+    return {"files": len(files), "bytes": sum(s.st_size for s in stats),
+            "allocated_bytes": sum(s.st_blocks * 512 for s in stats)}
 
 
 def main(argv=None) -> dict:
@@ -207,7 +208,8 @@ def main(argv=None) -> dict:
         seconds = {name: statistics.median(times) for name, times in runs.items() if times}
         opencv_best = min(seconds.get("opencv_threads", np.inf), seconds.get("opencv_processes", np.inf))
         stored = store_flows(tmp / "store.h5")
-        epe = float(np.mean([endpoint_error(a.transpose(2, 0, 1), b.transpose(2, 0, 1)) for a, b in zip(stored, opencv_flows)]))
+        epe = float(np.mean([endpoint_error(a.transpose(2, 0, 1), b.transpose(2, 0, 1))
+                             for a, b in zip(stored, opencv_flows)]))
         frame_count = len(pairs) + len(videos)
         result = {
             "benchmark": "extract_throughput", "job": args.job, "content": content, "clips": len(videos),
@@ -216,7 +218,7 @@ def main(argv=None) -> dict:
             "seconds": {name: round(s, 2) for name, s in seconds.items()},
             "frames_per_s": {name: round(frame_count / s, 2) for name, s in seconds.items()},
             "flowkit_speedup_vs_opencv": round(opencv_best / seconds["flowkit"], 2),
-            "opencv_best": "processes" if seconds.get("opencv_processes", np.inf) < seconds["opencv_threads"] else "threads",
+            "opencv_best": "threads" if seconds["opencv_threads"] <= opencv_best else "processes",
             "epe_stored_vs_opencv_px": round(epe, 4),
             "iterations_per_pair": iterations_per_pair(pairs),
             "store": disk_usage(tmp / "store.h5"),

@@ -10,7 +10,7 @@ import torch
 from flowkit.flow import TVL1Engine, endpoint_error, native
 from flowkit.flow.engine import tvl1_iteration_
 from flowkit.flow.synthetic import MOTIONS, synthetic_pair
-from flowkit.flow.warp import centered_gradient
+from flowkit.flow.remap import centered_gradient
 
 SIZE = (72, 96)
 CONSTANTS = dict(l_t=0.15 * 0.3, theta=0.3, taut=0.25 / 0.3)

@@ -58,8 +58,9 @@ def _cpu_features() -> str:
 def _library_name(compiler: str) -> str:
     stat = os.stat(compiler)
     key = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), " ".join(FLAGS).encode(), f"{compiler} {stat.st_size} {stat.st_mtime_ns}".encode(),
-                 _cpu_features().encode(), platform.machine().encode()):
+    compiler_id = f"{compiler} {stat.st_size} {stat.st_mtime_ns}"
+    for part in (SOURCE.read_bytes(), " ".join(FLAGS).encode(), compiler_id.encode(), _cpu_features().encode(),
+                 platform.machine().encode()):
         key.update(part)
         key.update(b"\0")
     return f"tvl1_cpu-{key.hexdigest()[:20]}.so"
@@ -122,7 +123,8 @@ class NativeKernel:
             raise MemoryError("the native TV-L1 kernel could not allocate its row buffer")
 
     def run_block(self, u, px, py, g, neg_inv_grad, rho_c, active: np.ndarray, done: np.ndarray, iterations: int,
-                  scaled_epsilon: float, l_t: float, theta: float, taut: float, start: int = 0, stop: int | None = None):
+                  scaled_epsilon: float, l_t: float, theta: float, taut: float, start: int = 0,
+                  stop: int | None = None) -> None:
         """Iterate pairs start..stop-1 of the batch in place.
 
         u, px, py, g: contiguous CPU float32 (N, C, H, W); neg_inv_grad, rho_c: (N, 1, H, W). active: (N,)
