@@ -240,7 +240,8 @@ class TVL1Engine:
             raise ValueError("per_iteration=True is the eager in-place path; it cannot be compiled")
         self._per_iteration = bool(per_iteration)
         # The per-iteration CPU path runs in the fused C kernel when it can be built (flowkit.flow.native).
-        if native and not (self._per_iteration and interpolation == "bicubic"):
+        fusable = self._per_iteration and self.device.type == "cpu" and interpolation == "bicubic"
+        if native and not fusable:
             raise ValueError("native=True needs the per-iteration CPU path with bicubic warping")
         self._fused = None
         self.iterations = None  # (N,) int32: iterations each pair of the last call ran, all scales and warps
@@ -257,7 +258,7 @@ class TVL1Engine:
             self._median_planes = torch.compile(median_filter_torch, dynamic=True)
         else:
             self._median_planes = median_filter_torch
-        if self._per_iteration and interpolation == "bicubic" and native is not False:
+        if fusable and native is not False:
             from flowkit.flow import native as native_kernel
             from flowkit.flow.fused_cpu import FusedCPU
 
