@@ -84,7 +84,14 @@ def log(message: str) -> None:
 
 
 def missing(*modules: str) -> list[str]:
-    return [m for m in modules if importlib.util.find_spec(m) is None]
+    """The modules of `modules` that cannot be imported here."""
+    def absent(name: str) -> bool:
+        try:
+            return importlib.util.find_spec(name) is None
+        except (ImportError, ValueError):  # a broken or blocked package counts as absent
+            return True
+
+    return [m for m in modules if absent(m)]
 
 
 def _env() -> dict:
@@ -278,7 +285,7 @@ def extract(plan: Plan, clock: Clock) -> dict:
 
 
 def loader(plan: Plan, clock: Clock) -> dict:
-    lacking = missing("h5py", "zstandard", "torchvision")
+    lacking = missing("h5py", "torchvision")  # the tiny store keeps flow as PNG: no zstandard needed
     if lacking:
         return {"status": "skipped", "reason": f"needs {', '.join(lacking)}"}
     import torch
