@@ -120,6 +120,8 @@ def test_threads_do_not_change_the_result():
     prev, next = np.stack([p.prev for p in pairs]), np.stack([p.next for p in pairs])
     one = TVL1Engine(threads=1)(prev, next)
     assert torch.equal(TVL1Engine(threads=3)(prev, next), one)
+    with pytest.raises(ValueError, match="threads"):
+        TVL1Engine(threads=0)
 
 
 def test_switch_off_and_missing_compiler_fall_back_to_torch(monkeypatch, tmp_path):

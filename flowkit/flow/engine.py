@@ -240,6 +240,8 @@ class TVL1Engine:
             raise ValueError("per_iteration=True is the eager in-place path; it cannot be compiled")
         self._per_iteration = bool(per_iteration)
         # The per-iteration CPU path runs in the fused C kernel when it can be built (flowkit.flow.native).
+        if threads is not None and (int(threads) != threads or threads < 1):
+            raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
         fusable = self._per_iteration and self.device.type == "cpu" and interpolation == "bicubic"
         if native and not fusable:
             raise ValueError("native=True needs the per-iteration CPU path with bicubic warping")

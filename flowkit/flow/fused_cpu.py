@@ -29,8 +29,6 @@ class FusedCPU:
 
     def __init__(self, kernel: NativeKernel, params: TVL1Params, constants: dict, median_planes: Callable,
                  threads: int | None = None):
-        if threads is not None and threads < 1:
-            raise ValueError(f"threads must be at least 1, got {threads}")
         self.kernel = kernel
         self.params = params
         self.constants = constants
