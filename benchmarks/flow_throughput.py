@@ -1,7 +1,7 @@
 """TV-L1 throughput: flowkit's torch engine vs OpenCV's CPU TV-L1, same pairs, same run.
 
     python -m benchmarks.flow_throughput [--pairs 16] [--size 340x256] [--devices cpu,cuda]
-                                         [--batch-sizes 1,4] [--modes eager,torch,compiled] [--quick] [--warped]
+                                         [--batch-sizes 1,4] [--modes eager,torch] [--quick] [--warped]
 
 Pairs: procedural textures under the four known motions of flowkit.flow.synthetic (translation,
 rotation, zoom, smooth non-rigid; largest flow --magnitude px), default TV-L1 parameters. Measured
@@ -12,8 +12,9 @@ reported on its own as it includes any compilation):
   one OpenCV thread each; the best of the two is OpenCV's figure.
 - ours on CPU, per mode (`eager`: the default engine, the fused C kernel when it builds; `torch`: the
   same loop in eager torch ops, the fallback without a C compiler; `compiled`: torch.compile'd
-  iterations), in one process with `cores` threads (the fused kernel spreads a batch's pairs over
-  them), for each batch size; and in a pool of `cores` single-thread processes, one pair per task.
+  iterations; not run by default on CPU: slower than the kernel, and minutes of compiling), in one
+  process with `cores` threads (the fused kernel spreads a batch's pairs over them), for each batch
+  size; and in a pool of `cores` single-thread processes, one pair per task.
 - ours on CUDA (when present): eager and compiled for each batch size; pairs are cycled to fill
   batches of --gpu-pairs.
 
@@ -62,6 +63,7 @@ def _init_worker(kind: str) -> None:
 
 # Engine settings of each mode (see the module docstring).
 MODES = {"eager": {}, "torch": {"native": False}, "compiled": {"compile": True}}
+DEFAULT_MODES = {False: "eager,torch", True: "eager,compiled"}  # by device: on CUDA?
 
 
 def _warm(_: int) -> int:
@@ -239,9 +241,10 @@ def parse_args(argv=None):
     parser.add_argument("--batch-sizes", default="1,4", help="CPU batch sizes (default 1,4)")
     parser.add_argument("--gpu-batch-sizes", default="1,8,32,128", help="CUDA batch sizes (default 1,8,32,128)")
     parser.add_argument("--gpu-pairs", type=int, default=512, help="pairs timed per CUDA setting (default 512)")
-    parser.add_argument("--modes", default="eager,torch,compiled",
+    parser.add_argument("--modes", default=None,
                         help="comma list of eager (default engine: the fused kernel on CPU), torch (eager torch "
-                             "ops), compiled (default: all three)")
+                             "ops), compiled (default: eager,torch on CPU, where compiling is slower than the "
+                             "kernel and costs minutes; eager,compiled on CUDA)")
     parser.add_argument("--workers", type=int, default=os.cpu_count(), help="CPU cores to use (default all)")
     parser.add_argument("--no-opencv", action="store_true", help="skip OpenCV (e.g. where cv2.optflow is missing)")
     parser.add_argument("--rounds", type=int, default=2, help="timed passes per setting, best kept (default 2)")
@@ -250,7 +253,7 @@ def parse_args(argv=None):
                         help="also time flow + warped flow (flowkit.warp) against plain flow, largest batch size, "
                              "same run")
     args = parser.parse_args(argv)
-    unknown = sorted({m.strip() for m in args.modes.split(",") if m.strip()} - set(MODES))
+    unknown = sorted({m.strip() for m in (args.modes or "").split(",") if m.strip()} - set(MODES))
     if unknown:
         parser.error(f"unknown mode(s) {', '.join(unknown)}; choose from {', '.join(MODES)}")
     if args.quick:
@@ -267,7 +270,6 @@ def main(argv=None) -> dict:
     from flowkit.flow.synthetic import synthetic_pairs
 
     width, height = parse_size(args.size)
-    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     devices = args.devices.split(",") if args.devices else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     threads = args.workers
     torch.set_num_threads(threads)
@@ -286,6 +288,7 @@ def main(argv=None) -> dict:
         on_cuda = device.startswith("cuda")
         sizes = [int(b) for b in (args.gpu_batch_sizes if on_cuda else args.batch_sizes).split(",")]
         total = args.gpu_pairs if on_cuda else args.pairs
+        modes = [m.strip() for m in (args.modes or DEFAULT_MODES[on_cuda]).split(",") if m.strip()]
         for mode in modes:
             if on_cuda and mode == "torch":
                 continue  # on CUDA the eager mode is the torch one
