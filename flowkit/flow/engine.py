@@ -246,6 +246,8 @@ class TVL1Engine:
         if native and not fusable:
             raise ValueError("native=True needs the per-iteration CPU path with bicubic warping")
         self._fused = None
+        self.threads = threads
+        self._pool, self._pool_size = None, 0  # threads solving different pairs of a batch (fused path)
         self.iterations = None  # (N,) int32: iterations each pair of the last call ran, all scales and warps
         self.steps_per_call = 1 if self._per_iteration else _iterations_per_call(p.inner_iterations)
         iterate = functools.partial(_run_iterations, steps=self.steps_per_call, epsilon=float(p.epsilon),
@@ -266,7 +268,7 @@ class TVL1Engine:
 
             kernel = native_kernel.load()
             if kernel is not None:
-                self._fused = FusedCPU(kernel, p, self._constants, self._median_planes, threads)
+                self._fused = FusedCPU(kernel, p, self._constants, self._median_planes)
             elif native:
                 raise ValueError("native=True, but the fused CPU TV-L1 kernel cannot be built here (see the warning)")
 
@@ -286,12 +288,33 @@ class TVL1Engine:
         elif initial_flow is not None:
             raise ValueError("initial_flow given but use_initial_flow is False")
         with torch.no_grad():
+            flow, self.iterations = self._solve_pairs(i0, i1, initial_flow)
+        return flow
+
+    def _solve_pairs(self, i0, i1, initial_flow):
+        """_solve, on the fused path with its pairs spread over `threads` threads, one pair per task:
+        the kernel, medianBlur and torch's operators release the GIL, and a pair's flow does not depend
+        on its batch. Returns (flow (N, 2, H, W), iterations (N,))."""
+        n = i0.shape[0]
+        threads = min(self.threads or torch.get_num_threads(), n) if self._fused is not None else 1
+        if threads <= 1:
             return self._solve(i0, i1, initial_flow)
+        if self._pool_size < threads:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool, self._pool_size = ThreadPoolExecutor(threads, thread_name_prefix="flowkit-tvl1"), threads
+
+        def one(k: int):
+            return self._solve(i0[k : k + 1], i1[k : k + 1], None if initial_flow is None else initial_flow[k : k + 1])
+
+        solved = list(self._pool.map(one, range(n)))
+        return torch.cat([flow for flow, _ in solved]), np.concatenate([counts for _, counts in solved])
 
     def _pyramid(self, i0: torch.Tensor, i1: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         return image_pyramid(i0, i1, self.params.nscales, self.params.scale_step)
 
-    def _solve(self, i0: torch.Tensor, i1: torch.Tensor, initial_flow: torch.Tensor | None) -> torch.Tensor:
+    def _solve(self, i0: torch.Tensor, i1: torch.Tensor, initial_flow: torch.Tensor | None):
+        """Flow (N, 2, H, W) of the pairs and the (N,) iterations each ran."""
         p = self.params
         levels = self._pyramid(i0, i1)
         channels = 3 if p.gamma != 0 else 2
@@ -302,14 +325,13 @@ class TVL1Engine:
             for _ in range(1, len(levels)):
                 initial_flow = downscale(initial_flow, p.scale_step) * p.scale_step
             u[:, :2] = initial_flow
-        counts = np.zeros(i0.shape[0], np.int32)  # local: threads may share this engine
+        counts = np.zeros(i0.shape[0], np.int32)  # local: threads share this engine
         for s in range(len(levels) - 1, -1, -1):
             u = self._solve_scale(*levels[s], u, counts)
             if s > 0:
                 u = resize_linear(u, levels[s - 1][0].shape[-2:])
                 u[:, :2] *= 1.0 / p.scale_step  # the illumination channel is not a displacement
-        self.iterations = counts
-        return u[:, :2].contiguous()
+        return u[:, :2].contiguous(), counts
 
     def _linearize(self, i0: torch.Tensor, i1_stack: torch.Tensor, u: torch.Tensor):
         warp = warp_bicubic if self.interpolation == "bicubic" else warp_bilinear
