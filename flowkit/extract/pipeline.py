@@ -194,7 +194,7 @@ def _extract_parts_and_assemble(jobs: list[VideoJob], output: Path, parts_dir: P
         exc.path.unlink(missing_ok=True)
         notes.append(f"{exc}: extracting {job.name} again")
         summary.resumed -= 1
-        runner, _ = _runner(run, [])
+        runner, _ = _runner(run, 1, [])
         _run_jobs(runner, [job], content, run, parts_dir, summary, started)
         assemble()
     summary.notes = notes + summary.notes
