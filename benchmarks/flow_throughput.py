@@ -1,7 +1,7 @@
 """TV-L1 throughput: flowkit's torch engine vs OpenCV's CPU TV-L1, same pairs, same run.
 
     python -m benchmarks.flow_throughput [--pairs 16] [--size 340x256] [--devices cpu,cuda]
-                                         [--batch-sizes 1,4] [--modes eager,compiled] [--quick] [--warped]
+                                         [--batch-sizes 1,4] [--modes eager,torch] [--quick] [--warped]
 
 Pairs: procedural textures under the four known motions of flowkit.flow.synthetic (translation,
 rotation, zoom, smooth non-rigid; largest flow --magnitude px), default TV-L1 parameters. Measured
@@ -10,8 +10,11 @@ reported on its own as it includes any compilation):
 
 - opencv-tvl1 (CPU): one process with cv2.setNumThreads(cores), and a pool of `cores` processes with
   one OpenCV thread each; the best of the two is OpenCV's figure.
-- ours on CPU: eager and compiled, in one process with `cores` torch threads, for each batch size;
-  and in a pool of `cores` single-thread processes, one pair per task (how extraction workers run it).
+- ours on CPU, per mode (`eager`: the default engine, the fused C kernel when it builds; `torch`: the
+  same loop in eager torch ops, the fallback without a C compiler; `compiled`: torch.compile'd
+  iterations; not run by default on CPU: slower than the kernel, and minutes of compiling), in one
+  process with `cores` threads (the fused kernel spreads a batch's pairs over them), for each batch
+  size; and in a pool of `cores` single-thread processes, one pair per task.
 - ours on CUDA (when present): eager and compiled for each batch size; pairs are cycled to fill
   batches of --gpu-pairs.
 
@@ -55,7 +58,12 @@ def _init_worker(kind: str) -> None:
         torch.set_num_threads(1)
         from flowkit.flow import TVL1Engine
 
-        _ENGINE = TVL1Engine(compile=kind == "ours-compiled")
+        _ENGINE = TVL1Engine(**MODES[kind.split("-", 1)[1]])
+
+
+# Engine settings of each mode (see the module docstring).
+MODES = {"eager": {}, "torch": {"native": False}, "compiled": {"compile": True}}
+DEFAULT_MODES = {False: "eager,torch", True: "eager,compiled"}  # by device: on CUDA?
 
 
 def _warm(_: int) -> int:
@@ -115,7 +123,7 @@ def opencv_in_process(pairs, threads: int, rounds: int) -> dict:
 
 
 def in_pool(kind: str, pairs, workers: int, rounds: int) -> dict:
-    """`workers` single-thread processes, one pair per task (kind: "opencv", "ours" or "ours-compiled")."""
+    """`workers` single-thread processes, one pair per task (kind: "opencv" or "ours-<mode>")."""
     context = multiprocessing.get_context("spawn")  # fork after torch/OpenMP start-up is unsafe
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(kind,)) as pool:
         list(pool.map(_warm, range(workers)))
@@ -123,7 +131,7 @@ def in_pool(kind: str, pairs, workers: int, rounds: int) -> dict:
         seconds, flows = timed(lambda: list(pool.map(_pool_flow, [kind] * len(pairs), [p.prev for p in pairs],
                                                       [p.next for p in pairs])), rounds)
     method = "opencv-tvl1" if kind == "opencv" else "tvl1"
-    mode = f"{workers} processes x 1 thread" + {"opencv": "", "ours": ", eager", "ours-compiled": ", compiled"}[kind]
+    mode = f"{workers} processes x 1 thread" + ("" if kind == "opencv" else f", {kind.split('-', 1)[1]}")
     return result(method, "cpu", mode, len(pairs), seconds, mean_epe(flows, pairs), processes=workers, threads=1,
                   batch=1)
 
@@ -141,17 +149,26 @@ def device_batches(pairs, device: str, batch: int, total: int):
     return prev, next, index, batches, sync
 
 
-def ours(pairs, device: str, compile: bool, batch: int, total: int, threads: int, rounds: int) -> dict:
+def ours(pairs, device: str, mode: str, batch: int, total: int, threads: int, rounds: int) -> dict:
     import torch
 
     from flowkit.flow import TVL1Engine
 
     prev, next, index, batches, sync = device_batches(pairs, device, batch, total)
-    engine = TVL1Engine(device=device, compile=compile)
+    engine = TVL1Engine(device=device, threads=threads, **MODES[mode])
+    fused = engine._fused is not None
+    # The fused kernel spreads pairs over its own threads; torch's few small ops then run best on one
+    # (as extraction runs them). The other modes parallelise inside torch's ops.
+    torch_threads = 1 if fused else threads
 
     def run():
-        flows = [engine(prev[b], next[b]) for b in batches]
-        sync()
+        before = torch.get_num_threads()
+        torch.set_num_threads(torch_threads)
+        try:
+            flows = [engine(prev[b], next[b]) for b in batches]
+            sync()
+        finally:
+            torch.set_num_threads(before)
         return flows
 
     start = time.perf_counter()
@@ -159,9 +176,9 @@ def ours(pairs, device: str, compile: bool, batch: int, total: int, threads: int
     warmup = time.perf_counter() - start
     seconds, flows = timed(run, rounds)
     flows = torch.cat(flows).cpu().numpy()
-    mode = ("compiled" if compile else "eager") + f", batch {batch}"
-    mode += f", {threads} threads" if device == "cpu" else ""
-    return result("tvl1", device, mode, total, seconds, mean_epe(flows, [pairs[i] for i in index]),
+    label = ("eager, fused kernel" if fused else mode) + f", batch {batch}"
+    label += f", {threads} threads" if device == "cpu" else ""
+    return result("tvl1", device, label, total, seconds, mean_epe(flows, [pairs[i] for i in index]),
                   processes=1, threads=threads if device == "cpu" else None, batch=batch,
                   first_pass_s=round(warmup, 2))
 
@@ -224,7 +241,10 @@ def parse_args(argv=None):
     parser.add_argument("--batch-sizes", default="1,4", help="CPU batch sizes (default 1,4)")
     parser.add_argument("--gpu-batch-sizes", default="1,8,32,128", help="CUDA batch sizes (default 1,8,32,128)")
     parser.add_argument("--gpu-pairs", type=int, default=512, help="pairs timed per CUDA setting (default 512)")
-    parser.add_argument("--modes", default="eager,compiled", help="eager, compiled or both (default both)")
+    parser.add_argument("--modes", default=None,
+                        help="comma list of eager (default engine: the fused kernel on CPU), torch (eager torch "
+                             "ops), compiled (default: eager,torch on CPU, where compiling is slower than the "
+                             "kernel and costs minutes; eager,compiled on CUDA)")
     parser.add_argument("--workers", type=int, default=os.cpu_count(), help="CPU cores to use (default all)")
     parser.add_argument("--no-opencv", action="store_true", help="skip OpenCV (e.g. where cv2.optflow is missing)")
     parser.add_argument("--rounds", type=int, default=2, help="timed passes per setting, best kept (default 2)")
@@ -233,6 +253,9 @@ def parse_args(argv=None):
                         help="also time flow + warped flow (flowkit.warp) against plain flow, largest batch size, "
                              "same run")
     args = parser.parse_args(argv)
+    unknown = sorted({m.strip() for m in (args.modes or "").split(",") if m.strip()} - set(MODES))
+    if unknown:
+        parser.error(f"unknown mode(s) {', '.join(unknown)}; choose from {', '.join(MODES)}")
     if args.quick:
         args.pairs, args.batch_sizes, args.modes, args.rounds = 4, "1", "eager", 1
         args.gpu_batch_sizes, args.gpu_pairs = "1,16", 32
@@ -247,7 +270,6 @@ def main(argv=None) -> dict:
     from flowkit.flow.synthetic import synthetic_pairs
 
     width, height = parse_size(args.size)
-    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     devices = args.devices.split(",") if args.devices else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     threads = args.workers
     torch.set_num_threads(threads)
@@ -266,12 +288,15 @@ def main(argv=None) -> dict:
         on_cuda = device.startswith("cuda")
         sizes = [int(b) for b in (args.gpu_batch_sizes if on_cuda else args.batch_sizes).split(",")]
         total = args.gpu_pairs if on_cuda else args.pairs
+        modes = [m.strip() for m in (args.modes or DEFAULT_MODES[on_cuda]).split(",") if m.strip()]
         for mode in modes:
+            if on_cuda and mode == "torch":
+                continue  # on CUDA the eager mode is the torch one
             for batch in sizes:
-                rows.append(ours(pairs, device, mode == "compiled", batch, total, threads, args.rounds))
+                rows.append(ours(pairs, device, mode, batch, total, threads, args.rounds))
         if device == "cpu" and threads > 1:
             for mode in modes:
-                rows.append(in_pool("ours" if mode == "eager" else "ours-compiled", pairs, threads, args.rounds))
+                rows.append(in_pool(f"ours-{mode}", pairs, threads, args.rounds))
 
     def best(method, device):
         candidates = [r for r in rows if r["method"] == method and r["device"].startswith(device)]

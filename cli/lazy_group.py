@@ -1,10 +1,11 @@
 """A click group whose subcommands are imported only when invoked, so `--help` and startup stay fast,
-and whose user-facing errors print as one line instead of a traceback."""
+and whose user-facing errors and warnings print as one line instead of a traceback or a source line."""
 
 from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 
 import click
 
@@ -29,6 +30,8 @@ class LazyGroup(click.Group):
         return super().get_command(ctx, cmd_name)
 
     def main(self, *args, **kwargs):
+        formatter = warnings.formatwarning
+        warnings.formatwarning = _one_line_warning
         try:
             return super().main(*args, standalone_mode=False, **kwargs)
         except click.exceptions.Exit as exc:
@@ -43,3 +46,11 @@ class LazyGroup(click.Group):
             message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
             click.echo(f"Error: {message}", err=True)
             sys.exit(2)
+        finally:
+            warnings.formatwarning = formatter
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """A warning as the user sees it: `Warning: message`, without the file and source line of the code
+    that raised it."""
+    return f"Warning: {message}\n"

@@ -43,7 +43,7 @@ SKIPPED = {
 
 def shell_blocks() -> list[tuple[str, list[list[str]]]]:
     """[(id, commands)] of every ```bash block: commands as argument lists, in order; lines joined
-    at trailing backslashes, comments dropped, split at ';' and '&&'."""
+    at trailing backslashes, comments dropped, split at ';' and '&&', leading VAR=value dropped."""
     blocks = []
     for doc in DOCS:
         text = doc.read_text()
@@ -58,8 +58,17 @@ def shell_blocks() -> list[tuple[str, list[list[str]]]]:
                     else:
                         current.append(token)
                 commands.append(current)
+            commands = [_without_assignments(c) for c in commands]
             blocks.append((f"{doc.relative_to(REPO)}#{number + 1}", [c for c in commands if c]))
     return blocks
+
+
+def _without_assignments(argv: list[str]) -> list[str]:
+    """The command without its leading VAR=value environment assignments (`PYTHONPATH=. python ...`):
+    modules run here get the repository on PYTHONPATH anyway."""
+    while argv and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=\S*", argv[0]):
+        argv = argv[1:]
+    return argv
 
 
 def category(argv: list[str]) -> str:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from extract_videos import make_tree, opencv_frames, write_video
+from extract_videos import make_tree, opencv_frames, store_content, write_video
 from flowkit.extract import ContentOptions, RunOptions, extract
 from flowkit.extract.jobs import default_output, part_filename, plan_jobs
 from flowkit.extract.parts import parts_dir_for, prepare_parts_dir
@@ -189,3 +189,31 @@ def test_summary_is_machine_readable(videos, tmp_path):
     summary = extract([root / "Walk"], tmp_path / "j.h5", ContentOptions(size=SIZE, algo="farneback"), INLINE)
     record = json.loads(json.dumps(summary.to_dict()))
     assert record["videos_ok"] == 1 and record["frames"] == 11 and record["engine"] == "in-process"
+
+
+def test_small_jobs_run_here_and_large_ones_on_ray(monkeypatch, videos, tmp_path):
+    """Ray's start-up is paid only where it pays: a cluster, several GPUs, or many videos per worker."""
+    from flowkit.extract import pipeline, ray_runner
+
+    monkeypatch.setattr(ray_runner, "ray_available", lambda: True)
+    monkeypatch.setattr(ray_runner, "ray_running", lambda: False)
+
+    def engine(videos, **run):
+        return pipeline._runner(RunOptions(**run), videos, [])[1]
+
+    small = pipeline.RAY_MIN_VIDEOS_PER_WORKER * 2 - 1
+    assert engine(small, workers=2).startswith("in-process threads")
+    assert engine(small + 1, workers=2) == "ray"
+    assert engine(1, workers=2, address="auto") == "ray"
+    assert engine(1, workers=2, device="cuda", gpus=(0, 1)) == "ray"
+    assert engine(1000, workers=0) == "in-process"
+    monkeypatch.setattr(ray_runner, "ray_running", lambda: True)  # already started: no start-up to save
+    assert engine(1, workers=2) == "ray"
+    # A small job with 2 workers, for real: threads in this process, the same store as inline.
+    root, _ = videos
+    content = ContentOptions(size=SIZE, flow_params=FAST_TVL1)
+    monkeypatch.setattr(ray_runner, "ray_running", lambda: False)
+    summary = extract([root], tmp_path / "threads.h5", content, RunOptions(workers=2, progress=False))
+    assert summary.engine.startswith("in-process threads") and summary.videos_ok == 3
+    extract([root], tmp_path / "inline.h5", content, INLINE)
+    assert store_content(tmp_path / "threads.h5") == store_content(tmp_path / "inline.h5")

@@ -84,22 +84,29 @@ def test_errors_reach_every_caller_of_the_batch():
 
 
 def test_threaded_batched_run_writes_the_same_parts(tmp_path, monkeypatch):
-    """The in-process GPU path (worker threads sharing one FlowBatcher), run with the CPU engine:
-    every part has the same bytes as from the one-video-at-a-time run."""
+    """The in-process GPU path (worker threads sharing one FlowBatcher), run with the CPU engine, and
+    the CPU path (the same, with the engine solving 3 pairs at a time): every part has the same bytes
+    as from the one-video-at-a-time run."""
     root = tmp_path / "videos"
     make_tree(root, {"a/v1": 7, "a/v2": 12, "b/v3": 5, "b/v4": 9})
     jobs = plan_jobs([root])
     content = ContentOptions(size=(64, 48), flow_params=PARAMS, warped=True)
     # The GPU branch, with the engine built on the CPU (this machine may have no GPU).
-    monkeypatch.setattr(local, "local_flow_fn", lambda content, device, compile=False: make_flow_fn("tvl1", PARAMS))
+    monkeypatch.setattr(local, "local_flow_fn",
+                        lambda content, device, compile=False, threads=None: make_flow_fn("tvl1", PARAMS, threads=threads))
     outcomes = {}
-    for label, run in [("inline", RunOptions(workers=0, batch_pairs=4)), ("batched", RunOptions(device="cuda", gpus=(0,), workers=3, batch_pairs=4))]:
+    runs = [("inline", RunOptions(workers=0, batch_pairs=4)),
+            ("batched", RunOptions(device="cuda", gpus=(0,), workers=3, batch_pairs=4)),
+            ("cpu-threads", RunOptions(device="cpu", workers=3, batch_pairs=4))]
+    for label, run in runs:
         parts = tmp_path / label
         prepare_parts_dir(parts, content.record(), overwrite=False)
         results = list(local.run_in_process(jobs, content, run, parts))
         assert sorted(r.name for r in results) == [j.name for j in jobs] and all(r.status == "ok" for r in results)
         outcomes[label] = {j.name: read_part(part_path(parts, j.name)) for j in jobs}
     for name, (record, encoded) in outcomes["inline"].items():
-        other_record, other_encoded = outcomes["batched"][name]
-        assert record == other_record
-        assert {s: [r.tobytes() for r in v] for s, v in encoded.items()} == {s: [r.tobytes() for r in v] for s, v in other_encoded.items()}
+        for label in ("batched", "cpu-threads"):
+            other_record, other_encoded = outcomes[label][name]
+            assert record == other_record
+            assert ({s: [r.tobytes() for r in v] for s, v in encoded.items()}
+                    == {s: [r.tobytes() for r in v] for s, v in other_encoded.items()}), label

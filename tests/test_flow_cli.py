@@ -1,6 +1,7 @@
 """`flowkit flow`: output file, picture, algorithms, and a one-line error with a non-zero exit for
 each kind of bad input."""
 
+import os
 import subprocess
 import sys
 
@@ -105,6 +106,24 @@ def test_console_script_end_to_end(images, tmp_path):
     bad = subprocess.run(flowkit + ["nope.png", str(paths["b"]), "-o", str(tmp_path / "g.npy")],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.strip() == "Error: no such image file: nope.png"
+
+
+def test_without_a_c_compiler_the_command_falls_back_with_one_warning_line(images, tmp_path):
+    """A machine without a C compiler: the torch iterations run instead of the fused kernel, and the user
+    reads one line saying so (no source line, no traceback)."""
+    paths, pair = images
+    env = {**os.environ, "CC": "no-such-compiler-flowkit", "FLOWKIT_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("FLOWKIT_NATIVE", None)
+    flowkit = [sys.executable, "-c", "from cli.flowkit_app import main; main()", "flow"]
+    done = subprocess.run(flowkit + [str(paths["a"]), str(paths["b"]), "-o", str(tmp_path / "f.npy")],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    warning, summary = done.stderr.splitlines()  # the warning, then the usual summary line
+    assert warning == ("Warning: flowkit: the fused CPU TV-L1 kernel is unavailable (no C compiler "
+                       "(no-such-compiler-flowkit) on PATH); using the slower torch iterations. Set FLOWKIT_NATIVE=0 "
+                       "to silence this.")
+    assert summary.startswith("flow 64x48 (tvl1) -> ")
+    assert endpoint_error(np.load(tmp_path / "f.npy"), pair.flow, pair.valid) < 0.2
 
 
 def test_help_states_the_convention():

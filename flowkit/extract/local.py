@@ -1,6 +1,8 @@
 """Running the per-video work in this process, without Ray: inline (workers=0) or on a pool of
-threads (decode, JPEG/PNG coding and torch all release the GIL). On a GPU, every thread's pairs go
-through one FlowBatcher so the device sees large batches from several videos at once."""
+threads (decode, JPEG/PNG coding, torch and the fused TV-L1 kernel all release the GIL). With TV-L1
+on a GPU or on the CPU, every thread's pairs go through one FlowBatcher: the GPU sees large batches
+from several videos at once, and the CPU engine solves a batch's pairs `workers` at a time, so the
+cores share the work pair by pair rather than video by video (3 videos on 2 cores keep both busy)."""
 
 from __future__ import annotations
 
@@ -11,11 +13,8 @@ from typing import Iterator, Sequence
 
 from flowkit.extract.batcher import FlowBatcher
 from flowkit.extract.jobs import VideoJob
-from flowkit.extract.options import ContentOptions, RunOptions
+from flowkit.extract.options import BATCH_CHUNKS, ContentOptions, RunOptions
 from flowkit.extract.worker import VideoResult, local_flow_fn, run_job
-
-# A GPU batch packs up to this many workers' chunks of `batch_pairs` pairs.
-GPU_BATCH_CHUNKS = 4
 
 
 def torch_default_threads() -> int:
@@ -47,14 +46,15 @@ def run_in_process(
         raise ValueError("without Ray, extraction uses one GPU; pass a single --gpu id, or install ray to use several")
     device = f"cuda:{run.gpus[0]}" if run.device == "cuda" else "cpu"
     threads = max(run.workers, 1)
-    flow_fn = local_flow_fn(content, device, run.compile)
+    cpu_tvl1 = run.device == "cpu" and content.algo == "tvl1"
+    flow_fn = local_flow_fn(content, device, run.compile, threads if cpu_tvl1 else None)
     batcher = None
-    if run.device == "cuda" and threads > 1:
-        batcher = FlowBatcher(flow_fn, max_pairs=run.batch_pairs * GPU_BATCH_CHUNKS)
+    if threads > 1 and (run.device == "cuda" or cpu_tvl1):
+        batcher = FlowBatcher(flow_fn, max_pairs=run.batch_pairs * BATCH_CHUNKS)
         flow_fn = batcher
-    # CPU flow: one torch thread per worker, parallelism across videos. Intra-op threads on
-    # frame-sized tensors mostly synchronise (10x slower measured on a busy 2-core machine), and
-    # one thread matches Ray's workers (OMP_NUM_THREADS=1), so both paths give the same bytes.
+    # CPU flow: one torch thread; parallelism across pairs (the engine's threads) and videos.
+    # Intra-op threads on frame-sized tensors mostly synchronise (10x slower measured on a busy
+    # 2-core machine), and one thread matches Ray's workers (OMP_NUM_THREADS=1).
     torch_threads = torch_default_threads() if run.device == "cuda" else 1
     try:
         with _torch_threads(torch_threads):

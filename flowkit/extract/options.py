@@ -13,6 +13,7 @@ from flowkit.store.codec import DEFAULT_JPEG_QUALITY
 
 MIN_SIDE = 8  # pixels: the smallest frame side extraction resizes to
 DEFAULT_BATCH_PAIRS = 16
+BATCH_CHUNKS = 4  # a shared flow batch packs up to this many workers' chunks of batch_pairs pairs
 DEFAULT_MAX_RETRIES = 2
 
 

@@ -16,13 +16,14 @@ import importlib.util
 import itertools
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
 from flowkit.extract.jobs import VideoJob
-from flowkit.extract.options import ContentOptions, RunOptions
+from flowkit.extract.options import BATCH_CHUNKS, ContentOptions, RunOptions
 from flowkit.extract.worker import VideoResult, failed_result, local_flow_fn, make_flow_fn, run_job
 from flowkit.limits import MAX_PIXELS_ENV
 
@@ -31,7 +32,6 @@ from flowkit.limits import MAX_PIXELS_ENV
 _LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 # In-flight tasks per CPU worker: enough to keep workers fed, few enough that ray.wait stays cheap.
 TASKS_PER_WORKER = 3
-GPU_BATCH_CHUNKS = 4
 
 
 def ray_available() -> bool:
@@ -47,6 +47,12 @@ def missing_dashboard_packages() -> str | None:
         missing = f" (missing: {exc.name})" if getattr(exc, "name", None) else ""
         return f'--dashboard needs Ray\'s dashboard packages{missing}: pip install "ray[default]"'
     return None
+
+
+def ray_running() -> bool:
+    """Whether this process is already connected to Ray (then using it costs no start-up)."""
+    ray = sys.modules.get("ray")  # never import it just to ask
+    return ray is not None and ray.is_initialized()
 
 
 class FlowServer:
@@ -157,7 +163,7 @@ def flow_actors(ray, content: ContentOptions, run: RunOptions) -> list:
         max_restarts=run.max_retries,
         max_task_retries=run.max_retries,
     )
-    max_pairs = run.batch_pairs * GPU_BATCH_CHUNKS
+    max_pairs = run.batch_pairs * BATCH_CHUNKS
     gpus = _cluster_gpus(ray, run)
     return [server.remote(content.algo, content.flow_params, "cuda", run.compile, max_pairs) for _ in range(gpus)]
 

@@ -45,15 +45,17 @@ class VideoResult:
         return cls(record.name, record.status, record.error, record.num_frames, list(notes))
 
 
-def make_flow_fn(algo: str, flow_params: dict, device: str = "cpu", compile: bool = False) -> FlowFn:
+def make_flow_fn(algo: str, flow_params: dict, device: str = "cpu", compile: bool = False,
+                 threads: int | None = None) -> FlowFn:
     """A flow function for `algo` with `flow_params` (OpenCV names) on `device`: called with two
-    (N, H, W) uint8 tensors, returns (N, 2, H, W) float32 flow in pixels (prev -> next)."""
+    (N, H, W) uint8 tensors, returns (N, 2, H, W) float32 flow in pixels (prev -> next). threads: CPU
+    TV-L1 solves that many pairs of a batch at once (None: torch's thread count)."""
     import torch
 
     if algo == "tvl1":
         from flowkit.flow import TVL1Engine
 
-        return TVL1Engine(device=device, compile=compile, **flow_params)
+        return TVL1Engine(device=device, compile=compile, threads=threads, **flow_params)
     from flowkit.flow import compute_flow
 
     def flow_fn(prev, next):
@@ -63,13 +65,14 @@ def make_flow_fn(algo: str, flow_params: dict, device: str = "cpu", compile: boo
 
 
 @functools.lru_cache(maxsize=4)
-def _cached_flow_fn(algo: str, params_json: str, device: str, compile: bool) -> FlowFn:
-    return make_flow_fn(algo, json.loads(params_json), device, compile)
+def _cached_flow_fn(algo: str, params_json: str, device: str, compile: bool, threads: int | None) -> FlowFn:
+    return make_flow_fn(algo, json.loads(params_json), device, compile, threads)
 
 
-def local_flow_fn(content: ContentOptions, device: str = "cpu", compile: bool = False) -> FlowFn:
+def local_flow_fn(content: ContentOptions, device: str = "cpu", compile: bool = False,
+                  threads: int | None = None) -> FlowFn:
     """make_flow_fn for the run's settings, built once per process (engines keep compiled kernels)."""
-    return _cached_flow_fn(content.algo, json.dumps(content.flow_params, sort_keys=True), device, compile)
+    return _cached_flow_fn(content.algo, json.dumps(content.flow_params, sort_keys=True), device, compile, threads)
 
 
 def _windows(frames: Iterator[np.ndarray], pairs: int) -> Iterator[tuple[np.ndarray, int]]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -209,14 +210,19 @@ class TVL1Engine:
     runs an in-place eager iteration and checks convergence after every iteration.
     interpolation: "bicubic" (OpenCV's) or "bilinear" warping. per_iteration: in-place iterations with
     a convergence check after each (default: eager CPU) instead of chunks of masked iterations (the
-    compiled and CUDA path; False lets CPU tests run that path eagerly). Other keyword arguments are
+    compiled and CUDA path; False lets CPU tests run that path eagerly). native: run the per-iteration
+    path with bicubic warping in the fused C kernel (flowkit.flow.native; default: whenever it builds;
+    False: torch ops; True: required), `threads` pairs at a time (default: torch's thread count).
+    `iterations` holds, after each call, the (N,) iterations each pair ran (all scales and warps; on
+    the chunked path a converging pair counts its whole last chunk). Other keyword arguments are
     the TV-L1 parameters with OpenCV's names (see TVL1Params; `lambda` is accepted for `lambda_`).
     Call with two frame batches (see flowkit.flow.frames for accepted shapes) to get float32 flow
     (N, 2, H, W) in pixels, x then y, prev -> next (next(p + flow(p)) ~ prev(p)), on this device.
     """
 
     def __init__(self, device="cpu", compile: bool = False, interpolation: str = "bicubic",
-                 per_iteration: bool | None = None, **params):
+                 per_iteration: bool | None = None, native: bool | None = None, threads: int | None = None,
+                 **params):
         self.params = TVL1Params.from_kwargs(**params)
         self.device = resolve_device(device)
         if interpolation not in INTERPOLATIONS:
@@ -233,6 +239,16 @@ class TVL1Engine:
         if per_iteration and self.compile:
             raise ValueError("per_iteration=True is the eager in-place path; it cannot be compiled")
         self._per_iteration = bool(per_iteration)
+        # The per-iteration CPU path runs in the fused C kernel when it can be built (flowkit.flow.native).
+        if threads is not None and (int(threads) != threads or threads < 1):
+            raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
+        fusable = self._per_iteration and self.device.type == "cpu" and interpolation == "bicubic"
+        if native and not fusable:
+            raise ValueError("native=True needs the per-iteration CPU path with bicubic warping")
+        self._fused = None
+        self.threads = threads
+        self._pool, self._pool_size = None, 0  # threads solving different pairs of a batch (fused path)
+        self.iterations = None  # (N,) int32: iterations each pair of the last call ran, all scales and warps
         self.steps_per_call = 1 if self._per_iteration else _iterations_per_call(p.inner_iterations)
         iterate = functools.partial(_run_iterations, steps=self.steps_per_call, epsilon=float(p.epsilon),
                                     **self._constants)
@@ -246,6 +262,15 @@ class TVL1Engine:
             self._median_planes = torch.compile(median_filter_torch, dynamic=True)
         else:
             self._median_planes = median_filter_torch
+        if fusable and native is not False:
+            from flowkit.flow import native as native_kernel
+            from flowkit.flow.fused_cpu import FusedCPU
+
+            kernel = native_kernel.load()
+            if kernel is not None:
+                self._fused = FusedCPU(kernel, p, self._constants, self._median_planes)
+            elif native:
+                raise ValueError("native=True, but the fused CPU TV-L1 kernel cannot be built here (see the warning)")
 
     def __call__(self, prev, next, initial_flow=None) -> torch.Tensor:
         """Flow for each pair: prev, next frames (N, H, W) / (N, 3, H, W) / (H, W) -> (N, 2, H, W) float32.
@@ -263,12 +288,33 @@ class TVL1Engine:
         elif initial_flow is not None:
             raise ValueError("initial_flow given but use_initial_flow is False")
         with torch.no_grad():
+            flow, self.iterations = self._solve_pairs(i0, i1, initial_flow)
+        return flow
+
+    def _solve_pairs(self, i0, i1, initial_flow):
+        """_solve, on the fused path with its pairs spread over `threads` threads, one pair per task:
+        the kernel, medianBlur and torch's operators release the GIL, and a pair's flow does not depend
+        on its batch. Returns (flow (N, 2, H, W), iterations (N,))."""
+        n = i0.shape[0]
+        threads = min(self.threads or torch.get_num_threads(), n) if self._fused is not None else 1
+        if threads <= 1:
             return self._solve(i0, i1, initial_flow)
+        if self._pool_size < threads:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool, self._pool_size = ThreadPoolExecutor(threads, thread_name_prefix="flowkit-tvl1"), threads
+
+        def one(k: int):
+            return self._solve(i0[k : k + 1], i1[k : k + 1], None if initial_flow is None else initial_flow[k : k + 1])
+
+        solved = list(self._pool.map(one, range(n)))
+        return torch.cat([flow for flow, _ in solved]), np.concatenate([counts for _, counts in solved])
 
     def _pyramid(self, i0: torch.Tensor, i1: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         return image_pyramid(i0, i1, self.params.nscales, self.params.scale_step)
 
-    def _solve(self, i0: torch.Tensor, i1: torch.Tensor, initial_flow: torch.Tensor | None) -> torch.Tensor:
+    def _solve(self, i0: torch.Tensor, i1: torch.Tensor, initial_flow: torch.Tensor | None):
+        """Flow (N, 2, H, W) of the pairs and the (N,) iterations each ran."""
         p = self.params
         levels = self._pyramid(i0, i1)
         channels = 3 if p.gamma != 0 else 2
@@ -279,12 +325,13 @@ class TVL1Engine:
             for _ in range(1, len(levels)):
                 initial_flow = downscale(initial_flow, p.scale_step) * p.scale_step
             u[:, :2] = initial_flow
+        counts = np.zeros(i0.shape[0], np.int32)  # local: threads share this engine
         for s in range(len(levels) - 1, -1, -1):
-            u = self._solve_scale(*levels[s], u)
+            u = self._solve_scale(*levels[s], u, counts)
             if s > 0:
                 u = resize_linear(u, levels[s - 1][0].shape[-2:])
                 u[:, :2] *= 1.0 / p.scale_step  # the illumination channel is not a displacement
-        return u[:, :2].contiguous()
+        return u[:, :2].contiguous(), counts
 
     def _linearize(self, i0: torch.Tensor, i1_stack: torch.Tensor, u: torch.Tensor):
         warp = warp_bicubic if self.interpolation == "bicubic" else warp_bilinear
@@ -295,18 +342,21 @@ class TVL1Engine:
         filtered = self._median_planes(u[:, :2], self.params.median_filtering)
         return torch.cat((filtered, u[:, 2:]), 1) if u.shape[1] > 2 else filtered
 
-    def _solve_scale(self, i0: torch.Tensor, i1: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        """Refine u (N, C, H, W) on one pyramid scale: `warps` linearizations, each iterated to convergence."""
+    def _solve_scale(self, i0: torch.Tensor, i1: torch.Tensor, u: torch.Tensor, counts: np.ndarray) -> torch.Tensor:
+        """Refine u (N, C, H, W) on one pyramid scale: `warps` linearizations, each iterated to convergence.
+        counts: (N,) iterations run per pair, incremented."""
         i1x, i1y = centered_gradient(i1)
-        i1_stack = torch.stack((i1, i1x, i1y), 1)
+        fused = self._fused
+        i1_stack = fused.interleave(i1, i1x, i1y) if fused else torch.stack((i1, i1x, i1y), 1)
         px = torch.zeros_like(u)
         py = torch.zeros_like(u)
         for _ in range(self.params.warps):
-            g, neg_inv_grad, rho_c = self._linearize(i0, i1_stack, u)
-            u, px, py = self._iterate_warp(u, px, py, g, neg_inv_grad, rho_c)
+            linearize = fused.linearize if fused else self._linearize
+            g, neg_inv_grad, rho_c = linearize(i0.contiguous(), i1_stack, u)
+            u, px, py = self._iterate_warp(u, px, py, g, neg_inv_grad, rho_c, counts)
         return u
 
-    def _iterate_warp(self, u, px, py, g, neg_inv_grad, rho_c):
+    def _iterate_warp(self, u, px, py, g, neg_inv_grad, rho_c, counts: np.ndarray):
         """The median-filter / iteration blocks of one warp; returns the new (u, px, py).
 
         Pairs that converge leave the working batch (their state is written back and the rest is
@@ -315,14 +365,18 @@ class TVL1Engine:
         """
         p = self.params
         scaled_epsilon = p.epsilon * p.epsilon * u.shape[-2] * u.shape[-1]
+        if self._fused is not None:
+            return self._fused.iterate_warp(u, px, py, g, neg_inv_grad, rho_c, scaled_epsilon, counts)
         work = [u, px, py, g, neg_inv_grad, rho_c]  # the working batch: pairs `rows` of the full one
         rows = None  # None: all pairs, in order, and `work` holds the full tensors
+        counted = np.arange(u.shape[0])  # rows on the host, for the iteration counts
         active = torch.ones(u.shape[0], dtype=torch.bool, device=u.device)
         calls_per_block = p.inner_iterations // self.steps_per_call
         for _ in range(p.outer_iterations):
             if p.median_filtering > 1:
                 work[0] = self._median(work[0])
             for _ in range(calls_per_block):
+                counts[counted] += self.steps_per_call
                 if self._per_iteration:
                     active = tvl1_iteration_(*work, **self._constants) > scaled_epsilon
                 else:
@@ -338,7 +392,7 @@ class TVL1Engine:
                 if remaining == 0:
                     return u, px, py
                 keep = active.nonzero()[:, 0]
-                rows, active = rows[keep], active[keep]
+                rows, active, counted = rows[keep], active[keep], counted[keep.cpu().numpy()]
                 work = [t[keep] for t in work]
         if rows is None:
             return tuple(work[:3])

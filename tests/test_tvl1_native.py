@@ -1,0 +1,155 @@
+"""The fused CPU kernel (flowkit.flow.native, tvl1_cpu.c) against the torch formulas it replaces, and
+its build cache and fallback."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from flowkit.flow import TVL1Engine, endpoint_error, native
+from flowkit.flow.engine import tvl1_iteration_
+from flowkit.flow.synthetic import MOTIONS, synthetic_pair
+from flowkit.flow.remap import centered_gradient
+
+SIZE = (72, 96)
+CONSTANTS = dict(l_t=0.15 * 0.3, theta=0.3, taut=0.25 / 0.3)
+
+kernel = native.load()
+needs_kernel = pytest.mark.skipif(kernel is None, reason="no C compiler: the fused kernel cannot be built")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def random_state(n, c, h, w, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    u, px, py, g = (torch.randn(n, c, h, w, generator=gen) for _ in range(4))
+    neg_inv_grad = -torch.rand(n, 1, h, w, generator=gen)
+    rho_c = torch.randn(n, 1, h, w, generator=gen)
+    return u, px, py, g, neg_inv_grad, rho_c
+
+
+@needs_kernel
+@pytest.mark.parametrize("channels", [2, 3])  # 3: the illumination channel of gamma > 0
+def test_kernel_iterations_equal_the_torch_iteration(channels):
+    state = random_state(3, channels, 17, 23)
+    ours = [t.clone() for t in state]
+    expected = [t.clone() for t in state]
+    active = np.ones(3, np.uint8)
+    counts = np.zeros(3, np.int32)
+    kernel.run_block(*ours, active, counts, 4, 0.0, **CONSTANTS)
+    for _ in range(4):
+        tvl1_iteration_(*expected, **CONSTANTS)
+    for a, b in zip(ours[:3], expected[:3]):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    assert counts.tolist() == [4, 4, 4] and active.tolist() == [1, 1, 1]
+
+
+@needs_kernel
+def test_kernel_stops_each_pair_at_its_own_convergence_and_skips_inactive_pairs():
+    u, px, py, g, neg_inv_grad, rho_c = random_state(3, 2, 16, 20, seed=1)
+    rho_c[1] = 0  # pair 1 starts at a fixed point of the data term: its flow barely moves
+    u[1], px[1], py[1] = 0, 0, 0
+    frozen = u[2].clone()
+    active = np.array([1, 1, 0], np.uint8)
+    counts = np.zeros(3, np.int32)
+    kernel.run_block(u, px, py, g, neg_inv_grad, rho_c, active, counts, 10, 1e-6, **CONSTANTS)
+    assert counts.tolist() == [10, 1, 0]  # pair 1 converged after one iteration; pair 2 was not touched
+    assert active.tolist() == [1, 0, 0]
+    assert torch.equal(u[2], frozen)
+
+
+@needs_kernel
+@pytest.mark.parametrize("gamma", [0.0, 0.1])
+def test_kernel_linearization_equals_grid_sample_path(gamma):
+    pair = synthetic_pair("rotation", *SIZE, magnitude=3.0, seed=2)
+    i0 = torch.from_numpy(pair.prev).float()[None]
+    i1 = torch.from_numpy(pair.next).float()[None]
+    flow = torch.from_numpy(pair.flow)[None] * 1.3  # off the truth, and pointing outside the image at borders
+    channels = 3 if gamma else 2
+    u = torch.cat((flow, torch.full((1, channels - 2, *SIZE), 0.5)), 1)
+    engine = TVL1Engine(native=False, gamma=gamma)
+    i1x, i1y = centered_gradient(i1)
+    expected = engine._linearize(i0, torch.stack((i1, i1x, i1y), 1), u)
+    fused = TVL1Engine(native=True, gamma=gamma)._fused
+    ours = fused.linearize(i0, fused.interleave(i1, i1x, i1y), u)
+    # torch samples at positions normalized to [-1, 1] and back, the kernel at p + u directly: sample
+    # values differ in the last bits, so compare |grad I1w|^2 = -1 / neg_inv_grad rather than its
+    # reciprocal, which magnifies those bits where the gradient vanishes.
+    (g, neg_inv_grad, rho_c), (g_ref, neg_inv_grad_ref, rho_c_ref) = ours, expected
+    torch.testing.assert_close(g, g_ref, rtol=1e-4, atol=2e-3)
+    torch.testing.assert_close(rho_c, rho_c_ref, rtol=1e-4, atol=2e-3)
+    torch.testing.assert_close(-1 / neg_inv_grad, -1 / neg_inv_grad_ref, rtol=1e-4, atol=2e-3)
+
+
+def test_torch_path_meets_the_opencv_oracle():
+    """The torch iteration (the fallback without a compiler, and the CUDA formula) keeps the oracle rule."""
+    pair = synthetic_pair("nonrigid", *SIZE, magnitude=3.0, seed=3)
+    from flowkit.flow import compute_flow
+
+    ours = TVL1Engine(native=False)(pair.prev, pair.next)[0]
+    reference = compute_flow(pair.prev, pair.next, algo="opencv-tvl1")[0]
+    assert endpoint_error(ours, pair.flow, pair.valid) <= 1.10 * endpoint_error(reference, pair.flow, pair.valid) + 0.03
+
+
+@needs_kernel
+def test_fused_engine_matches_torch_engine_and_counts_iterations():
+    pairs = [synthetic_pair(MOTIONS[i], *SIZE, magnitude=2.0 + i, seed=10 + i) for i in range(4)]
+    prev, next = np.stack([p.prev for p in pairs]), np.stack([p.next for p in pairs])
+    fused, plain = TVL1Engine(), TVL1Engine(native=False)
+    assert fused._fused is not None and plain._fused is None
+    ours, expected = fused(prev, next), plain(prev, next)
+    for i, pair in enumerate(pairs):
+        assert endpoint_error(ours[i], expected[i]) < 0.03
+        truth = endpoint_error(expected[i], pair.flow, pair.valid)
+        assert endpoint_error(ours[i], pair.flow, pair.valid) <= truth * 1.05 + 0.005
+    # Same convergence: iteration counts within a few of the torch path's, and well under the cap.
+    assert np.abs(fused.iterations - plain.iterations).max() <= 5
+    assert (fused.iterations < 4 * 5 * 300).all() and (fused.iterations > 0).all()
+
+
+@needs_kernel
+def test_threads_do_not_change_the_result():
+    pairs = [synthetic_pair(MOTIONS[i % 4], *SIZE, magnitude=2.0, seed=20 + i) for i in range(5)]
+    prev, next = np.stack([p.prev for p in pairs]), np.stack([p.next for p in pairs])
+    one = TVL1Engine(threads=1)(prev, next)
+    assert torch.equal(TVL1Engine(threads=3)(prev, next), one)
+    with pytest.raises(ValueError, match="threads"):
+        TVL1Engine(threads=0)
+
+
+def test_switch_off_and_missing_compiler_fall_back_to_torch(monkeypatch, tmp_path):
+    monkeypatch.setenv("FLOWKIT_CACHE_DIR", str(tmp_path))
+    native.load.cache_clear()
+    try:
+        monkeypatch.setenv(native.ENV_SWITCH, "0")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # switched off on purpose: no warning
+            assert native.load() is None
+        assert TVL1Engine()._fused is None
+        native.load.cache_clear()
+        monkeypatch.delenv(native.ENV_SWITCH)
+        monkeypatch.setenv("CC", "no-such-compiler-flowkit")
+        with pytest.warns(RuntimeWarning, match="no C compiler"):
+            assert native.load() is None
+        with pytest.raises(ValueError, match="cannot be built"):
+            TVL1Engine(native=True)
+    finally:
+        native.load.cache_clear()
+
+
+@needs_kernel
+def test_build_is_cached_per_source_and_machine(monkeypatch, tmp_path):
+    monkeypatch.setenv("FLOWKIT_CACHE_DIR", str(tmp_path))
+    compiler = native._compiler()
+    first = native._build(compiler)
+    assert first.parent == tmp_path and first.is_file()
+    stamp = first.stat().st_mtime_ns
+    assert native._build(compiler) == first and first.stat().st_mtime_ns == stamp  # reused, not rebuilt
+    assert [p.name for p in tmp_path.iterdir()] == [first.name]  # no temporary files left behind
