@@ -55,7 +55,8 @@ def test_store_holds_opencv_frames_and_engine_flow(videos, tmp_path):
         assert video.path == f"{video.name}.mp4" and len(video.sha256) == 64 and video.status == STATUS_OK
         # Exactly OpenCV's frames after the store's JPEG coding (same encoder, same quality).
         rgb = store.read("rgb", i, range(video.num_frames))
-        assert (rgb == [decode_image(encode_image(f, "jpeg", DEFAULT_JPEG_QUALITY), color=True) for f in expected]).all()
+        coded = [decode_image(encode_image(f, "jpeg", DEFAULT_JPEG_QUALITY), color=True) for f in expected]
+        assert (rgb == coded).all()
         gray = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in expected])
         flow = engine(gray[:-1], gray[1:]).numpy()
         stored = store.read_flow(i, range(video.num_frames - 1))
@@ -84,7 +85,8 @@ def test_warped_flow_matches_the_warp_module(videos, tmp_path):
     from flowkit.warp import warped_flow_batch
 
     root, paths = videos
-    extract([paths["Walk/v_Walk_g01_c01"]], tmp_path / "w.h5", ContentOptions(size=SIZE, algo="farneback", warped=True), INLINE)
+    content = ContentOptions(size=SIZE, algo="farneback", warped=True)
+    extract([paths["Walk/v_Walk_g01_c01"]], tmp_path / "w.h5", content, INLINE)
     store = FlowStore(tmp_path / "w.h5")
     frames = opencv_frames(paths["Walk/v_Walk_g01_c01"], SIZE)
     gray = torch.from_numpy(np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]))
@@ -104,7 +106,8 @@ def test_bad_videos_are_reported_and_the_others_complete(videos, tmp_path):
     (data / "bad" / "empty.avi").write_bytes(b"")
     whole = paths["Run/v_Run_g02_c01"].read_bytes()
     (data / "bad" / "truncated.mp4").write_bytes(whole[: len(whole) // 3])  # moov atom cut off
-    result = _cli(["extract", str(data), "-o", str(tmp_path / "m.h5"), "--cpu", "--workers", "0", "--size", "64x48", "--algo", "farneback"])
+    result = _cli(["extract", str(data), "-o", str(tmp_path / "m.h5"), "--cpu", "--workers", "0",
+                   "--size", "64x48", "--algo", "farneback"])
     assert result.exit_code == 1, result.output
     for name in ("bad/text", "bad/empty", "bad/truncated"):
         assert re.search(rf"{name} \(.+\)", result.output), result.output  # names it and says why
@@ -124,7 +127,8 @@ def test_labels_folder_sets_classes_and_splits(videos, tmp_path):
     (lists / "classInd.txt").write_bytes(b"1 Walk\r\n2 Run\r\n")
     (lists / "trainlist01.txt").write_bytes(b"Run/v_Run_g01_c01.avi 2\r\nWalk/v_Walk_g01_c01.avi 1\r\n")
     (lists / "testlist01.txt").write_bytes(b"Run/v_Run_g02_c01.avi\r\n")
-    extract([root], tmp_path / "l.h5", ContentOptions(size=SIZE, algo="farneback"), RunOptions(workers=0, progress=False, labels=str(lists)))
+    extract([root], tmp_path / "l.h5", ContentOptions(size=SIZE, algo="farneback"),
+            RunOptions(workers=0, progress=False, labels=str(lists)))
     store = FlowStore(tmp_path / "l.h5")
     assert store.classes == ["Walk", "Run"]
     assert [v.label for v in store.videos] == [1, 1, 0]
@@ -140,7 +144,8 @@ def test_existing_output_and_changed_settings_are_refused(videos, tmp_path):
         extract([root / "Walk"], output, content, INLINE)
     extract([root / "Walk"], output, content, RunOptions(workers=0, progress=False, overwrite=True))
     # An interrupted run with other settings: refuse to mix, unless --overwrite.
-    prepare_parts_dir(parts_dir_for(output), {"format_version": 1, **ContentOptions(size=(32, 24)).record()}, overwrite=False)
+    other_settings = {"format_version": 1, **ContentOptions(size=(32, 24)).record()}
+    prepare_parts_dir(parts_dir_for(output), other_settings, overwrite=False)
     with pytest.raises(ValueError, match=r"other settings \(.*size.*--overwrite"):
         extract([root / "Walk"], output, content, INLINE)
     summary = extract([root / "Walk"], output, content, RunOptions(workers=0, progress=False, overwrite=True))

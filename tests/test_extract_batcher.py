@@ -92,8 +92,10 @@ def test_threaded_batched_run_writes_the_same_parts(tmp_path, monkeypatch):
     jobs = plan_jobs([root])
     content = ContentOptions(size=(64, 48), flow_params=PARAMS, warped=True)
     # The GPU branch, with the engine built on the CPU (this machine may have no GPU).
-    monkeypatch.setattr(local, "local_flow_fn",
-                        lambda content, device, compile=False, threads=None: make_flow_fn("tvl1", PARAMS, threads=threads))
+    def cpu_flow_fn(content, device, compile=False, threads=None):
+        return make_flow_fn("tvl1", PARAMS, threads=threads)
+
+    monkeypatch.setattr(local, "local_flow_fn", cpu_flow_fn)
     outcomes = {}
     runs = [("inline", RunOptions(workers=0, batch_pairs=4)),
             ("batched", RunOptions(device="cuda", gpus=(0,), workers=3, batch_pairs=4)),
