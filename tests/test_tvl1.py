@@ -11,20 +11,12 @@ import torch
 
 from flowkit.flow import TVL1Engine, compute_flow, endpoint_error, tvl1
 from flowkit.flow.synthetic import MOTIONS, make_pair, stereo_pair, synthetic_pair
+from tsn_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
 
 skimage_data = pytest.importorskip("skimage.data")
 
 ORACLE_FACTOR, ORACLE_SLACK = 1.10, 0.03
 SIZE = (72, 96)  # (H, W): small frames keep the suite fast; 4 pyramid scales survive at this size
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # One intra-op thread: on a busy 2-core machine, spinning OpenMP workers slow small ops badly.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def ours_and_opencv(pair, **params):

@@ -11,20 +11,13 @@ from flowkit.flow import TVL1Engine, endpoint_error, native
 from flowkit.flow.engine import tvl1_iteration_
 from flowkit.flow.synthetic import MOTIONS, synthetic_pair
 from flowkit.flow.remap import centered_gradient
+from tsn_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
 
 SIZE = (72, 96)
 CONSTANTS = dict(l_t=0.15 * 0.3, theta=0.3, taut=0.25 / 0.3)
 
 kernel = native.load()
 needs_kernel = pytest.mark.skipif(kernel is None, reason="no C compiler: the fused kernel cannot be built")
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def random_state(n, c, h, w, seed=0):

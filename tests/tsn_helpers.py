@@ -1,4 +1,4 @@
-"""Shared pytest fixtures of the tsn test modules (import them by name into a module to use them)."""
+"""Shared pytest fixtures of the test modules (import them by name into a module to use them)."""
 
 import pytest
 import torch
