@@ -18,6 +18,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 DEMO_MODALITIES = ("rgb", "flow", "warp")
+# Dataset families the demo runs (flowkit.synth.FAMILIES less the order family, which is about
+# temporal consensus and has no camera motion).
+DEMO_FAMILIES = ("kind-motion", "motion")
 # RGB differences (the paper's fourth modality) on request (--rgbdiff): one more stream to train,
 # and under camera motion the differences show the camera more than the objects.
 OPTIONAL_MODALITIES = ("rgbdiff",)

@@ -7,8 +7,7 @@ import click
 from cli.options import SIZE
 from flowkit.sizes import format_size
 from flowkit.synth.camera import CAMERA_MOTIONS
-from flowkit.synth.dataset import FAMILIES
-from tsn.demo import DEMO_MODALITIES, OPTIONAL_MODALITIES, DemoConfig
+from tsn.demo import DEMO_FAMILIES, DEMO_MODALITIES, OPTIONAL_MODALITIES, DemoConfig
 
 DEFAULTS = DemoConfig()
 
@@ -17,7 +16,7 @@ DEFAULTS = DemoConfig()
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULTS.workdir,
               show_default=True, help="Folder for the dataset, store, runs, scores and pictures (reused if it exists).")
 @click.option("--device", default=DEFAULTS.device, show_default=True, help="cpu or cuda[:N] for flow and training.")
-@click.option("--family", type=click.Choice(FAMILIES), default=DEFAULTS.family, show_default=True,
+@click.option("--family", type=click.Choice(DEMO_FAMILIES), default=DEFAULTS.family, show_default=True,
               help="kind-motion: object kind (hue) x motion, so that only RGB and flow together tell the class; "
                    "motion: classes differ only in motion.")
 @click.option("--classes", type=int, default=DEFAULTS.classes, show_default=True,
