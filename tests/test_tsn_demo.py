@@ -9,7 +9,7 @@ import pytest
 
 from flowkit.store import FlowStore
 from flowkit.synth.dataset import family_classes
-from tsn.demo import (DEMO_MODALITIES, FUSIONS, SETTINGS_FILE, DemoConfig, _check_reuse,
+from tsn.demo import (DEMO_MODALITIES, FUSIONS, OPTIONAL_MODALITIES, SETTINGS_FILE, DemoConfig, _check_reuse,
                       format_table, run_demo)
 from tsn.fuse import default_weights
 from tsn.metrics import top_k_accuracy
@@ -24,9 +24,9 @@ def test_demo_reports_what_its_score_files_hold(tmp_path):
     config = DemoConfig(workdir=workdir, classes=4, videos_per_class=2, frames=7, size=(64, 48),
                         epochs=1, batch_size=4, test_segments=3, workers=0, progress=False, input_size=32,
                         flow_params={"nscales": 2, "warps": 1, "inner_iterations": 5, "outer_iterations": 1},
-                        modalities=DEMO_MODALITIES)
+                        modalities=DEMO_MODALITIES + OPTIONAL_MODALITIES)
     results = run_demo(config)
-    assert config.family == "kind-motion" and DemoConfig().modalities == DEMO_MODALITIES == ("rgb", "flow", "warp", "rgbdiff")
+    assert config.family == "kind-motion" and DemoConfig().modalities == DEMO_MODALITIES == ("rgb", "flow", "warp")
     assert results["chance"] == pytest.approx(1 / 4) and results["factor_chance"] == {"kind": 0.5, "motion": 0.5}
     factors = family_classes("kind-motion", 4)
     with FlowStore(workdir / "synth.h5") as store:

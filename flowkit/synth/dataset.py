@@ -177,23 +177,11 @@ def make_dataset(
                                   **spec.render)
         write_video(videos_dir / video.path, pixels, FPS, fourcc)
 
-    info = DatasetInfo(
-        out_dir=out_dir,
-        videos_dir=videos_dir,
-        classes=class_names,
-        videos=videos,
-        frames=frames,
-        size=(width, height),
-        fps=FPS,
-        camera_motion=camera_motion,
-        seed=seed,
-        container=container,
-        fourcc=fourcc,
-        notes=notes,
-        family=family,
-        class_factors=[{"name": c.name, "motion": c.motion, "kind": None if c.kind is None else KINDS[c.kind]}
-                       for c in specs],
-    )
+    class_factors = [{"name": c.name, "motion": c.motion, "kind": None if c.kind is None else KINDS[c.kind]}
+                     for c in specs]
+    info = DatasetInfo(out_dir=out_dir, videos_dir=videos_dir, classes=class_names, videos=videos, frames=frames,
+                       size=(width, height), fps=FPS, camera_motion=camera_motion, seed=seed, container=container,
+                       fourcc=fourcc, notes=notes, family=family, class_factors=class_factors)
     _write_lists(info)
     info.seconds = time.perf_counter() - started
     return info
