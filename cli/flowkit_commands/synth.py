@@ -1,4 +1,4 @@
-"""`flowkit synth`: write the synthetic motion dataset (classes differ only in motion)."""
+"""`flowkit synth`: write a synthetic dataset (classes differ in motion, frame order, or kind x motion)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,19 @@ from flowkit.sizes import TSN_SIZE, format_size
 from flowkit.synth.camera import CAMERA_MOTIONS
 from flowkit.synth.dataset import FAMILIES
 
-DEFAULT_CLASSES = {"motion": 8, "order": 6}
+# Classes written when --classes is not given, per family.
+DEFAULT_CLASSES = {"motion": 8, "order": 6, "kind-motion": 6}
 
 
 @click.command()
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=str))
-@click.option("--family", type=click.Choice(FAMILIES), default="motion", show_default=True,
-              help="motion: classes differ only in motion; order: class pairs whose videos are the same frames "
-                   "in opposite order.")
+@click.option("--family", default="motion", show_default=True, type=click.Choice(FAMILIES),
+              help="motion: classes differ only in how objects move; order: class pairs whose videos are the same "
+                   "frames in opposite order; kind-motion: object kind (hue) x motion, so that only RGB and flow "
+                   "together tell the class.")
 @click.option("--classes", default=None, type=int,
-              help="Number of classes [default: motion 8 (at most 12), order 6 (3 pairs, at most 6)].")
+              help="Number of classes: motion 1-12 (default 8); order 2, 4 or 6 (default 6); kind-motion 4 or 6 "
+                   "(default 6).")
 @click.option("--videos-per-class", default=24, show_default=True, type=int, help="Videos per class (>= 2).")
 @click.option("--frames", default=48, show_default=True, type=int, help="Frames per video (>= 2).")
 @click.option("--size", default=format_size(TSN_SIZE), show_default=True, type=SIZE,
@@ -36,8 +39,10 @@ def synth(out_dir, family, classes, **options):
     """Write a synthetic dataset to OUT_DIR in UCF101 layout.
 
     Videos go to OUT_DIR/videos/<Class>/v_<Class>_gGG_cCC.mp4, with classInd.txt, trainlist01.txt
-    and testlist01.txt beside them. Motion family: classes differ only in how objects move; order
-    family: only in the order of their frames. Textures and colours are random in every video.
+    and testlist01.txt beside them. Motion family: classes differ only in how objects move;
+    textures and colours are random in every video. Order family: only in the order of their
+    frames. Kind-motion family: each class is an object kind (red, green or blue objects) with a
+    motion, two motions per kind and two kinds per motion.
     """
     from flowkit.synth import make_dataset
 

@@ -1,10 +1,18 @@
-"""Synthetic motion dataset: classes that differ only in how things move, never in appearance.
+"""Synthetic datasets in three families: classes that differ only in how things move ('motion'),
+class pairs that differ only in the order of their frames ('order', flowkit.synth.order), and
+classes that are an object kind crossed with a motion ('kind-motion'), which need both streams.
 
-Every video draws its own random textures and colours for the background and for 1-3 textured
-objects; the class decides only the objects' motion (MOTIONS). Appearance, layout, motion
-parameters and camera path come from separate random streams spawned from the caller's generator,
-so for one generator state the frame at time `t_ref = frames // 2` is the same picture for every
-class: a single RGB frame carries no class information by construction.
+Family 'motion': every video draws its own random textures and colours for the background and for
+1-3 textured objects; the class decides only the objects' motion (MOTIONS). Appearance, layout,
+motion parameters and camera path come from separate random streams spawned from the caller's
+generator, so for one generator state the frame at time `t_ref = frames // 2` is the same picture
+for every motion: a single RGB frame carries no class information by construction.
+
+Family 'kind-motion' (flowkit.synth.kinds): the objects are also coloured in a hue family (their
+kind), in a way that keeps every pixel's gray level, so for one generator state every kind gives
+the same gray frames: flow, computed on gray frames, carries no kind information by construction,
+while one RGB frame shows the kind. Its classes pair kinds with motions in a cycle, so only RGB and
+flow together tell every class apart.
 
 Objects live on a world plane that wraps around with the period of the frame size, so an object
 leaving on one side comes back on the other: every frame shows the same amount of moving texture,
@@ -13,10 +21,11 @@ the whole world (background and objects) is seen through a moving camera; the ba
 rendered over everything the camera ever sees, so there are no empty borders.
 
 Modules, one job each: `textures` (random textures, shared with flowkit.flow.synthetic and
-flowkit.warp.synthetic), `shapes` (object masks), `motion` (object motions, one per class),
-`camera` (camera paths), `affine` (the 2x3 maps they use), `render` (one video in memory,
-`render_video`), `order` (the `order` family: class pairs whose videos are the same frames in opposite
-order, `render_order_video`) and `dataset` (writing videos and UCF101-style lists, `make_dataset`).
+flowkit.warp.synthetic), `shapes` (object masks), `motion` (object motions), `kinds` (object kinds
+and the kind-motion cycle), `names` (picking a choice by name or index), `camera` (camera paths),
+`affine` (the 2x3 maps they use), `render` (one video in memory, `render_video`), `order` (the
+`order` family: class pairs whose videos are the same frames in opposite order,
+`render_order_video`) and `dataset` (families, writing videos and UCF101-style lists, `make_dataset`).
 """
 
 from flowkit.synth.camera import CAMERA_MOTIONS, camera_path
@@ -25,11 +34,14 @@ from flowkit.synth.dataset import (
     FAMILIES,
     FPS,
     DatasetInfo,
+    SynthClass,
     SynthVideo,
+    family_classes,
     make_dataset,
     split_plan,
     write_video,
 )
+from flowkit.synth.kinds import KINDS
 from flowkit.synth.motion import MOTIONS, object_motion
 from flowkit.synth.order import ORDER_CLASSES, render_order_video
 from flowkit.synth.render import render_video
@@ -41,11 +53,14 @@ __all__ = [
     "CLIPS_PER_GROUP",
     "FAMILIES",
     "FPS",
+    "KINDS",
     "MOTIONS",
     "ORDER_CLASSES",
     "DatasetInfo",
+    "SynthClass",
     "SynthVideo",
     "camera_path",
+    "family_classes",
     "make_dataset",
     "object_motion",
     "random_shape_mask",

@@ -1,5 +1,10 @@
 """Writing a synthetic dataset: videos in UCF101 layout, split by groups like UCF101's split 1,
-with classInd.txt / trainlist01.txt / testlist01.txt and a synth.json description."""
+with classInd.txt / trainlist01.txt / testlist01.txt and a synth.json description.
+
+Three families of classes (FAMILIES): 'motion', classes that differ only in how objects move
+(flowkit.synth.motion); 'order', class pairs whose videos are the same frames in opposite order
+(flowkit.synth.order); and 'kind-motion', (object kind, motion) pairs that need both the RGB and
+the flow stream (flowkit.synth.kinds)."""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import numpy as np
 
 from flowkit.sizes import TSN_SIZE, check_size
 from flowkit.synth.camera import check_camera_motion
+from flowkit.synth.kinds import KIND_MOTIONS, KIND_RENDER, KINDS, kind_motion_name, kind_motion_pairs
 from flowkit.synth.motion import MOTIONS
 from flowkit.synth.order import ORDER_CLASSES, order_content_key, render_order_video
 from flowkit.synth.render import MIN_SIDE, render_video
@@ -24,12 +30,41 @@ TEST_GROUP_FRACTION = 0.3  # UCF101 split 1 tests on 7 of 25 groups
 SPLIT_STREAM = 0x5B117  # mixed into the seed for choosing test groups, apart from video content
 LIST_FILES = ("classInd.txt", "trainlist01.txt", "testlist01.txt", "synth.json")
 # DatasetInfo fields written to synth.json, in this order, after the generator's name.
-DESCRIBED_FIELDS = ("family", "classes", "frames", "size", "fps", "camera_motion", "seed", "container", "fourcc",
-                    "videos")
-# Class families: classes that differ only in motion (flowkit.synth.motion), or pairs of classes that
-# differ only in the order of their frames (flowkit.synth.order).
-FAMILY_CLASSES = {"motion": MOTIONS, "order": ORDER_CLASSES}
-FAMILIES = tuple(FAMILY_CLASSES)
+DESCRIBED_FIELDS = ("family", "classes", "class_factors", "frames", "size", "fps", "camera_motion", "seed", "container",
+                    "fourcc", "videos")
+FAMILIES = ("motion", "order", "kind-motion")
+
+
+@dataclass(frozen=True)
+class SynthClass:
+    """One class: its name, how its objects move (a name from MOTIONS; None in the order family),
+    their kind (an index into flowkit.synth.kinds.KINDS, or None for objects of random colours) and
+    the family's other render_video keywords."""
+
+    name: str
+    motion: str | None
+    kind: int | None = None
+    render: dict = field(default_factory=dict, hash=False, compare=False)
+
+
+def family_classes(family: str, count: int) -> list[SynthClass]:
+    """The first `count` classes of `family` (FAMILIES): 'motion', the first `count` of MOTIONS
+    (1 .. len(MOTIONS)); 'order', the first `count` of ORDER_CLASSES (pairs: an even count);
+    'kind-motion', the cycle of flowkit.synth.kinds.kind_motion_pairs over KIND_MOTIONS (an even
+    count, 4 .. 6). ValueError for other families or counts."""
+    if family == "motion":
+        if int(count) != count or not 1 <= count <= len(MOTIONS):
+            raise ValueError(f"classes must be between 1 and {len(MOTIONS)} (one per distinct motion), got {count!r}")
+        return [SynthClass(name, name) for name in MOTIONS[: int(count)]]
+    if family == "order":
+        if int(count) != count or count % 2 or not 2 <= count <= len(ORDER_CLASSES):
+            raise ValueError(f"the order family takes an even number of classes (pairs) from 2 to "
+                             f"{len(ORDER_CLASSES)}, got {count!r}")
+        return [SynthClass(name, None) for name in ORDER_CLASSES[: int(count)]]
+    if family == "kind-motion":
+        return [SynthClass(kind_motion_name(kind, motion), motion, kind, dict(KIND_RENDER))
+                for kind, motion in kind_motion_pairs(count, KIND_MOTIONS)]
+    raise ValueError(f"unknown class family {family!r}; choose from {', '.join(FAMILIES)}")
 
 
 @dataclass(frozen=True)
@@ -61,6 +96,7 @@ class DatasetInfo:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     family: str = "motion"
+    class_factors: list[dict] = field(default_factory=list)  # per class: name, motion, kind (a KINDS name or None)
 
 
 def make_dataset(
@@ -83,12 +119,12 @@ def make_dataset(
     all with CRLF line endings like UCF101's, and synth.json with the parameters and video table.
     Videos of a class are numbered in groups of CLIPS_PER_GROUP clips; ~30% of the groups, chosen
     from the seed and the same for every class, form the test split (as UCF101 splits by group).
-    family: 'motion' (classes differ only in motion) or 'order' (pairs of classes whose videos are the
-    same frames in opposite order; flowkit.synth.order; no camera motion). classes: the first
-    `classes` entries of the family's list (MOTIONS, or ORDER_CLASSES: an even number). size:
-    (width, height) pixels, both even (the codecs would crop odd sizes). A video's frames
-    depend only on (seed, class index, group, clip): byte-identical across runs and dataset sizes
-    (order: on the class pair, so a pair's videos are each other's reverse).
+    family: 'motion' (classes differ only in motion), 'order' (pairs of classes whose videos are the
+    same frames in opposite order; flowkit.synth.order; no camera motion) or 'kind-motion' (object
+    kind x motion, see flowkit.synth.kinds); classes: the first `classes` of the family
+    (family_classes). size: (width, height) pixels, both even (the codecs would crop odd sizes).
+    A video's frames depend only on (seed, class index, group, clip): byte-identical across runs and
+    dataset sizes (order: on the class pair, so a pair's videos are each other's reverse).
     Refuses a non-empty out_dir unless overwrite=True, which replaces the videos folder and lists.
     """
     import time
@@ -96,15 +132,9 @@ def make_dataset(
     from tqdm import tqdm
 
     started = time.perf_counter()
-    if family not in FAMILIES:
-        raise ValueError(f"unknown class family {family!r}; choose from {', '.join(FAMILIES)}")
-    names = FAMILY_CLASSES[family]
-    if int(classes) != classes or not 1 <= classes <= len(names):
-        raise ValueError(f"classes must be between 1 and {len(names)} (the {family} family's classes), "
-                         f"got {classes!r}")
-    if family == "order" and (classes % 2 or camera_motion != "none"):
-        raise ValueError(f"the order family takes an even number of classes (pairs) and no camera motion, "
-                         f"got {classes} classes and camera motion {camera_motion!r}")
+    specs = family_classes(family, classes)
+    if family == "order" and camera_motion != "none":
+        raise ValueError(f"the order family takes no camera motion, got {camera_motion!r}")
     if int(videos_per_class) != videos_per_class or videos_per_class < 2:
         raise ValueError(
             f"videos_per_class must be an integer >= 2 (train and test need one each), got {videos_per_class!r}"
@@ -127,7 +157,7 @@ def make_dataset(
     for note in notes:
         warnings.warn(note, stacklevel=2)
 
-    class_names = list(names[:classes])
+    class_names = [spec.name for spec in specs]
     plan = split_plan(videos_per_class, seed)
     group_digits = max(2, len(str(max(group for group, _, _ in plan))))
     videos = []
@@ -137,29 +167,21 @@ def make_dataset(
             videos.append(SynthVideo(f"{name}/{file_name}", label, group, clip, split))
 
     for video in tqdm(videos, desc="synth", unit="video", disable=not progress):
+        spec = specs[video.label]
         if family == "order":
             rng = np.random.default_rng([seed, order_content_key(video.label), video.group, video.clip])
-            pixels = render_order_video(class_names[video.label], frames, (width, height), rng)
+            pixels = render_order_video(spec.name, frames, (width, height), rng)
         else:
             rng = np.random.default_rng([seed, video.label, video.group, video.clip])
-            pixels = render_video(class_names[video.label], frames, (width, height), camera_motion, rng)
+            pixels = render_video(spec.motion, frames, (width, height), camera_motion, rng, kind=spec.kind,
+                                  **spec.render)
         write_video(videos_dir / video.path, pixels, FPS, fourcc)
 
-    info = DatasetInfo(
-        out_dir=out_dir,
-        videos_dir=videos_dir,
-        classes=class_names,
-        videos=videos,
-        frames=frames,
-        size=(width, height),
-        fps=FPS,
-        camera_motion=camera_motion,
-        seed=seed,
-        container=container,
-        fourcc=fourcc,
-        notes=notes,
-        family=family,
-    )
+    class_factors = [{"name": c.name, "motion": c.motion, "kind": None if c.kind is None else KINDS[c.kind]}
+                     for c in specs]
+    info = DatasetInfo(out_dir=out_dir, videos_dir=videos_dir, classes=class_names, videos=videos, frames=frames,
+                       size=(width, height), fps=FPS, camera_motion=camera_motion, seed=seed, container=container,
+                       fourcc=fourcc, notes=notes, family=family, class_factors=class_factors)
     _write_lists(info)
     info.seconds = time.perf_counter() - started
     return info

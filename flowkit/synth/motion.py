@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from flowkit.synth.names import choice_index
+
 # One class per motion, named UCF101-style (CamelCase; used for folders and file names).
 # The first eight are the default classes.
 MOTIONS: tuple[str, ...] = (
@@ -102,10 +104,4 @@ def object_motion(motion: str, params: MotionParams, dt: float) -> tuple[float, 
 
 def motion_name(motion_class: str | int) -> str:
     """A name from MOTIONS, given the name or its index (ValueError otherwise)."""
-    if isinstance(motion_class, (int, np.integer)) and not isinstance(motion_class, bool):
-        if not 0 <= motion_class < len(MOTIONS):
-            raise ValueError(f"motion class index {motion_class} out of range 0..{len(MOTIONS) - 1}")
-        return MOTIONS[motion_class]
-    if motion_class not in MOTIONS:
-        raise ValueError(f"unknown motion class {motion_class!r}; choose from {', '.join(MOTIONS)}")
-    return motion_class
+    return MOTIONS[choice_index(motion_class, MOTIONS, "motion class")]

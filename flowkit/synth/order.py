@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from flowkit.sizes import TSN_SIZE, check_size
+from flowkit.synth.names import choice_index
 from flowkit.synth.shapes import random_shape_mask
 from flowkit.synth.textures import random_texture
 
@@ -42,13 +43,7 @@ BACKGROUND_CONTRAST = 0.5  # background texture pulled halfway to mid-gray, so t
 
 def order_class_name(order_class: str | int) -> str:
     """A name from ORDER_CLASSES, given the name or its index (ValueError otherwise)."""
-    if isinstance(order_class, (int, np.integer)) and not isinstance(order_class, bool):
-        if not 0 <= order_class < len(ORDER_CLASSES):
-            raise ValueError(f"order class index {order_class} out of range 0..{len(ORDER_CLASSES) - 1}")
-        return ORDER_CLASSES[order_class]
-    if order_class not in ORDER_CLASSES:
-        raise ValueError(f"unknown order class {order_class!r}; choose from {', '.join(ORDER_CLASSES)}")
-    return order_class
+    return ORDER_CLASSES[choice_index(order_class, ORDER_CLASSES, "order class")]
 
 
 def order_content_key(label: int) -> int:

@@ -11,6 +11,7 @@ import numpy as np
 from flowkit.sizes import TSN_SIZE, check_size
 from flowkit.synth.affine import affine, bounds, compose, invert
 from flowkit.synth.camera import camera_path, check_camera_motion
+from flowkit.synth.kinds import colour_by_kind, desaturate, draw_tint, kind_index
 from flowkit.synth.motion import REFERENCE_SIDE, MotionParams, draw_motion, motion_name, object_motion
 from flowkit.synth.shapes import random_shape_mask
 from flowkit.synth.textures import random_texture
@@ -36,13 +37,21 @@ def render_video(
     size: tuple[int, int] = TSN_SIZE,
     camera_motion: str = "none",
     rng: np.random.Generator | int | None = None,
+    kind: int | str | None = None,
+    motion_scale: float = 1.0,
+    objects: tuple[int, int] = OBJECTS_PER_VIDEO,
 ) -> np.ndarray:
     """Render one synthetic video in memory: (frames, height, width, 3) uint8 RGB.
 
     motion_class: a name from MOTIONS or its index. size: (width, height) pixels. camera_motion:
     'none' | 'pan' | 'shake'. rng: a numpy Generator (or a seed); the same state gives the same
     frames, and for one state the frame at t = frames // 2 is identical for every motion class
-    (appearance, layout and camera never depend on the class).
+    (appearance, layout and camera never depend on the motion). kind: None for objects of random
+    colours, or a kind of flowkit.synth.kinds (name or index): objects coloured in its hue family
+    over a faintly tinted background; for one state, every kind gives the same gray frames (up to
+    rounding), only the objects' hue changes. motion_scale: multiplies the objects' motion
+    magnitudes in pixels (speed, oscillation amplitude, orbit radius; not the camera's).
+    objects: (fewest, most) objects in the video; the count is drawn uniformly.
     """
     import cv2
 
@@ -51,6 +60,7 @@ def render_video(
     if int(frames) != frames or frames < 1:
         raise ValueError(f"frames must be an integer >= 1, got {frames!r}")
     check_camera_motion(camera_motion)
+    kind = None if kind is None else kind_index(kind)
     rng = np.random.default_rng(rng)
     appearance_rng, layout_rng, motion_rng, camera_rng = (
         np.random.default_rng(s) for s in rng.integers(0, 2**63, size=4)
@@ -65,13 +75,15 @@ def render_video(
     x1 = math.ceil(views[:, 2].max()) + 2
     y1 = math.ceil(views[:, 3].max()) + 2
     background = random_texture(y1 - y0, x1 - x0, appearance_rng)
+    if kind is not None:
+        background = desaturate(background)
 
     sprites = []
-    count = int(layout_rng.integers(OBJECTS_PER_VIDEO[0], OBJECTS_PER_VIDEO[1] + 1))
+    count = int(layout_rng.integers(objects[0], objects[1] + 1))
     for _ in range(count):
         diameter = layout_rng.uniform(*OBJECT_DIAMETER) * min(width, height)
         centre = (layout_rng.uniform(0, width), layout_rng.uniform(0, height))
-        params = draw_motion(motion_rng, px)
+        params = draw_motion(motion_rng, px * motion_scale)
         # Render the sprite at the largest size an Expand/Contract object with these parameters
         # would reach, so scaling never upsamples it; every class uses the same resolution, so the
         # sprite (and the frame at t_ref) does not depend on the class.
@@ -79,6 +91,8 @@ def render_video(
         side = max(8, int(math.ceil(diameter * largest / 0.9)) + 2)
         alpha = random_shape_mask(side, appearance_rng)
         colour = random_texture(side, side, appearance_rng, feature_scale=0.9 * side / diameter)
+        if kind is not None:
+            colour = colour_by_kind(colour, kind, draw_tint(appearance_rng))
         # The shape spans 0.9 * side sprite pixels; base_scale makes that `diameter` world pixels.
         pixels = np.dstack([colour * alpha[..., None], alpha])
         sprites.append(Sprite(pixels, diameter / (0.9 * side), centre, params))
