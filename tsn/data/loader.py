@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import random
 from dataclasses import dataclass
 
@@ -12,6 +11,7 @@ import torch
 from torch.utils.data import DataLoader, default_collate, get_worker_info
 
 from tsn.data.device_decode import EncodedBatch, collate_encoded, decode_batch
+from tsn.runtime import available_cpus
 
 MAX_DEFAULT_WORKERS = 8
 RANK_SEED_STRIDE = 1_000_003
@@ -106,11 +106,7 @@ def _rank() -> int:
 
 def default_workers() -> int:
     """Loader workers when not given: the CPUs this process may use, at most 8."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cpus = os.cpu_count() or 1
-    return max(1, min(MAX_DEFAULT_WORKERS, cpus))
+    return max(1, min(MAX_DEFAULT_WORKERS, available_cpus()))
 
 
 def _find_reseedable(dataset):
