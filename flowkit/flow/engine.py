@@ -302,6 +302,8 @@ class TVL1Engine:
         if self._pool_size < threads:
             from concurrent.futures import ThreadPoolExecutor
 
+            if self._pool is not None:
+                self._pool.shutdown(wait=False)  # a smaller pool from an earlier call: its threads end now
             self._pool, self._pool_size = ThreadPoolExecutor(threads, thread_name_prefix="flowkit-tvl1"), threads
 
         def one(k: int):

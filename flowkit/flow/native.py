@@ -108,41 +108,32 @@ class NativeKernel:
         self._linearize = linearize
 
     def linearize(self, i0: torch.Tensor, planes: torch.Tensor, u: torch.Tensor, gamma: float, g: torch.Tensor,
-                  neg_inv_grad: torch.Tensor, rho_c: torch.Tensor, start: int = 0, stop: int | None = None) -> None:
-        """TVL1Engine's linearization around u in one pass, for pairs start..stop-1, into g (N, C, H, W),
+                  neg_inv_grad: torch.Tensor, rho_c: torch.Tensor) -> None:
+        """TVL1Engine's linearization around u in one pass, for every pair of the batch, into g (N, C, H, W),
         neg_inv_grad and rho_c (N, 1, H, W). i0: (N, H, W) float32; planes: (N, H, W, 4) = I1, dI1/dx,
         dI1/dy and an unused plane, interleaved; u: (N, C, H, W). Bicubic warping, zero outside."""
         n, c, h, w = u.shape
-        stop = n if stop is None else stop
         _check_cpu_float(i0, planes, u, g, neg_inv_grad, rho_c)
-        plane, state = h * w, c * h * w
-        status = self._linearize(stop - start, c, h, w, _ptr(i0, plane * start), _ptr(planes, 4 * plane * start),
-                                 _ptr(u, state * start), gamma, _ptr(g, state * start),
-                                 _ptr(neg_inv_grad, plane * start), _ptr(rho_c, plane * start))
+        status = self._linearize(n, c, h, w, _ptr(i0), _ptr(planes), _ptr(u), gamma, _ptr(g), _ptr(neg_inv_grad),
+                                 _ptr(rho_c))
         if status != 0:
             raise MemoryError("the native TV-L1 kernel could not allocate its row buffer")
 
     def run_block(self, u, px, py, g, neg_inv_grad, rho_c, active: np.ndarray, done: np.ndarray, iterations: int,
-                  scaled_epsilon: float, l_t: float, theta: float, taut: float, start: int = 0,
-                  stop: int | None = None) -> None:
-        """Iterate pairs start..stop-1 of the batch in place.
+                  scaled_epsilon: float, l_t: float, theta: float, taut: float) -> None:
+        """Iterate every pair of the batch in place, at most `iterations` times.
 
         u, px, py, g: contiguous CPU float32 (N, C, H, W); neg_inv_grad, rho_c: (N, 1, H, W). active: (N,)
         uint8 numpy, set to 0 for the pairs that converge; done: (N,) int32 numpy, iterations run per
         pair (incremented). A pair stops after the first iteration whose summed squared flow change is
-        <= scaled_epsilon. Several threads may run disjoint pair ranges of one batch at once.
+        <= scaled_epsilon. The call releases the GIL: threads may run different batches at once.
         """
         n, c, h, w = u.shape
-        stop = n if stop is None else stop
-        if stop <= start:
-            return
         _check_cpu_float(u, px, py, g, neg_inv_grad, rho_c)
-        state, plane = c * h * w, h * w
-        status = self._fn(stop - start, c, h, w, _ptr(u, state * start), _ptr(px, state * start),
-                          _ptr(py, state * start), _ptr(g, state * start), _ptr(neg_inv_grad, plane * start),
-                          _ptr(rho_c, plane * start), l_t, theta, taut, scaled_epsilon, iterations,
-                          active[start:stop].ctypes.data_as(ctypes.POINTER(ctypes.c_ubyte)),
-                          done[start:stop].ctypes.data_as(ctypes.POINTER(ctypes.c_int)))
+        status = self._fn(n, c, h, w, _ptr(u), _ptr(px), _ptr(py), _ptr(g), _ptr(neg_inv_grad), _ptr(rho_c),
+                          l_t, theta, taut, scaled_epsilon, iterations,
+                          active.ctypes.data_as(ctypes.POINTER(ctypes.c_ubyte)),
+                          done.ctypes.data_as(ctypes.POINTER(ctypes.c_int)))
         if status != 0:
             raise MemoryError("the native TV-L1 kernel could not allocate its row buffer")
 
@@ -153,9 +144,9 @@ def _check_cpu_float(*tensors: torch.Tensor) -> None:
             raise ValueError("the native TV-L1 kernel needs contiguous CPU float32 tensors")
 
 
-def _ptr(t: torch.Tensor, offset: int = 0):
-    """A float pointer to element `offset` of a contiguous float32 tensor."""
-    return ctypes.cast(t.data_ptr() + 4 * offset, _FLOAT_P)
+def _ptr(t: torch.Tensor):
+    """A float pointer to the first element of a contiguous float32 tensor."""
+    return ctypes.cast(t.data_ptr(), _FLOAT_P)
 
 
 def _compiler() -> str | None:
