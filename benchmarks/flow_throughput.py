@@ -156,7 +156,7 @@ def ours(pairs, device: str, mode: str, batch: int, total: int, threads: int, ro
 
     prev, next, index, batches, sync = device_batches(pairs, device, batch, total)
     engine = TVL1Engine(device=device, threads=threads, **MODES[mode])
-    fused = engine._fused is not None
+    fused = engine._native is not None
     # The fused kernel spreads pairs over its own threads; torch's few small ops then run best on one
     # (as extraction runs them). The other modes parallelise inside torch's ops.
     torch_threads = 1 if fused else threads

@@ -71,20 +71,23 @@ def engine_stages(pairs, native: bool) -> dict:
     import torch
 
     from flowkit.flow import engine as engine_module
-    from flowkit.flow import fused_cpu
+    from flowkit.flow import native_solver
 
     torch.set_num_threads(1)
     engine = engine_module.TVL1Engine(native=native)
     timer = StageTimer()
     with timing(timer):
-        timer.wrap(engine_module.TVL1Engine, "_pyramid", "pyramid")
-        timer.wrap(engine_module, "centered_gradient", "gradients")
-        timer.wrap(engine_module, "resize_linear", "upsample flow")
         if native:
-            timer.wrap(fused_cpu.FusedCPU, "linearize", "linearize (warp)")
-            timer.wrap(fused_cpu.FusedCPU, "_median_in_place", "median 5x5")
-            timer.wrap(fused_cpu.NativeKernel, "run_block", "iterations")
+            timer.wrap(native_solver, "_downscale", "pyramid")
+            timer.wrap(native_solver, "centered_gradient", "gradients")
+            timer.wrap(native_solver, "_resize", "upsample flow")
+            timer.wrap(native_solver.NativeKernel, "linearize", "linearize (warp)")
+            timer.wrap(native_solver, "_median_in_place", "median 5x5")
+            timer.wrap(native_solver.NativeKernel, "run_block", "iterations")
         else:
+            timer.wrap(engine_module.TVL1Engine, "_pyramid", "pyramid")
+            timer.wrap(engine_module, "centered_gradient", "gradients")
+            timer.wrap(engine_module, "resize_linear", "upsample flow")
             timer.wrap(engine_module.TVL1Engine, "_linearize", "linearize (warp)")
             timer.wrap(engine_module.TVL1Engine, "_median", "median 5x5")
             timer.wrap(engine_module, "tvl1_iteration_", "iterations")

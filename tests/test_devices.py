@@ -64,3 +64,20 @@ def test_extract_command_reports_device_errors_in_one_line(tmp_path):
         result = CliRunner().invoke(flowkit_main, ["extract", str(tmp_path), "-o", str(tmp_path / "o.h5"), *args])
         assert result.exit_code == 2, result.output
         assert result.output.strip() == result.output.strip().splitlines()[0] and message in result.output
+
+
+def test_gpu_count_without_device_files_is_zero(monkeypatch):
+    """No /dev/nvidia* and no /dev/kfd on Linux: no GPU, answered without asking torch."""
+    import sys
+    import types
+
+    asked = []
+    fake_torch = types.SimpleNamespace(cuda=types.SimpleNamespace(is_available=lambda: asked.append(1) or True,
+                                                                  device_count=lambda: 3))
+    monkeypatch.setitem(sys.modules, "torch", fake_torch)
+    monkeypatch.setattr(devices.sys, "platform", "linux")
+    monkeypatch.setattr(devices.glob, "glob", lambda pattern: [])
+    monkeypatch.setattr(devices.os.path, "exists", lambda path: False)
+    assert devices.local_gpu_count() == 0 and not asked
+    monkeypatch.setattr(devices.glob, "glob", lambda pattern: ["/dev/nvidia0"])
+    assert devices.local_gpu_count() == 3 and asked  # device files present: torch decides

@@ -4,7 +4,9 @@ nodes on this machine (ray.cluster_utils.Cluster), every server bound to 127.0.0
 node is killed while it runs a video's task, which is retried on the head (one line said), and
 Ray's reports about the dead node stay in its log folder instead of the terminal."""
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -20,7 +22,7 @@ from ray_helpers import command_line, descendants, is_loopback, listening_addres
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not ray_available(), reason="ray is not installed")]
 
-FAST = dict(nscales=3, warps=2, inner_iterations=5, outer_iterations=1)
+SLOW = dict(nscales=3, warps=3, inner_iterations=30, outer_iterations=10)
 REPO = Path(__file__).resolve().parents[1]
 LOOPBACK = "127.0.0.1"
 
@@ -57,26 +59,35 @@ def _busy_task(node) -> int | None:
 def test_losing_a_node_mid_run_gives_the_same_store(cluster, tmp_path):
     cluster, worker = cluster
     root = tmp_path / "videos"
-    make_tree(root, {f"C{k % 2}/v{k}": 12 for k in range(6)}, size=(64, 48))
+    # Tasks of ~0.4 s, long enough to be seen running: CPU flow needs no torch in a worker now, and
+    # tiny videos would come and go between two looks.
+    make_tree(root, {f"C{k % 2}/v{k}": 40 for k in range(6)}, size=(160, 120))
     reference = tmp_path / "reference.h5"
-    extract([root], reference, ContentOptions(size=(64, 48), flow_params=FAST), RunOptions(workers=0, progress=False))
+    content = ContentOptions(size=(160, 120), flow_params=SLOW)
+    extract([root], reference, content, RunOptions(workers=0, progress=False))
 
     head_pids = descendants(os.getpid())
     addresses = listening_addresses(head_pids)
     assert addresses and all(is_loopback(a) for a in addresses), addresses
 
     output = tmp_path / "store.h5"
-    fast = [f"--{key.replace('_', '-')}={value}" for key, value in FAST.items()]
+    slow = [f"--{key.replace('_', '-')}={value}" for key, value in SLOW.items()]
     command = [sys.executable, "-c", "from cli.flowkit_app import main; main()",
                "extract", str(root), "-o", str(output),
-               "--cpu", "--address", cluster.address, "--size", "64x48", *fast]
+               "--cpu", "--address", cluster.address, "--size", "160x120", *slow]
     driver = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
         while _busy_task(worker) is None and driver.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
         assert _busy_task(worker) is not None, "no task ever ran on the worker node"
+        # The node's processes, workers included: remove_node kills Ray's own processes, and an
+        # orphaned worker would finish its short task before noticing; a lost machine takes all.
+        node_pids = descendants(worker.all_processes["raylet"][0].process.pid)
         cluster.remove_node(worker, allow_graceful=False)  # kill -9 the node: raylet, workers and all
+        for pid in node_pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         out, err = driver.communicate(timeout=300)
     finally:
         driver.kill()

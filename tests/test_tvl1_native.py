@@ -70,8 +70,9 @@ def test_kernel_linearization_equals_grid_sample_path(gamma):
     engine = TVL1Engine(native=False, gamma=gamma)
     i1x, i1y = centered_gradient(i1)
     expected = engine._linearize(i0, torch.stack((i1, i1x, i1y), 1), u)
-    fused = TVL1Engine(native=True, gamma=gamma)._fused
-    ours = fused.linearize(i0, fused.interleave(i1, i1x, i1y), u)
+    planes = torch.stack((i1, i1x, i1y, torch.zeros_like(i1)), -1)
+    ours = (torch.empty_like(u), torch.empty(1, 1, *SIZE), torch.empty(1, 1, *SIZE))
+    kernel.linearize(i0, planes, u, gamma, *ours)
     # torch samples at positions normalized to [-1, 1] and back, the kernel at p + u directly: sample
     # values differ in the last bits, so compare |grad I1w|^2 = -1 / neg_inv_grad rather than its
     # reciprocal, which magnifies those bits where the gradient vanishes.
@@ -96,7 +97,7 @@ def test_fused_engine_matches_torch_engine_and_counts_iterations():
     pairs = [synthetic_pair(MOTIONS[i], *SIZE, magnitude=2.0 + i, seed=10 + i) for i in range(4)]
     prev, next = np.stack([p.prev for p in pairs]), np.stack([p.next for p in pairs])
     fused, plain = TVL1Engine(), TVL1Engine(native=False)
-    assert fused._fused is not None and plain._fused is None
+    assert fused._native is not None and plain._native is None
     ours, expected = fused(prev, next), plain(prev, next)
     for i, pair in enumerate(pairs):
         assert endpoint_error(ours[i], expected[i]) < 0.03
@@ -125,7 +126,7 @@ def test_switch_off_and_missing_compiler_fall_back_to_torch(monkeypatch, tmp_pat
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # switched off on purpose: no warning
             assert native.load() is None
-        assert TVL1Engine()._fused is None
+        assert TVL1Engine()._native is None
         native.load.cache_clear()
         monkeypatch.delenv(native.ENV_SWITCH)
         monkeypatch.setenv("CC", "no-such-compiler-flowkit")

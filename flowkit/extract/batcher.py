@@ -15,15 +15,16 @@ import time
 from concurrent.futures import Future
 from typing import Callable
 
-import torch
+import numpy as np
 
-FlowFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+FlowFn = Callable  # flowkit.flow.functions: (prev, next (N, H, W) uint8) -> (N, 2, H, W) float32 numpy
 
 
 class FlowBatcher:
     """Thread-safe front of a flow function that batches concurrent requests.
 
-    flow_fn: (prev (N, H, W) uint8, next (N, H, W) uint8) -> (N, 2, H, W) float32 flow in pixels.
+    flow_fn: (prev (N, H, W) uint8, next (N, H, W) uint8) -> (N, 2, H, W) float32 flow in pixels, numpy
+    (a tensor is converted).
     max_pairs: largest batch run at once (a single larger request runs alone). max_wait_s: how long
     the runner waits for more requests before running a batch that is not full.
     """
@@ -38,9 +39,9 @@ class FlowBatcher:
         self._runner.start()
         self.batches_run = 0
 
-    def __call__(self, prev: torch.Tensor, next: torch.Tensor) -> torch.Tensor:
-        """Flow of the pairs (prev[i], next[i]): (N, H, W) uint8 tensors -> (N, 2, H, W) float32 CPU
-        tensor. Blocks until the batch holding them has run; re-raises the flow function's error."""
+    def __call__(self, prev, next) -> np.ndarray:
+        """Flow of the pairs (prev[i], next[i]): (N, H, W) uint8 (numpy, or CPU tensors) -> (N, 2, H, W)
+        float32 numpy. Blocks until the batch holding them has run; re-raises the flow function's error."""
         if prev.shape != next.shape or prev.ndim != 3:
             raise ValueError(f"prev and next must both be (N, H, W), got {tuple(prev.shape)} and {tuple(next.shape)}")
         if self._dead is not None:
@@ -123,9 +124,9 @@ class FlowBatcher:
 
     def _serve(self, batch: list) -> None:
         try:
-            prev = torch.cat([r[0] for r in batch]) if len(batch) > 1 else batch[0][0]
-            next = torch.cat([r[1] for r in batch]) if len(batch) > 1 else batch[0][1]
-            flow = self.flow_fn(prev, next).detach().float().cpu()
+            prev = np.concatenate([np.asarray(r[0]) for r in batch]) if len(batch) > 1 else batch[0][0]
+            next = np.concatenate([np.asarray(r[1]) for r in batch]) if len(batch) > 1 else batch[0][1]
+            flow = np.asarray(self.flow_fn(prev, next), dtype=np.float32)
             self.batches_run += 1
         except BaseException as exc:  # hand the error to every waiting caller
             for request in batch:

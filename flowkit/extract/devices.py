@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import glob
+import os
+import sys
+
 
 def parse_gpu_ids(spec: str) -> tuple[int, ...] | None:
     """'0' -> (0,), '0,1' -> (0, 1), 'all' -> None (every GPU). ValueError for anything else."""
@@ -31,7 +35,11 @@ def choose_device(gpu: str | None, cpu: bool, address: str | None = None) -> tup
 
 
 def local_gpu_count() -> int:
-    """CUDA devices torch sees on this machine (0 without CUDA)."""
+    """CUDA devices torch sees on this machine (0 without CUDA). On Linux, a machine without GPU
+    device files (NVIDIA's /dev/nvidia0, ...; ROCm's /dev/kfd) has none, which is known without
+    importing torch (seconds a CPU run would otherwise pay just to ask)."""
+    if sys.platform.startswith("linux") and not glob.glob("/dev/nvidia[0-9]*") and not os.path.exists("/dev/kfd"):
+        return 0
     import torch
 
     return torch.cuda.device_count() if torch.cuda.is_available() else 0

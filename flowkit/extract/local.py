@@ -1,12 +1,12 @@
 """Running the per-video work in this process, without Ray: inline (workers=0) or on a pool of
-threads (decode, JPEG/PNG coding, torch and the fused TV-L1 kernel all release the GIL). With TV-L1
+threads (decode, JPEG/PNG coding, torch and the fused TV-L1 kernel all release the GIL). CPU TV-L1
+(flowkit.flow.native_solver) does not import torch at all, which saves a short job seconds. With TV-L1
 on a GPU or on the CPU, every thread's pairs go through one FlowBatcher: the GPU sees large batches
 from several videos at once, and the CPU engine solves a batch's pairs `workers` at a time, so the
 cores share the work pair by pair rather than video by video (3 videos on 2 cores keep both busy)."""
 
 from __future__ import annotations
 
-import contextlib
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -15,25 +15,7 @@ from flowkit.extract.batcher import FlowBatcher
 from flowkit.extract.jobs import VideoJob
 from flowkit.extract.options import BATCH_CHUNKS, ContentOptions, RunOptions
 from flowkit.extract.worker import VideoResult, local_flow_fn, run_job
-
-
-def torch_default_threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
-
-
-@contextlib.contextmanager
-def _torch_threads(count: int):
-    """Set torch's intra-op threads for the block."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(max(1, count))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+from flowkit.flow.functions import torch_threads
 
 
 def run_in_process(
@@ -55,9 +37,12 @@ def run_in_process(
     # CPU flow: one torch thread; parallelism across pairs (the engine's threads) and videos.
     # Intra-op threads on frame-sized tensors mostly synchronise (10x slower measured on a busy
     # 2-core machine), and one thread matches Ray's workers (OMP_NUM_THREADS=1).
-    torch_threads = torch_default_threads() if run.device == "cuda" else 1
+    # Warped flow loads torch (the warp) later, from worker threads: load it now to set its threads.
+    if content.warped and run.device == "cpu":
+        import torch  # noqa: F401
+    cpu_torch_threads = None if run.device == "cuda" else 1
     try:
-        with _torch_threads(torch_threads):
+        with torch_threads(cpu_torch_threads):
             if threads == 1:
                 for job in jobs:
                     yield run_job(job, content, parts_dir, flow_fn, run.batch_pairs)

@@ -36,12 +36,22 @@ def _versions() -> dict:
     import cv2
     import h5py
     import numpy
-    import torch
 
     import flowkit
 
-    return {"flowkit": flowkit.__version__, "torch": torch.__version__, "opencv": cv2.__version__,
+    return {"flowkit": flowkit.__version__, "torch": _torch_version(), "opencv": cv2.__version__,
             "numpy": numpy.__version__, "h5py": h5py.__version__}
+
+
+def _torch_version() -> str:
+    """torch's version from its package metadata, whether or not torch is loaded (importing it only to
+    ask costs a CPU run seconds, and the record must not depend on what the run happened to load)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def store_attrs(content: ContentOptions) -> dict:

@@ -66,24 +66,20 @@ class FlowServer:
 
     def flow(self, prev: np.ndarray, next: np.ndarray) -> np.ndarray:
         """(N, H, W) uint8 prev and next -> (N, 2, H, W) float32 flow in pixels."""
-        import torch
-
-        flow = self.batcher(torch.from_numpy(np.array(prev)), torch.from_numpy(np.array(next)))
-        return flow.numpy()
+        return self.batcher(np.array(prev), np.array(next))
 
 
 class RemoteFlow:
-    """A flow function (tensors in, tensor out) that runs on a FlowServer actor."""
+    """A flow function (flowkit.flow.functions' contract) that runs on a FlowServer actor."""
 
     def __init__(self, actor):
         self.actor = actor
 
     def __call__(self, prev, next):
         import ray
-        import torch
 
-        flow = ray.get(self.actor.flow.remote(prev.cpu().numpy(), next.cpu().numpy()))
-        return torch.from_numpy(np.array(flow))
+        flow = ray.get(self.actor.flow.remote(np.asarray(prev), np.asarray(next)))
+        return np.array(flow)
 
 
 def _task(job_fn, job: VideoJob, content: ContentOptions, parts_dir: str, actor, batch_pairs: int) -> VideoResult:

@@ -22,11 +22,12 @@ import numpy as np
 from flowkit.color import rgb_to_gray
 from flowkit.extract.jobs import VideoJob
 from flowkit.extract.options import ContentOptions
+from flowkit.flow.functions import make_flow_fn
 from flowkit.store import format as fmt
 from flowkit.store.checksums import file_sha256
 from flowkit.store.records import VideoRecord
 
-FlowFn = Callable  # (prev (N, H, W) uint8 tensor, next (N, H, W) uint8 tensor) -> (N, 2, H, W) float32 tensor, pixels
+FlowFn = Callable  # flowkit.flow.functions: (prev, next (N, H, W) uint8) -> (N, 2, H, W) float32 numpy, pixels
 
 
 @dataclass
@@ -43,25 +44,6 @@ class VideoResult:
     @classmethod
     def from_record(cls, record: VideoRecord, notes=()) -> "VideoResult":
         return cls(record.name, record.status, record.error, record.num_frames, list(notes))
-
-
-def make_flow_fn(algo: str, flow_params: dict, device: str = "cpu", compile: bool = False,
-                 threads: int | None = None) -> FlowFn:
-    """A flow function for `algo` with `flow_params` (OpenCV names) on `device`: called with two
-    (N, H, W) uint8 tensors, returns (N, 2, H, W) float32 flow in pixels (prev -> next). threads: CPU
-    TV-L1 solves that many pairs of a batch at once (None: torch's thread count)."""
-    import torch
-
-    if algo == "tvl1":
-        from flowkit.flow import TVL1Engine
-
-        return TVL1Engine(device=device, compile=compile, threads=threads, **flow_params)
-    from flowkit.flow import compute_flow
-
-    def flow_fn(prev, next):
-        return torch.as_tensor(compute_flow(prev, next, algo=algo, device=device, **flow_params))
-
-    return flow_fn
 
 
 @functools.lru_cache(maxsize=4)
@@ -99,8 +81,6 @@ def extract_video(
     uint8 records} as StoreWriter.add_video takes them (empty when failed); notes are warnings
     worth showing (a decode that stopped before the announced end).
     """
-    import torch
-
     from flowkit.store.encode import encode_streams
     from flowkit.video import iter_frames, probe
 
@@ -119,7 +99,7 @@ def extract_video(
             for window, first_new in _windows(frames, batch_pairs):
                 if len(window) < 2:
                     raise ValueError(f"only {len(window)} frame decodes; flow needs at least 2")
-                gray = torch.from_numpy(rgb_to_gray(window))
+                gray = rgb_to_gray(window)
                 flow, warp, fell_back = _window_flow(gray, flow_fn, content.warped)
                 fallbacks += fell_back
                 parts = encode_streams(
@@ -195,12 +175,12 @@ def _reason(exc: BaseException) -> str:
 
 
 def _window_flow(gray, flow_fn: FlowFn, warped: bool):
-    """Flow (and warped flow) of the consecutive pairs of a (K, H, W) uint8 gray window:
+    """Flow (and warped flow) of the consecutive pairs of a (K, H, W) uint8 gray numpy window:
     ((K-1, 2, H, W) float32 numpy, same or None, number of identity-fallback pairs)."""
-    prev, next = gray[:-1].contiguous(), gray[1:].contiguous()
+    prev, next = np.ascontiguousarray(gray[:-1]), np.ascontiguousarray(gray[1:])
     if not warped:
-        return flow_fn(prev, next).detach().float().cpu().numpy(), None, 0
-    from flowkit.warp import warped_flow_batch
+        return np.asarray(flow_fn(prev, next), dtype=np.float32), None, 0
+    from flowkit.warp import warped_flow_batch  # torch: the warp runs on the flow's tensors
 
     result = warped_flow_batch(prev, next, flow_fn=flow_fn)
     return (

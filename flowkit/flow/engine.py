@@ -210,9 +210,10 @@ class TVL1Engine:
     runs an in-place eager iteration and checks convergence after every iteration.
     interpolation: "bicubic" (OpenCV's) or "bilinear" warping. per_iteration: in-place iterations with
     a convergence check after each (default: eager CPU) instead of chunks of masked iterations (the
-    compiled and CUDA path; False lets CPU tests run that path eagerly). native: run the per-iteration
-    path with bicubic warping in the fused C kernel (flowkit.flow.native; default: whenever it builds;
-    False: torch ops; True: required), `threads` pairs at a time (default: torch's thread count).
+    compiled and CUDA path; False lets CPU tests run that path eagerly). native: solve the per-iteration
+    path with bicubic warping by flowkit.flow.native_solver (numpy, OpenCV and the fused C kernel;
+    default: whenever the kernel builds; False: torch ops; True: required), `threads` pairs at a time
+    (default: the CPUs this process may use).
     `iterations` holds, after each call, the (N,) iterations each pair ran (all scales and warps; on
     the chunked path a converging pair counts its whole last chunk). Other keyword arguments are
     the TV-L1 parameters with OpenCV's names (see TVL1Params; `lambda` is accepted for `lambda_`).
@@ -245,9 +246,8 @@ class TVL1Engine:
         fusable = self._per_iteration and self.device.type == "cpu" and interpolation == "bicubic"
         if native and not fusable:
             raise ValueError("native=True needs the per-iteration CPU path with bicubic warping")
-        self._fused = None
+        self._native = None
         self.threads = threads
-        self._pool, self._pool_size = None, 0  # threads solving different pairs of a batch (fused path)
         self.iterations = None  # (N,) int32: iterations each pair of the last call ran, all scales and warps
         self.steps_per_call = 1 if self._per_iteration else _iterations_per_call(p.inner_iterations)
         iterate = functools.partial(_run_iterations, steps=self.steps_per_call, epsilon=float(p.epsilon),
@@ -264,11 +264,11 @@ class TVL1Engine:
             self._median_planes = median_filter_torch
         if fusable and native is not False:
             from flowkit.flow import native as native_kernel
-            from flowkit.flow.fused_cpu import FusedCPU
+            from flowkit.flow.native_solver import NativeTVL1
 
             kernel = native_kernel.load()
             if kernel is not None:
-                self._fused = FusedCPU(kernel, p, self._constants, self._median_planes)
+                self._native = NativeTVL1(kernel, p, threads)
             elif native:
                 raise ValueError("native=True, but the fused CPU TV-L1 kernel cannot be built here (see the warning)")
 
@@ -287,30 +287,13 @@ class TVL1Engine:
                 raise ValueError(f"initial_flow must have shape {expected}, got {tuple(initial_flow.shape)}")
         elif initial_flow is not None:
             raise ValueError("initial_flow given but use_initial_flow is False")
+        if self._native is not None:
+            start = None if initial_flow is None else initial_flow.numpy()
+            flow, self.iterations = self._native.solve(i0.numpy(), i1.numpy(), start)
+            return torch.from_numpy(flow)
         with torch.no_grad():
-            flow, self.iterations = self._solve_pairs(i0, i1, initial_flow)
+            flow, self.iterations = self._solve(i0, i1, initial_flow)
         return flow
-
-    def _solve_pairs(self, i0, i1, initial_flow):
-        """_solve, on the fused path with its pairs spread over `threads` threads, one pair per task:
-        the kernel, medianBlur and torch's operators release the GIL, and a pair's flow does not depend
-        on its batch. Returns (flow (N, 2, H, W), iterations (N,))."""
-        n = i0.shape[0]
-        threads = min(self.threads or torch.get_num_threads(), n) if self._fused is not None else 1
-        if threads <= 1:
-            return self._solve(i0, i1, initial_flow)
-        if self._pool_size < threads:
-            from concurrent.futures import ThreadPoolExecutor
-
-            if self._pool is not None:
-                self._pool.shutdown(wait=False)  # a smaller pool from an earlier call: its threads end now
-            self._pool, self._pool_size = ThreadPoolExecutor(threads, thread_name_prefix="flowkit-tvl1"), threads
-
-        def one(k: int):
-            return self._solve(i0[k : k + 1], i1[k : k + 1], None if initial_flow is None else initial_flow[k : k + 1])
-
-        solved = list(self._pool.map(one, range(n)))
-        return torch.cat([flow for flow, _ in solved]), np.concatenate([counts for _, counts in solved])
 
     def _pyramid(self, i0: torch.Tensor, i1: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         return image_pyramid(i0, i1, self.params.nscales, self.params.scale_step)
@@ -327,7 +310,7 @@ class TVL1Engine:
             for _ in range(1, len(levels)):
                 initial_flow = downscale(initial_flow, p.scale_step) * p.scale_step
             u[:, :2] = initial_flow
-        counts = np.zeros(i0.shape[0], np.int32)  # local: threads share this engine
+        counts = np.zeros(i0.shape[0], np.int32)
         for s in range(len(levels) - 1, -1, -1):
             u = self._solve_scale(*levels[s], u, counts)
             if s > 0:
@@ -348,13 +331,11 @@ class TVL1Engine:
         """Refine u (N, C, H, W) on one pyramid scale: `warps` linearizations, each iterated to convergence.
         counts: (N,) iterations run per pair, incremented."""
         i1x, i1y = centered_gradient(i1)
-        fused = self._fused
-        i1_stack = fused.interleave(i1, i1x, i1y) if fused else torch.stack((i1, i1x, i1y), 1)
+        i1_stack = torch.stack((i1, i1x, i1y), 1)
         px = torch.zeros_like(u)
         py = torch.zeros_like(u)
         for _ in range(self.params.warps):
-            linearize = fused.linearize if fused else self._linearize
-            g, neg_inv_grad, rho_c = linearize(i0.contiguous(), i1_stack, u)
+            g, neg_inv_grad, rho_c = self._linearize(i0, i1_stack, u)
             u, px, py = self._iterate_warp(u, px, py, g, neg_inv_grad, rho_c, counts)
         return u
 
@@ -367,8 +348,6 @@ class TVL1Engine:
         """
         p = self.params
         scaled_epsilon = p.epsilon * p.epsilon * u.shape[-2] * u.shape[-1]
-        if self._fused is not None:
-            return self._fused.iterate_warp(u, px, py, g, neg_inv_grad, rho_c, scaled_epsilon, counts)
         work = [u, px, py, g, neg_inv_grad, rho_c]  # the working batch: pairs `rows` of the full one
         rows = None  # None: all pairs, in order, and `work` holds the full tensors
         counted = np.arange(u.shape[0])  # rows on the host, for the iteration counts

@@ -7,7 +7,8 @@ also needs on CPU) in well under a second, once per machine: the library is kept
 hashes the source, the flags, the compiler and the CPU's features, and loaded with ctypes (calls
 release the GIL, so threads run pairs in parallel). Without a compiler, or with `FLOWKIT_NATIVE=0`,
 `load()` returns None and the engine runs its torch iteration (same results up to rounding), with
-one warning saying why.
+one warning saying why. Buffers are numpy arrays (or CPU torch tensors, read through numpy without a
+copy): this module does not import torch, so a CPU process can solve flow without paying its import.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import torch
 
 SOURCE = Path(__file__).with_name("tvl1_cpu.c")
 # No FMA contraction: products are rounded as torch rounds them. -fno-math-errno lets sqrtf vectorize.
@@ -107,13 +107,13 @@ class NativeKernel:
         linearize.argtypes = [ctypes.c_int] * 4 + [_FLOAT_P] * 3 + [ctypes.c_float] + [_FLOAT_P] * 3
         self._linearize = linearize
 
-    def linearize(self, i0: torch.Tensor, planes: torch.Tensor, u: torch.Tensor, gamma: float, g: torch.Tensor,
-                  neg_inv_grad: torch.Tensor, rho_c: torch.Tensor) -> None:
-        """TVL1Engine's linearization around u in one pass, for every pair of the batch, into g (N, C, H, W),
-        neg_inv_grad and rho_c (N, 1, H, W). i0: (N, H, W) float32; planes: (N, H, W, 4) = I1, dI1/dx,
-        dI1/dy and an unused plane, interleaved; u: (N, C, H, W). Bicubic warping, zero outside."""
+    def linearize(self, i0, planes, u, gamma: float, g, neg_inv_grad, rho_c) -> None:
+        """The linearization of TV-L1's data term around u in one pass, for every pair of the batch, into
+        g (N, C, H, W), neg_inv_grad and rho_c (N, 1, H, W). i0: (N, H, W) float32; planes: (N, H, W, 4) =
+        I1, dI1/dx, dI1/dy and an unused plane, interleaved; u: (N, C, H, W). Bicubic warping, zero
+        outside. All C-contiguous float32 (numpy, or CPU tensors)."""
+        i0, planes, u, g, neg_inv_grad, rho_c = _buffers(i0, planes, u, g, neg_inv_grad, rho_c)
         n, c, h, w = u.shape
-        _check_cpu_float(i0, planes, u, g, neg_inv_grad, rho_c)
         status = self._linearize(n, c, h, w, _ptr(i0), _ptr(planes), _ptr(u), gamma, _ptr(g), _ptr(neg_inv_grad),
                                  _ptr(rho_c))
         if status != 0:
@@ -123,13 +123,14 @@ class NativeKernel:
                   scaled_epsilon: float, l_t: float, theta: float, taut: float) -> None:
         """Iterate every pair of the batch in place, at most `iterations` times.
 
-        u, px, py, g: contiguous CPU float32 (N, C, H, W); neg_inv_grad, rho_c: (N, 1, H, W). active: (N,)
+        u, px, py, g: C-contiguous float32 (N, C, H, W) (numpy, or CPU tensors); neg_inv_grad, rho_c:
+        (N, 1, H, W). active: (N,)
         uint8 numpy, set to 0 for the pairs that converge; done: (N,) int32 numpy, iterations run per
         pair (incremented). A pair stops after the first iteration whose summed squared flow change is
         <= scaled_epsilon. The call releases the GIL: threads may run different batches at once.
         """
+        u, px, py, g, neg_inv_grad, rho_c = _buffers(u, px, py, g, neg_inv_grad, rho_c)
         n, c, h, w = u.shape
-        _check_cpu_float(u, px, py, g, neg_inv_grad, rho_c)
         status = self._fn(n, c, h, w, _ptr(u), _ptr(px), _ptr(py), _ptr(g), _ptr(neg_inv_grad), _ptr(rho_c),
                           l_t, theta, taut, scaled_epsilon, iterations,
                           active.ctypes.data_as(ctypes.POINTER(ctypes.c_ubyte)),
@@ -138,15 +139,24 @@ class NativeKernel:
             raise MemoryError("the native TV-L1 kernel could not allocate its row buffer")
 
 
-def _check_cpu_float(*tensors: torch.Tensor) -> None:
-    for t in tensors:
-        if t.dtype != torch.float32 or t.device.type != "cpu" or not t.is_contiguous():
-            raise ValueError("the native TV-L1 kernel needs contiguous CPU float32 tensors")
+def _buffers(*arrays) -> list[np.ndarray]:
+    """The arrays as numpy views of the same memory (a CPU tensor converts without a copy); ValueError
+    unless each is C-contiguous float32, since the kernel writes through raw pointers."""
+    views = []
+    for a in arrays:
+        try:
+            view = np.asarray(a)  # a CUDA tensor raises here
+        except (TypeError, RuntimeError):
+            view = None
+        if view is None or view.dtype != np.float32 or not view.flags.c_contiguous:
+            raise ValueError("the native TV-L1 kernel needs C-contiguous float32 CPU arrays")
+        views.append(view)
+    return views
 
 
-def _ptr(t: torch.Tensor):
-    """A float pointer to the first element of a contiguous float32 tensor."""
-    return ctypes.cast(t.data_ptr(), _FLOAT_P)
+def _ptr(a: np.ndarray):
+    """A float pointer to the first element of a C-contiguous float32 array."""
+    return a.ctypes.data_as(_FLOAT_P)
 
 
 def _compiler() -> str | None:

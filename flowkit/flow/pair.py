@@ -3,8 +3,6 @@ compute the flow (and optionally warped flow), save them as .npy and optionally 
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import os
 from dataclasses import dataclass
 
@@ -57,14 +55,15 @@ def flow_between_files(
     """Flow from image prev_path to image next_path, saved to `output` as float32 (2, H, W) .npy.
 
     viz: also save a colour-coded PNG (flow | warped flow side by side with warped=True). algo: one
-    of flowkit.flow.ALGORITHMS. device: where tvl1 runs. threads: torch CPU threads for tvl1 during
-    the call. compile: torch.compile the tvl1 iterations. warped: also compute warped flow (camera
-    motion removed), saved to warped_output (default: output's stem + '_warped.npy'). params: the
+    of flowkit.flow.ALGORITHMS. device: where tvl1 runs. threads: torch's CPU threads during the call
+    (the torch engine and the warp; CPU TV-L1 runs without torch when its C kernel builds). compile:
+    torch.compile the tvl1 iterations. warped: also compute warped flow (camera motion removed), saved
+    to warped_output (default: output's stem + '_warped.npy'). params: the
     algorithm's parameters (TV-L1: OpenCV's names). Frames are read as gray (flowkit.flow.io), their
     declared size checked against the pixel limit (flowkit.limits) first. Output folders are created.
     Raises ValueError / OSError with one-line messages for bad settings or files.
     """
-    from flowkit.flow.backends import compute_flow
+    from flowkit.flow.functions import make_flow_fn, torch_threads
     from flowkit.flow.io import prepare_output, read_frame_pair, save_flow_npy, save_flow_png
 
     if int(threads) != threads or threads < 1:
@@ -78,20 +77,19 @@ def flow_between_files(
             prepare_output(path)  # its folder is created before the computation: a bad path fails at once
     settings = resolve_flow_params(algo, params or {})
     check_device(algo, device)
-    if algo == "tvl1":
-        settings["compile"] = compile
     prev, next = read_frame_pair(prev_path, next_path)
-    flow_fn = functools.partial(compute_flow, algo=algo, device=device, **settings)
-    with _torch_threads(threads):
+    # CPU TV-L1 runs without torch (flowkit.flow.functions): a one-pair run does not pay its import.
+    flow_fn = make_flow_fn(algo, settings, device, compile)
+    if warped:
+        from flowkit.warp import warped_flow_batch
+    with torch_threads(threads):
         if warped:
-            from flowkit.warp import warped_flow_batch
-
             result = warped_flow_batch(prev, next, flow_fn=flow_fn)
             field, warped_field = result.flow[0].cpu().numpy(), result.warped_flow[0].cpu().numpy()
             fallback = bool(result.fallback[0])
             camera = f"identity fallback ({result.reasons[0]})" if fallback else f"{int(result.inliers[0])} inliers"
         else:
-            field, warped_field, camera = flow_fn(prev, next)[0].cpu().numpy(), None, ""
+            field, warped_field, camera = flow_fn(prev, next)[0], None, ""
     save_flow_npy(output, field)
     done = PairFlow(algo, field, output, camera=camera, viz=viz)
     if warped_field is not None:
@@ -111,16 +109,3 @@ def side_by_side(flows: list[np.ndarray], gap: int = VIZ_GAP_PX) -> np.ndarray:
     blank = np.full((2, flows[0].shape[1], gap), np.nan, np.float32)
     pieces = [piece for flow in flows for piece in (blank, flow)][1:]
     return np.concatenate(pieces, axis=2)
-
-
-@contextlib.contextmanager
-def _torch_threads(count: int):
-    """torch uses `count` CPU threads inside the block, its previous setting after."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(int(count))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)

@@ -100,9 +100,10 @@ def warped_flow_batch(
         any device; passed to flow_fn as they are (as tensors).
     flow: (N, 2, H, W) float32 first-pass flow prev -> next in pixels (x then y), on the flow
         device; computed with flow_fn when None.
-    flow_fn: callable (prev_batch, next_batch) -> (N, 2, H, W) float32 flow tensor, OpenCV's
-        convention (next(p + flow(p)) ~ prev(p)); defaults to flowkit.flow.tvl1. The warped next
-        frames reach it with next's shape and dtype, on the flow device.
+    flow_fn: callable (prev_batch, next_batch) -> (N, 2, H, W) float32 flow, a tensor or a numpy
+        array (flowkit.flow.functions), OpenCV's convention (next(p + flow(p)) ~ prev(p)); defaults to
+        flowkit.flow.tvl1. The warped next frames reach it with next's shape and dtype, on the flow
+        device (the CPU for numpy flow).
     params: HomographyParams (defaults follow IDT). executor: where the per-pair OpenCV work
         runs (default: a shared thread pool with one worker per CPU core).
     Returns a WarpedFlowResult (shapes, dtypes and units documented there).
@@ -118,7 +119,7 @@ def warped_flow_batch(
 
     feature_jobs = [executor.submit(pair_features, prev_gray[i], next_gray[i], params) for i in range(count)]
     if flow is None:
-        flow = flow_fn(prev, next)  # overlaps with the feature jobs
+        flow = as_tensor(flow_fn(prev, next))  # overlaps with the feature jobs
     if tuple(flow.shape) != (count, 2, height, width):
         raise ValueError(f"flow must be ({count}, 2, {height}, {width}), got {tuple(flow.shape)}")
     flow_cpu = flow.detach().float().cpu().numpy()
@@ -133,7 +134,7 @@ def warped_flow_batch(
     device = flow.device
     next_on_device = next.to(device)
     next_warped, valid = warp_by_homography(next_on_device, homographies, fill=prev.to(device))
-    warped_flow = flow_fn(prev, next_warped).to(device=device, dtype=torch.float32)
+    warped_flow = as_tensor(flow_fn(prev, next_warped)).to(device=device, dtype=torch.float32)
     warped_flow = warped_flow * valid.unsqueeze(1)
     fallback_on_device = fallback.to(device)
     if bool(fallback.any()):

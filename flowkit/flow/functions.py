@@ -1,0 +1,63 @@
+"""Flow functions on numpy frames, for the tools that compute flow pair after pair (extraction, the
+`flowkit flow` command): the cheapest solver that gives the requested algorithm on the requested
+device.
+
+A flow function takes prev, next gray frames (N, H, W) uint8 (numpy, or CPU tensors) and returns
+float32 (N, 2, H, W) numpy flow in pixels, x then y, prev -> next (next(p + flow(p)) ~ prev(p)).
+TV-L1 on the CPU without compile runs flowkit.flow.native_solver (numpy, OpenCV and the fused C
+kernel), which never imports torch; everything else goes through the torch engine or OpenCV's
+backends (flowkit.flow.backends), imported only then.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import Callable
+
+import numpy as np
+
+FlowFn = Callable[..., np.ndarray]
+
+
+def make_flow_fn(algo: str, flow_params: dict, device: str = "cpu", compile: bool = False,
+                 threads: int | None = None) -> FlowFn:
+    """A flow function (module docstring) for `algo` (one of flowkit.flow.ALGORITHMS) with
+    `flow_params` (OpenCV's names) on `device` ("cpu", "cuda", "cuda:1"). compile: torch.compile the
+    TV-L1 iterations. threads: CPU TV-L1 solves that many pairs of a batch at once (None: the CPUs
+    this process may use). Invalid parameters raise ValueError here, before any frame is read."""
+    from flowkit.flow.params import TVL1Params, check_algorithm
+
+    check_algorithm(algo)
+    if algo == "tvl1" and device == "cpu" and not compile:
+        from flowkit.flow import native
+        from flowkit.flow.native_solver import NativeTVL1
+
+        params = TVL1Params.from_kwargs(**flow_params)
+        kernel = native.load()
+        if kernel is not None:
+            return NativeTVL1(kernel, params, threads)
+    if algo == "tvl1":
+        from flowkit.flow.engine import TVL1Engine
+
+        engine = TVL1Engine(device=device, compile=compile, threads=threads, **flow_params)
+        return lambda prev, next: engine(prev, next).detach().float().cpu().numpy()
+    from flowkit.flow.backends import compute_flow
+
+    return lambda prev, next: compute_flow(prev, next, algo=algo, device=device, **flow_params).numpy()
+
+
+@contextlib.contextmanager
+def torch_threads(count: int | None):
+    """torch uses `count` CPU threads inside the block, its previous setting after (None: leave it).
+    Never imports torch for it: when torch is not loaded (CPU TV-L1) there is nothing to set."""
+    torch = sys.modules.get("torch")
+    if count is None or torch is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(count)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
