@@ -87,12 +87,20 @@ def test_bad_frames_are_refused(prev, next, message):
         NativeTVL1(kernel, threads=0)
 
 
-@pytest.mark.parametrize("algo", ["tvl1", "farneback", "opencv-tvl1"])
-def test_flow_functions_take_and_give_numpy(algo):
+@pytest.mark.parametrize("algo", ["tvl1", "tvl1 without the kernel", "farneback", "opencv-tvl1"])
+def test_flow_functions_take_and_give_numpy(algo, monkeypatch):
+    from flowkit.flow.native_solver import NativeTVL1
+
     _, prev, next = _pairs(2)
     params = FAST if algo != "farneback" else {}
+    if algo == "tvl1 without the kernel":  # the torch engine (no compiler; CUDA and compile take this way too)
+        monkeypatch.setattr(native, "load", lambda: None)
+        algo = "tvl1"
+        assert not isinstance(make_flow_fn(algo, params), NativeTVL1)
     flow = make_flow_fn(algo, params)(prev, next)
     assert isinstance(flow, np.ndarray) and flow.dtype == np.float32 and flow.shape == (2, 2, *SIZE)
+    if algo == "tvl1" and kernel is not None:  # either way, the same flow
+        assert np.abs(flow - NativeTVL1(kernel, TVL1Params.from_kwargs(**params))(prev, next)).max() < 0.05
     with pytest.raises(ValueError, match="unknown flow algorithm"):
         make_flow_fn("nope", {})
 

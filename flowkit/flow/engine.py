@@ -28,12 +28,11 @@ import torch.nn.functional as F
 
 from flowkit.flow.frames import frame_pair
 from flowkit.flow.median import median_filter_opencv, median_filter_torch
-from flowkit.flow.params import TVL1Params
+from flowkit.flow.params import TVL1Params, pyramid_sizes
 from flowkit.flow.resize import downscale, resize_linear
 from flowkit.flow.remap import centered_gradient, warp_bicubic, warp_bilinear
 
 FLT_EPSILON = 1.1920928955078125e-07  # std::numeric_limits<float>::epsilon(), OpenCV's |grad I|^2 floor
-MIN_PYRAMID_SIDE = 16  # OpenCV drops pyramid scales narrower or lower than this
 MAX_ITERATIONS_PER_CALL = 6  # iterations run per (compiled) call between convergence checks
 INTERPOLATIONS = ("bicubic", "bilinear")
 
@@ -156,13 +155,10 @@ def _allow_recompiles(limit: int = 64) -> None:
 def image_pyramid(i0: torch.Tensor, i1: torch.Tensor, nscales: int,
                   scale_step: float) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """[(I0, I1)] from fine to coarse, as OpenCV builds it: each level cv2.resize(INTER_LINEAR) of the
-    previous one by scale_step, stopping before a side gets under MIN_PYRAMID_SIDE. i0, i1: (N, H, W)."""
+    previous one by scale_step, as many levels as flowkit.flow.params.pyramid_sizes says. i0, i1: (N, H, W)."""
     levels = [(i0, i1)]
-    for _ in range(1, nscales):
-        a = downscale(levels[-1][0], scale_step)
-        if a.shape[-1] < MIN_PYRAMID_SIDE or a.shape[-2] < MIN_PYRAMID_SIDE:
-            break
-        levels.append((a, downscale(levels[-1][1], scale_step)))
+    for _ in pyramid_sizes(*i0.shape[-2:], nscales, scale_step)[1:]:
+        levels.append((downscale(levels[-1][0], scale_step), downscale(levels[-1][1], scale_step)))
     return levels
 
 

@@ -22,9 +22,7 @@ import cv2
 import numpy as np
 
 from flowkit.flow.native import NativeKernel
-from flowkit.flow.params import TVL1Params
-
-MIN_PYRAMID_SIDE = 16  # OpenCV drops pyramid scales narrower or lower than this (as flowkit.flow.engine)
+from flowkit.flow.params import TVL1Params, pyramid_sizes
 
 
 def gray_batch(frames) -> np.ndarray:
@@ -43,18 +41,6 @@ def gray_batch(frames) -> np.ndarray:
     if x.dtype.kind != "f":
         raise ValueError(f"frames must be uint8 or floating point, got {x.dtype}")
     return (x * 255.0).astype(np.float32)
-
-
-def pyramid_sizes(height: int, width: int, params: TVL1Params) -> list[tuple[int, int]]:
-    """(height, width) of each pyramid level, fine to coarse, as OpenCV sizes them: cv2.resize with
-    fx = fy = scale_step rounds to nearest; a level with a side under MIN_PYRAMID_SIDE is dropped."""
-    sizes = [(height, width)]
-    for _ in range(1, params.nscales):
-        h, w = (int(round(side * params.scale_step)) for side in sizes[-1])
-        if h < MIN_PYRAMID_SIDE or w < MIN_PYRAMID_SIDE:
-            break
-        sizes.append((h, w))
-    return sizes
 
 
 def centered_gradient(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -136,7 +122,7 @@ class NativeTVL1:
     def _solve_pair(self, i0: np.ndarray, i1: np.ndarray, initial_flow: np.ndarray | None):
         """One pair: (H, W) float32 images -> ((2, H, W) float32 flow, iterations run)."""
         p = self.params
-        sizes = pyramid_sizes(*i0.shape, p)
+        sizes = pyramid_sizes(*i0.shape, p.nscales, p.scale_step)
         levels = [(i0, i1)]
         for _ in sizes[1:]:
             levels.append(tuple(_downscale(image, p.scale_step) for image in levels[-1]))

@@ -144,3 +144,19 @@ def resolve_flow_params(algo: str, params: dict) -> dict:
     if algo in TVL1_ALGORITHMS:
         return TVL1Params.from_kwargs(**params).as_dict()
     return farneback_params(params)
+
+
+MIN_PYRAMID_SIDE = 16  # OpenCV drops pyramid scales narrower or lower than this
+
+
+def pyramid_sizes(height: int, width: int, nscales: int, scale_step: float) -> list[tuple[int, int]]:
+    """(height, width) of each TV-L1 pyramid level, fine to coarse, as OpenCV sizes them: each level is
+    cv2.resize of the one before with fx = fy = scale_step (sides rounded to nearest), at most nscales
+    levels, stopping before a side gets under MIN_PYRAMID_SIDE. Both solvers build their pyramid on it."""
+    sizes = [(height, width)]
+    for _ in range(1, nscales):
+        h, w = (int(round(side * scale_step)) for side in sizes[-1])  # saturate_cast: round half to even
+        if h < MIN_PYRAMID_SIDE or w < MIN_PYRAMID_SIDE:
+            break
+        sizes.append((h, w))
+    return sizes
