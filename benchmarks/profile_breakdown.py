@@ -10,7 +10,8 @@ it far less than wall time):
   and resize, RGB to gray, flow, quantize and encode, the part files, the store assembly;
 - the flow engine on the same pairs and on the hard stereo pair (scikit-image's motorcycle, 340 px
   wide) twice: the fused CPU path (the default) and the torch path it replaced (native=False), with
-  its stages: image pyramid, gradients, linearization (warp), median filter, iterations, upsampling;
+  its stages: image pyramid, gradients, linearization (warp), median filter, iterations, upsampling,
+  and, for the CPU solver, the time and iterations of each pyramid scale;
 - the fixed costs of a process: `import torch`, `import cv2`, and Ray's start and stop with 2 CPUs.
 
 Prints one JSON line: milliseconds per pair (per frame for the pipeline stages) and each stage's
@@ -49,8 +50,12 @@ class StageTimer:
             finally:
                 self.seconds[stage] += time.thread_time() - started
 
-        setattr(owner, attribute, timed)
-        self._patches.append((owner, attribute, original))
+        self.patch(owner, attribute, timed)
+
+    def patch(self, owner, attribute: str, replacement) -> None:
+        """Set owner.attribute to replacement until restore()."""
+        self._patches.append((owner, attribute, getattr(owner, attribute)))
+        setattr(owner, attribute, replacement)
 
     def restore(self) -> None:
         for owner, attribute, original in reversed(self._patches):
@@ -91,13 +96,40 @@ def engine_stages(pairs, native: bool) -> dict:
             timer.wrap(engine_module.TVL1Engine, "_linearize", "linearize (warp)")
             timer.wrap(engine_module.TVL1Engine, "_median", "median 5x5")
             timer.wrap(engine_module, "tvl1_iteration_", "iterations")
+        scales = _per_scale(timer, native_solver.NativeTVL1) if native else None
         started = time.thread_time()
         iterations = 0
         for prev, next in pairs:
             engine(prev, next)
             iterations += int(engine.iterations.sum())
         total = time.thread_time() - started
-    return _table(timer.seconds, total, len(pairs), "pair") | {"iterations_per_pair": round(iterations / len(pairs))}
+    report = _table(timer.seconds, total, len(pairs), "pair") | {"iterations_per_pair": round(iterations / len(pairs))}
+    if scales is not None:
+        seconds, counts = scales
+        report["scales"] = {size: {"ms_per_pair": round(1000 * seconds[size] / len(pairs), 2),
+                                   "iterations_per_pair": round(counts[size] / len(pairs)),
+                                   "share": round(seconds[size] / total, 3)} for size in seconds}
+    return report
+
+
+def _per_scale(timer: StageTimer, solver_class):
+    """Time the CPU solver's per-scale step (undone with the timer's other patches): thread CPU
+    seconds and iterations by pyramid level, keyed 'WxH'. Returns the (seconds, iterations) dicts,
+    filled as pairs are solved."""
+    seconds, counts = defaultdict(float), defaultdict(int)
+    original = solver_class._solve_scale
+
+    def timed(self, i0, i1, u, done):
+        size = f"{i0.shape[1]}x{i0.shape[0]}"
+        before, started = int(done.sum()), time.thread_time()
+        try:
+            return original(self, i0, i1, u, done)
+        finally:
+            seconds[size] += time.thread_time() - started
+            counts[size] += int(done.sum()) - before
+
+    timer.patch(solver_class, "_solve_scale", timed)
+    return seconds, counts
 
 
 def pipeline_stages(videos_dir: Path, output: Path) -> dict:
