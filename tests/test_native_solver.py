@@ -119,23 +119,26 @@ import glob
 if not glob.glob("/dev/nvidia[0-9]*"):  # no GPU here: the default device is found without torch
     assert choose_device(None, False) == ("cpu", ())
 make_tree(root + "/clips", {{"A/a1": 6, "B/b1": 5}})
-options = ContentOptions(size=(64, 48), flow_params={params!r})
+options = ContentOptions(size=(64, 48), flow_params={params!r}, warped=True)
 summary = extract([root + "/clips"], root + "/out.h5", options, RunOptions(workers=2, progress=False))
 frames = textured_frames(2, (64, 48))
 for t in range(2):
     cv2.imwrite(f"{{root}}/f{{t}}.png", frames[t])
 pair = flow_between_files(root + "/f0.png", root + "/f1.png", root + "/flow.npy", params={params!r})
+warped = flow_between_files(root + "/f0.png", root + "/f1.png", root + "/w.npy", params={params!r}, warped=True)
 print(json.dumps({{"ok": summary.videos_ok, "frames": [v.num_frames for v in FlowStore(root + "/out.h5").videos],
-                  "flow": list(pair.flow.shape), "torch": "torch" in sys.modules}}))
+                  "flow": list(pair.flow.shape), "warped": list(warped.warped_flow.shape),
+                  "torch": "torch" in sys.modules}}))
 """
 
 
 @needs_kernel
 def test_cpu_extraction_and_one_pair_never_import_torch(tmp_path):
     """Importing torch costs a CPU run seconds (more than a short job's flow on a slow machine): the
-    CPU TV-L1 paths must not load it, neither directly nor through a module that imports it."""
+    CPU TV-L1 paths, warped flow included, must not load it, neither directly nor through a module
+    that imports it."""
     code = TORCH_FREE_RUN.format(tests=str(REPO / "tests"), root=str(tmp_path), params=FAST)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result == {"ok": 2, "frames": [6, 5], "flow": [2, 48, 64], "torch": False}
+    assert result == {"ok": 2, "frames": [6, 5], "flow": [2, 48, 64], "warped": [2, 48, 64], "torch": False}

@@ -37,9 +37,6 @@ def run_in_process(
     # CPU flow: one torch thread; parallelism across pairs (the engine's threads) and videos.
     # Intra-op threads on frame-sized tensors mostly synchronise (10x slower measured on a busy
     # 2-core machine), and one thread matches Ray's workers (OMP_NUM_THREADS=1).
-    # Warped flow loads torch (the warp) later, from worker threads: load it now to set its threads.
-    if content.warped and run.device == "cpu":
-        import torch  # noqa: F401
     cpu_torch_threads = None if run.device == "cuda" else 1
     try:
         with torch_threads(cpu_torch_threads):

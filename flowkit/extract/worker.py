@@ -180,14 +180,10 @@ def _window_flow(gray, flow_fn: FlowFn, warped: bool):
     prev, next = np.ascontiguousarray(gray[:-1]), np.ascontiguousarray(gray[1:])
     if not warped:
         return np.asarray(flow_fn(prev, next), dtype=np.float32), None, 0
-    from flowkit.warp import warped_flow_batch  # torch: the warp runs on the flow's tensors
+    from flowkit.warp import warped_flow_batch
 
     result = warped_flow_batch(prev, next, flow_fn=flow_fn)
-    return (
-        result.flow.detach().float().cpu().numpy(),
-        result.warped_flow.detach().float().cpu().numpy(),
-        int(result.fallback.sum()),
-    )
+    return result.flow, result.warped_flow, int(result.fallback.sum())
 
 
 def run_job(

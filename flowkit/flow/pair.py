@@ -56,7 +56,7 @@ def flow_between_files(
 
     viz: also save a colour-coded PNG (flow | warped flow side by side with warped=True). algo: one
     of flowkit.flow.ALGORITHMS. device: where tvl1 runs. threads: torch's CPU threads during the call
-    (the torch engine and the warp; CPU TV-L1 runs without torch when its C kernel builds). compile:
+    (the torch engine; CPU TV-L1 runs without torch when its C kernel builds). compile:
     torch.compile the tvl1 iterations. warped: also compute warped flow (camera motion removed), saved
     to warped_output (default: output's stem + '_warped.npy'). params: the
     algorithm's parameters (TV-L1: OpenCV's names). Frames are read as gray (flowkit.flow.io), their
@@ -85,7 +85,7 @@ def flow_between_files(
     with torch_threads(threads):
         if warped:
             result = warped_flow_batch(prev, next, flow_fn=flow_fn)
-            field, warped_field = result.flow[0].cpu().numpy(), result.warped_flow[0].cpu().numpy()
+            field, warped_field = result.flow[0], result.warped_flow[0]
             fallback = bool(result.fallback[0])
             camera = f"identity fallback ({result.reasons[0]})" if fallback else f"{int(result.inliers[0])} inliers"
         else:

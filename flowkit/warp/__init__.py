@@ -5,7 +5,7 @@ the next frame (the camera's motion). The warped next frame is next_w(p) = next(
 prev -> next_w keeps only the motion that is not the camera's. See docs/warped-flow.md.
 
 Entry point: warped_flow_batch(prev, next, flow=None, flow_fn=None) -> WarpedFlowResult.
-Importing this package imports torch and cv2 (not cv2.optflow, not ray).
+Importing this package imports numpy and cv2 (not torch, not cv2.optflow, not ray).
 """
 
 from flowkit.warp.homography import HomographyFit, HomographyParams, check_homography, fit_homography

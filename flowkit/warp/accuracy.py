@@ -47,7 +47,7 @@ def scene_metrics(pair: SyntheticPair, homography, flow, warped_flow, valid) -> 
     """Numbers for one pair: corner error of the homography (px); mean flow magnitude on the
     background before and after warping (px) and their ratio; mean warped flow on the object vs the
     exact relative motion (largest component difference, px). Arrays: homography (3, 3), flow and
-    warped_flow (2, H, W) pixels, valid (H, W) bool; numpy or CPU tensors."""
+    warped_flow (2, H, W) pixels, valid (H, W) bool (numpy)."""
     homography, flow, warped_flow, valid = (np.asarray(a) for a in (homography, flow, warped_flow, valid))
     height, width = valid.shape
     background = background_mask(pair, valid)
@@ -76,9 +76,7 @@ LIGHT_TVL1 = dict(nscales=3, warps=2, inner_iterations=10, outer_iterations=3, m
 
 def flow_function(name: str):
     """Named flow functions for the report: tvl1 (defaults), tvl1-light, farneback, opencv-tvl1."""
-    import functools
-
-    from flowkit.flow import compute_flow
+    from flowkit.flow.functions import make_flow_fn
 
     algo, params = {
         "tvl1": ("tvl1", {}),
@@ -86,7 +84,7 @@ def flow_function(name: str):
         "farneback": ("farneback", {}),
         "opencv-tvl1": ("opencv-tvl1", {}),
     }[name]
-    return functools.partial(compute_flow, algo=algo, **params)
+    return make_flow_fn(algo, params)
 
 
 def main(argv=None) -> None:
@@ -105,8 +103,8 @@ def main(argv=None) -> None:
         for camera, motion in CAMERA_MOTIONS.items():
             pair = render_pair(width, height, camera_homography(width, height, **motion), box, OBJECT_SHIFT, args.seed)
             result = warped_flow_batch(pair.prev[None], pair.next[None], flow_fn=flow_function(algo))
-            metrics = scene_metrics(pair, result.homographies[0], result.flow[0].cpu(), result.warped_flow[0].cpu(),
-                                    result.valid[0].cpu())
+            fields = (result.homographies[0], result.flow[0], result.warped_flow[0], result.valid[0])
+            metrics = scene_metrics(pair, *fields)
             metrics = {k: _rounded(v) for k, v in metrics.items()}
             row = {"algo": algo, "camera": camera, "size": f"{width}x{height}", "fallback": bool(result.fallback[0]),
                    "inliers": int(result.inliers[0]), **metrics}

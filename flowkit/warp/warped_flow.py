@@ -5,11 +5,15 @@ Pipeline for N pairs (prev[i], next[i]):
    corners of prev) while the first flow pass runs (when it is not given).
 2. With the first-pass flow, each pair's corners are moved by the flow and a homography
    H_i (prev -> next, camera motion) is fitted with RANSAC, in the same threads.
-3. The next frames are warped on the flow's device in one grid_sample call:
+3. The next frames are warped on the CPU (cv2.remap, flowkit.warp.warping):
    next_w(p) = next(H p), filled with prev(p) where H p leaves the frame (as IDT does).
 4. The second flow pass runs on the whole batch (prev, next_w): a constant batch shape keeps a
    compiled engine from recompiling. The warped flow is zeroed where next_w had no source, and
    pairs whose fit fell back to the identity get the first-pass flow (the same pair).
+
+numpy throughout (no torch): with a numpy flow function (flowkit.flow.functions) a CPU run of
+warped flow never imports torch. Tensors are accepted (copied to the host) and flow functions may
+return tensors (the torch engine's), on any device.
 """
 
 from __future__ import annotations
@@ -21,13 +25,12 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-import torch
 
-from flowkit.flow.frames import as_tensor, frame_pair
+from flowkit.color import GRAY_WEIGHTS, rgb_to_gray
 from flowkit.warp.homography import HomographyParams, fit_pair, pair_features
 from flowkit.warp.warping import warp_by_homography
 
-FlowFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+FlowFn = Callable  # (prev, next frame batches) -> (N, 2, H, W) float32 flow, numpy or tensor
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -46,48 +49,74 @@ def default_executor() -> ThreadPoolExecutor:
 class WarpedFlowResult:
     """Output of warped_flow_batch for N pairs of H x W frames.
 
+    All numpy arrays:
     flow: (N, 2, H, W) float32, pixels, x then y: first-pass flow prev -> next (given or computed).
     warped_flow: (N, 2, H, W) float32, pixels, x then y: flow prev -> next_w, the non-camera motion;
-        exactly 0 where `valid` is False. Same device as `flow`.
-    valid: (N, H, W) bool, same device as `flow`: True where H p lies inside the next frame.
-    homographies: (N, 3, 3) float64 CPU tensor, prev -> next (camera motion); identity on fallback.
-    fallback: (N,) bool CPU tensor: True where the fit was rejected and the identity used.
-    inliers: (N,) int64 CPU tensor: RANSAC inlier counts (0 when no fit was attempted).
+        exactly 0 where `valid` is False.
+    valid: (N, H, W) bool: True where H p lies inside the next frame.
+    homographies: (N, 3, 3) float64, prev -> next (camera motion); identity on fallback.
+    fallback: (N,) bool: True where the fit was rejected and the identity used.
+    inliers: (N,) int64: RANSAC inlier counts (0 when no fit was attempted).
     reasons: N strings, why each pair fell back ('' when it did not).
     """
 
-    flow: torch.Tensor
-    warped_flow: torch.Tensor
-    valid: torch.Tensor
-    homographies: torch.Tensor
-    fallback: torch.Tensor
-    inliers: torch.Tensor
+    flow: np.ndarray
+    warped_flow: np.ndarray
+    valid: np.ndarray
+    homographies: np.ndarray
+    fallback: np.ndarray
+    inliers: np.ndarray
     reasons: list[str]
 
 
-def frames_to_gray_uint8(prev: torch.Tensor, next: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """CPU uint8 gray copies of a batch of pairs for OpenCV feature detection.
+def host_array(x) -> np.ndarray:
+    """A numpy view or copy of x: numpy as is, a tensor on any device copied to the host."""
+    if hasattr(x, "detach"):  # a torch tensor; torch is never imported here for it
+        x = x.detach().cpu().numpy()
+    return np.asarray(x)
 
-    prev, next: frame batches in any shape flowkit.flow.frames accepts ((N, H, W), (N, 1, H, W),
-    (N, 3, H, W) RGB, uint8 0..255 or float 0..1), any device; converted to gray exactly as the
-    flow engine converts them. Returns two (N, H, W) uint8 arrays.
+
+def frames_to_gray_uint8(prev, next) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 gray copies of a batch of pairs for OpenCV feature detection.
+
+    prev, next: frame batches (N, H, W), (N, 1, H, W) or (N, 3, H, W) RGB, uint8 0..255 or float
+    0..1 (numpy); converted to gray as the flow engine converts them (uint8 RGB exactly as
+    cv2.cvtColor). Returns two (N, H, W) uint8 arrays.
     """
-    gray_prev, gray_next = frame_pair(prev, next)
-    to_uint8 = lambda gray: gray.round().clamp_(0, 255).to(torch.uint8).cpu().numpy()  # noqa: E731
-    return to_uint8(gray_prev), to_uint8(gray_next)
+    if prev.shape != next.shape:
+        raise ValueError(f"prev and next frames differ in shape: {tuple(prev.shape)} vs {tuple(next.shape)}")
+    return _gray_uint8(prev), _gray_uint8(next)
 
 
-def default_flow_fn() -> FlowFn:
-    """flowkit's TV-L1 engine with its default parameters."""
-    from flowkit.flow import tvl1
+def _gray_uint8(frames: np.ndarray) -> np.ndarray:
+    if frames.ndim == 4 and frames.shape[1] == 1:
+        frames = frames[:, 0]
+    if frames.ndim == 4 and frames.shape[1] == 3:
+        if frames.dtype == np.uint8:
+            return rgb_to_gray(frames.transpose(0, 2, 3, 1))
+        frames = np.tensordot(np.asarray(GRAY_WEIGHTS, np.float32), frames.astype(np.float32), ([0], [1]))
+    if frames.ndim != 3:
+        raise ValueError(f"frames must be (N, H, W), (N, 1, H, W) or (N, 3, H, W), got {tuple(frames.shape)}")
+    if frames.dtype == np.uint8:
+        return frames
+    if frames.dtype.kind != "f":
+        raise ValueError(f"frames must be uint8 or floating point, got {frames.dtype}")
+    return np.clip(np.rint(frames * 255.0), 0, 255).astype(np.uint8)
 
-    return tvl1
+
+def default_flow_fn(device=None) -> FlowFn:
+    """flowkit's TV-L1 with its default parameters: on `device` (a torch.device of the caller's
+    frames) when that is a GPU, else the CPU solver (flowkit.flow.functions, no torch)."""
+    from flowkit.flow.functions import make_flow_fn
+
+    gpu = device is not None and getattr(device, "type", "cpu") != "cpu"
+    return make_flow_fn("tvl1", {}, device=str(device) if gpu else "cpu")
 
 
 def warped_flow_batch(
-    prev: torch.Tensor,
-    next: torch.Tensor,
-    flow: torch.Tensor | None = None,
+    prev,
+    next,
+    flow=None,
     flow_fn: FlowFn | None = None,
     *,
     params: HomographyParams | None = None,
@@ -95,49 +124,43 @@ def warped_flow_batch(
 ) -> WarpedFlowResult:
     """Camera-motion-compensated flow for N frame pairs.
 
-    prev, next: numpy arrays or tensors, (N, H, W) or (N, 1, H, W) gray or (N, 3, H, W) RGB (or
-        (H, W) for one pair), uint8 in 0..255 or float in [0, 1] (flowkit.flow.frames' rules), on
-        any device; passed to flow_fn as they are (as tensors).
-    flow: (N, 2, H, W) float32 first-pass flow prev -> next in pixels (x then y), on the flow
-        device; computed with flow_fn when None.
-    flow_fn: callable (prev_batch, next_batch) -> (N, 2, H, W) float32 flow, a tensor or a numpy
-        array (flowkit.flow.functions), OpenCV's convention (next(p + flow(p)) ~ prev(p)); defaults to
-        flowkit.flow.tvl1. The warped next frames reach it with next's shape and dtype, on the flow
-        device (the CPU for numpy flow).
+    prev, next: numpy arrays or tensors (any device; copied to the host), (N, H, W) or (N, 1, H, W)
+        gray or (N, 3, H, W) RGB (or (H, W) for one pair), uint8 in 0..255 or float in [0, 1]
+        (flowkit.flow.frames' rules); passed to flow_fn as numpy arrays.
+    flow: (N, 2, H, W) float32 first-pass flow prev -> next in pixels (x then y), numpy or tensor;
+        computed with flow_fn when None.
+    flow_fn: callable (prev_batch, next_batch) -> (N, 2, H, W) float32 flow, numpy or a tensor,
+        OpenCV's convention (next(p + flow(p)) ~ prev(p)); defaults to flowkit's TV-L1 with
+        OpenCV's defaults, on the frames' GPU when they are CUDA tensors. The warped next frames reach it as numpy
+        arrays with next's shape and dtype.
     params: HomographyParams (defaults follow IDT). executor: where the per-pair OpenCV work
         runs (default: a shared thread pool with one worker per CPU core).
     Returns a WarpedFlowResult (shapes, dtypes and units documented there).
     """
-    prev, next = as_tensor(prev), as_tensor(next)
+    flow_fn = default_flow_fn(getattr(prev, "device", None)) if flow_fn is None else flow_fn
+    prev, next = host_array(prev), host_array(next)
     if prev.ndim == 2:  # one pair, as the flow engine accepts it
         prev, next = prev[None], next[None]
     params = HomographyParams() if params is None else params
-    flow_fn = default_flow_fn() if flow_fn is None else flow_fn
     executor = default_executor() if executor is None else executor
     prev_gray, next_gray = frames_to_gray_uint8(prev, next)
     count, height, width = prev_gray.shape
 
     feature_jobs = [executor.submit(pair_features, prev_gray[i], next_gray[i], params) for i in range(count)]
-    if flow is None:
-        flow = as_tensor(flow_fn(prev, next))  # overlaps with the feature jobs
+    flow = host_array(flow_fn(prev, next) if flow is None else flow)  # overlaps with the feature jobs
     if tuple(flow.shape) != (count, 2, height, width):
         raise ValueError(f"flow must be ({count}, 2, {height}, {width}), got {tuple(flow.shape)}")
-    flow_cpu = flow.detach().float().cpu().numpy()
+    flow = flow.astype(np.float32, copy=False)
     # Collected here, not inside pool jobs: a pool job waiting on another could starve the pool.
     features = [job.result() for job in feature_jobs]
-    fits = list(executor.map(fit_pair, features, flow_cpu, [params] * count))
+    fits = list(executor.map(fit_pair, features, flow, [params] * count))
 
-    homographies = torch.from_numpy(np.stack([fit.homography for fit in fits]).astype(np.float64))
-    fallback = torch.tensor([fit.fallback for fit in fits], dtype=torch.bool)
-    inliers = torch.tensor([fit.inliers for fit in fits], dtype=torch.int64)
+    homographies = np.stack([fit.homography for fit in fits]).astype(np.float64)
+    fallback = np.array([fit.fallback for fit in fits], dtype=bool)
+    inliers = np.array([fit.inliers for fit in fits], dtype=np.int64)
 
-    device = flow.device
-    next_on_device = next.to(device)
-    next_warped, valid = warp_by_homography(next_on_device, homographies, fill=prev.to(device))
-    warped_flow = as_tensor(flow_fn(prev, next_warped)).to(device=device, dtype=torch.float32)
-    warped_flow = warped_flow * valid.unsqueeze(1)
-    fallback_on_device = fallback.to(device)
-    if bool(fallback.any()):
-        warped_flow[fallback_on_device] = flow[fallback_on_device].float()
+    next_warped, valid = warp_by_homography(next, homographies, fill=prev)
+    warped_flow = host_array(flow_fn(prev, next_warped)).astype(np.float32) * valid[:, None]
+    warped_flow[fallback] = flow[fallback]
     return WarpedFlowResult(flow=flow, warped_flow=warped_flow, valid=valid, homographies=homographies,
                             fallback=fallback, inliers=inliers, reasons=[fit.reason for fit in fits])
