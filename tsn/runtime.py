@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from flowkit.cpus import available_cpus
+
 
 def pick_device(name: str | None = None) -> torch.device:
     """`name` ('cpu', 'cuda', 'cuda:1') as a torch.device; None -> cuda if available, else cpu.
@@ -36,14 +38,6 @@ def autocast(device: torch.device, enabled: bool):
     if not enabled:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 @contextlib.contextmanager

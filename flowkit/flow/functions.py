@@ -47,6 +47,14 @@ def make_flow_fn(algo: str, flow_params: dict, device: str = "cpu", compile: boo
     return lambda prev, next: compute_flow(prev, next, algo=algo, device=device, **flow_params).numpy()
 
 
+def host_array(x) -> np.ndarray:
+    """x as a numpy array: numpy (and lists) as they are, a torch tensor on any device copied to the
+    host. torch is never imported for it."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
 @contextlib.contextmanager
 def torch_threads(count: int | None):
     """torch uses `count` CPU threads inside the block, its previous setting after (None: leave it).

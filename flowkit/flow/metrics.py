@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from flowkit.flow.functions import host_array
+
 
 def _numpy(array) -> np.ndarray:
-    if hasattr(array, "detach"):
-        array = array.detach().cpu().numpy()
-    return np.asarray(array, dtype=np.float64)
+    return host_array(array).astype(np.float64, copy=False)
 
 
 def endpoint_error(flow, truth, valid=None) -> float:

@@ -14,13 +14,13 @@ over `threads` threads (the kernel, cv2.resize and cv2.medianBlur release the GI
 
 from __future__ import annotations
 
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
 
+from flowkit.cpus import available_cpus
 from flowkit.flow.native import NativeKernel
 from flowkit.flow.params import TVL1Params, pyramid_sizes
 
@@ -101,7 +101,7 @@ class NativeTVL1:
         """Checked inputs -> (flow (N, 2, H, W) float32, iterations (N,) int32). i0, i1: float32
         (N, H, W) in 0..255; initial_flow: float32 (N, 2, H, W) or None."""
         n = i0.shape[0]
-        threads = min(self.threads or _available_cpus(), n)
+        threads = min(self.threads or available_cpus(), n)
 
         def one(k: int):
             return self._solve_pair(i0[k], i1[k], None if initial_flow is None else initial_flow[k])
@@ -185,10 +185,3 @@ def _downscale(plane: np.ndarray, factor: float) -> np.ndarray:
     """cv2.resize(INTER_LINEAR) of a float32 (H, W) plane by `factor`, as OpenCV's TV-L1 builds its
     pyramid: the scale is exactly 1 / factor, not the ratio of the rounded sizes."""
     return cv2.resize(plane, None, fx=factor, fy=factor, interpolation=cv2.INTER_LINEAR)
-
-
-def _available_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1

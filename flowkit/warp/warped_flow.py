@@ -27,6 +27,7 @@ from typing import Callable
 import numpy as np
 
 from flowkit.color import GRAY_WEIGHTS, rgb_to_gray
+from flowkit.flow.functions import host_array
 from flowkit.warp.homography import HomographyParams, fit_pair, pair_features
 from flowkit.warp.warping import warp_by_homography
 
@@ -67,13 +68,6 @@ class WarpedFlowResult:
     fallback: np.ndarray
     inliers: np.ndarray
     reasons: list[str]
-
-
-def host_array(x) -> np.ndarray:
-    """A numpy view or copy of x: numpy as is, a tensor on any device copied to the host."""
-    if hasattr(x, "detach"):  # a torch tensor; torch is never imported here for it
-        x = x.detach().cpu().numpy()
-    return np.asarray(x)
 
 
 def frames_to_gray_uint8(prev, next) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import DataLoader, default_collate, get_worker_info
 
 from tsn.data.device_decode import EncodedBatch, collate_encoded, decode_batch
-from tsn.runtime import available_cpus
+from flowkit.cpus import available_cpus
 
 MAX_DEFAULT_WORKERS = 8
 RANK_SEED_STRIDE = 1_000_003
