@@ -80,10 +80,10 @@ def flow_between_files(
     prev, next = read_frame_pair(prev_path, next_path)
     # CPU TV-L1 runs without torch (flowkit.flow.functions): a one-pair run does not pay its import.
     flow_fn = make_flow_fn(algo, settings, device, compile)
-    if warped:
-        from flowkit.warp import warped_flow_batch
     with torch_threads(threads):
         if warped:
+            from flowkit.warp import warped_flow_batch
+
             result = warped_flow_batch(prev, next, flow_fn=flow_fn)
             field, warped_field = result.flow[0], result.warped_flow[0]
             fallback = bool(result.fallback[0])

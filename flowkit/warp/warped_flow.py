@@ -125,8 +125,8 @@ def warped_flow_batch(
         computed with flow_fn when None.
     flow_fn: callable (prev_batch, next_batch) -> (N, 2, H, W) float32 flow, numpy or a tensor,
         OpenCV's convention (next(p + flow(p)) ~ prev(p)); defaults to flowkit's TV-L1 with
-        OpenCV's defaults, on the frames' GPU when they are CUDA tensors. The warped next frames reach it as numpy
-        arrays with next's shape and dtype.
+        OpenCV's defaults, on the frames' GPU when they are CUDA tensors. The warped next frames
+        reach it as numpy arrays with next's shape and dtype.
     params: HomographyParams (defaults follow IDT). executor: where the per-pair OpenCV work
         runs (default: a shared thread pool with one worker per CPU core).
     Returns a WarpedFlowResult (shapes, dtypes and units documented there).
@@ -154,7 +154,7 @@ def warped_flow_batch(
     inliers = np.array([fit.inliers for fit in fits], dtype=np.int64)
 
     next_warped, valid = warp_by_homography(next, homographies, fill=prev)
-    warped_flow = host_array(flow_fn(prev, next_warped)).astype(np.float32) * valid[:, None]
+    warped_flow = host_array(flow_fn(prev, next_warped)).astype(np.float32, copy=False) * valid[:, None]
     warped_flow[fallback] = flow[fallback]
     return WarpedFlowResult(flow=flow, warped_flow=warped_flow, valid=valid, homographies=homographies,
                             fallback=fallback, inliers=inliers, reasons=[fit.reason for fit in fits])
