@@ -53,8 +53,8 @@ class TSNDataset(Dataset):
     clip float32 (crops * segments, C, input_size, input_size), crop-major
     (clip.view(crops, segments, C, s, s)), C = modality channels (rgb 3, rgbdiff 15, flow/warp
     10), label int (-1 when unknown). With decode='device' the item is an EncodedClip for
-    tsn.data.device_decode.decode_batch (JPEG streams only; PNG streams fall back to 'cpu' with
-    a warning, see `decode_note`).
+    tsn.data.device_decode.decode_batch (JPEG streams only; zstd and PNG streams, zstd being the
+    default for flow, fall back to 'cpu' with a warning, see `decode_note`).
 
     Videos without a single record of the modality's stream (a 1-frame video has no flow) are
     left out and listed in `skipped`. `names` and `labels` give the kept videos in item order.
@@ -95,11 +95,11 @@ class TSNDataset(Dataset):
                              f"it has {have}")
         self.decode, self.decode_note = decode, ""
         if decode == "device":
-            png = [s for s in self.modality.streams if self.store.streams[s] != "jpeg"]
-            if png:
+            not_jpeg = [s for s in self.modality.streams if self.store.streams[s] != "jpeg"]
+            if not_jpeg:
                 self.decode = "cpu"
                 self.decode_note = (
-                    f"streams {', '.join(png)} are not JPEG ({self.store.streams[png[0]]}); "
+                    f"streams {', '.join(not_jpeg)} are not JPEG ({self.store.streams[not_jpeg[0]]}); "
                     "decoding them in the loader workers on the CPU instead of on the device"
                 )
                 warnings.warn(self.decode_note, stacklevel=2)

@@ -5,7 +5,7 @@ EncodedClip (the JPEG records it sampled plus the crop boxes), collate_encoded g
 and decode_batch decodes every JPEG of the batch in one call on the device, then crops,
 resizes, flips and normalizes there. The result equals the CPU path's up to JPEG decoder and
 resize rounding (a fraction of a uint8 level). Only JPEG streams can be decoded this way; the
-dataset falls back to worker (CPU) decode for PNG streams (flowkit's default for flow).
+dataset falls back to worker (CPU) decode for other streams (zstd, flowkit's default for flow, and PNG).
 """
 
 from __future__ import annotations
