@@ -32,8 +32,8 @@ class LazyGroup(click.Group):
     def main(self, *args, **kwargs):
         formatter = warnings.formatwarning
         warnings.formatwarning = _one_line_warning
-        try:
-            return super().main(*args, standalone_mode=False, **kwargs)
+        try:  # (click's overloads cannot match a forwarded *args)
+            return super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[call-overload]
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
         except click.Abort:

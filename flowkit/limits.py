@@ -83,7 +83,7 @@ def check_image_file(path: str | os.PathLike) -> None:
     except Image.DecompressionBombError as exc:  # over Pillow's own limit (about 179 Mpx); it says how far
         if limit < 2 * (Image.MAX_IMAGE_PIXELS or 0):
             declared = re.search(r"\((\d+) pixels\)", str(exc))
-            amount = f"{int(declared.group(1)):,}" if declared else f"more than {2 * Image.MAX_IMAGE_PIXELS:,}"
+            amount = f"{int(declared.group(1)):,}" if declared else f"more than {2 * (Image.MAX_IMAGE_PIXELS or 0):,}"
             raise ValueError(f"image {path} declares {amount} pixels, {_over(limit)}") from None
         return
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):

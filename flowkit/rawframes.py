@@ -150,7 +150,7 @@ def _plan_video(name: str, files: dict[str, dict[int, Path]], streams: dict[str,
 
     ordered = {s: _ordered(files[s], name, s) if s in files else [] for s in streams}
     pairs = min((len(v) for s, v in ordered.items() if s != fmt.RGB), default=None)
-    frames = len(ordered[fmt.RGB]) if fmt.RGB in streams else pairs + 1
+    frames = len(ordered[fmt.RGB]) if fmt.RGB in streams else (pairs or 0) + 1
     if pairs is not None:
         frames = min(frames, pairs + 1)
     kept = {s: v[: fmt.stream_length(s, frames)] for s, v in ordered.items()}

@@ -42,7 +42,7 @@ def _moving_texture(rng, frames: int, width: int, height: int, vx: float, vy: fl
     out = np.empty((frames, height, width, 3), np.uint8)
     for t in range(frames):
         # dst(p) = texture(p + margin - t v): content moves by +v per frame (flow = v).
-        shift = np.float32([[1, 0, margin - t * vx], [0, 1, margin - t * vy]])
+        shift = np.array([[1, 0, margin - t * vx], [0, 1, margin - t * vy]], np.float32)
         out[t] = cv2.warpAffine(texture, shift, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
     return out
 

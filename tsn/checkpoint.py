@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import nn
@@ -23,9 +24,9 @@ CHECKPOINT_NAME = "checkpoint.pt"
 REQUIRED_KEYS = ("model", "model_config", "epoch", "classes")
 
 
-def unwrap(model: nn.Module) -> nn.Module:
+def unwrap(model: nn.Module) -> TSN:
     """The TSN inside a DistributedDataParallel wrapper (or the model itself)."""
-    return getattr(model, "module", model)
+    return cast(TSN, getattr(model, "module", model))
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer, lr_scheduler, epoch: int, config: dict,

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from tsn.checkpoint import CHECKPOINT_NAME
@@ -65,6 +65,24 @@ class TrainConfig:
     learn_initial_flow: bool = False
 
 
+@dataclass
+class ResolvedConfig(TrainConfig):
+    """A TrainConfig after resolve_config: the recipe's defaults filled in, so these are set (amp and
+    device stay None until the run picks its device)."""
+
+    segments: int = 0
+    epochs: int = 0
+    lr: float = 0.0
+    lr_steps: tuple[int, ...] = ()
+    clip_grad: float = 0.0
+    dropout: float = 0.0
+    partial_bn: bool = False
+    input_size: int = 0
+    workers: int = 0
+    crop_positions: int = 0
+    output: str = ""
+
+
 def default_output(store: str | os.PathLike, modality: str) -> Path:
     """runs/<store file stem>_<modality>, e.g. runs/ucf101_flow."""
     return Path("runs") / f"{Path(store).stem}_{modality}"
@@ -75,7 +93,7 @@ def world_size() -> int:
     return max(int(os.environ.get("WORLD_SIZE", "1")), 1)
 
 
-def resolve_config(config: TrainConfig, processes: int | None = None) -> TrainConfig:
+def resolve_config(config: TrainConfig, processes: int | None = None) -> ResolvedConfig:
     """A copy of `config` with every None default filled in from the modality's recipe
     (tsn.recipe; lr scaled to batch_size x `processes`, default world_size()) and the values
     checked (ValueError)."""
@@ -105,7 +123,7 @@ def resolve_config(config: TrainConfig, processes: int | None = None) -> TrainCo
     if lr is None:
         lr, _ = scaled_lr(config.modality, config.batch_size, world_size() if processes is None else processes)
     resolved = replace(
-        config,
+        ResolvedConfig(**{field.name: getattr(config, field.name) for field in fields(TrainConfig)}),
         store=str(config.store),
         segments=segments,
         crop_positions=crop_positions,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from typing import Any
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -36,8 +37,8 @@ DEMO_FLOW_PARAMS = {"nscales": 3, "warps": 2, "inner_iterations": 10, "outer_ite
 # Training settings per modality, given to tsn train explicitly so that the demo's table does not move
 # when the recipes (tsn.recipe) change: a tiny net from scratch needs a far larger lr than the
 # recipe's 0.001 x 8/128 for a pretrained BN-Inception. Gradient clip, dropout, segments and crop
-# positions are tsn-pytorch's (tsn.recipe, as of issue 10); crop scales still come from the recipe.
-DEMO_TRAINING = {
+# positions are tsn-pytorch's (copied from tsn.recipe); crop scales still come from the recipe.
+DEMO_TRAINING: dict[str, dict[str, Any]] = {
     "rgb": {"lr": 0.01, "clip_grad": 20.0, "dropout": 0.8, "segments": 3, "crop_positions": 13},
     "rgbdiff": {"lr": 0.02, "clip_grad": 40.0, "dropout": 0.8, "segments": 3, "crop_positions": 13},
     "flow": {"lr": 0.02, "clip_grad": 20.0, "dropout": 0.7, "segments": 3, "crop_positions": 13},
@@ -171,11 +172,12 @@ def _check_reuse(config: DemoConfig, workdir: Path) -> None:
 def _extract_step(config: DemoConfig, data_dir: Path, store: Path) -> None:
     from flowkit.extract import ContentOptions, RunOptions, extract, format_summary
 
+    workers: dict[str, Any] = {} if config.workers is None else {"workers": config.workers}
     summary = extract(
         [data_dir / "videos"], store,
         ContentOptions(size=config.size, warped=True, algo="tvl1", flow_params=dict(config.flow_params)),
         RunOptions(device="cuda" if config.device.startswith("cuda") else "cpu", labels=str(data_dir),
-                   progress=config.progress, **({} if config.workers is None else {"workers": config.workers})),
+                   progress=config.progress, **workers),
     )
     _say(format_summary(summary))
     if summary.videos_failed:

@@ -58,7 +58,7 @@ def evaluate_checkpoint(store: str | os.PathLike, checkpoint: str | os.PathLike,
     amp = amp_default(run_device) if amp is None else amp
     model = model_from_checkpoint(saved).to(run_device)
     loader = build_loader(dataset, batch_size, shuffle=False, workers=workers)
-    damaged = []
+    damaged: list = []
     with cpu_threads_beside_workers(run_device, loader.num_workers):
         scores, labels = predict(model, loader, run_device, crops=preset.crops, amp=amp, progress=progress,
                                  skipped=damaged)

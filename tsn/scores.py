@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -93,9 +94,9 @@ def save_scores(path: str | os.PathLike, scores: np.ndarray, labels: np.ndarray,
     metrics = summarize_labelled(scores, labels)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    arrays: dict[str, Any] = {**metrics, **{k: np.array(v) for k, v in extra.items()}}
     np.savez(path, scores=scores, labels=labels, videos=np.array(list(videos), dtype=str),
-             classes=np.array(list(classes), dtype=str), modality=np.array(modality), **metrics,
-             **{k: np.array(v) for k, v in extra.items()})
+             classes=np.array(list(classes), dtype=str), modality=np.array(modality), **arrays)
     if known.any():
         matrix = confusion_matrix(scores[known].argmax(axis=1), labels[known], len(classes))
         title = f"{modality}: top-1 {metrics['top1']:.3f}, mean class acc. {metrics['mean_class_accuracy']:.3f}"

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from tsn.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
-from tsn.config import TrainConfig, flow_layer_settings, resolve_config, start_notes, world_size
+from tsn.config import ResolvedConfig, TrainConfig, flow_layer_settings, resolve_config, start_notes, world_size
 from tsn.metrics import summarize_labelled
 from tsn.models.tsn import TSN
 from tsn.runtime import (DistributedContext, amp_default, autocast, cpu_threads_beside_workers, init_distributed,
@@ -41,7 +41,7 @@ METRICS_NAME = "metrics.jsonl"
 CURVES_NAME = "curves.png"
 SKIPPED_NAME = "skipped_damaged.txt"
 def build_optimizer(model: TSN,
-                    config: TrainConfig) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.MultiStepLR]:
+                    config: ResolvedConfig) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.MultiStepLR]:
     """SGD over model.optim_policies() (group lr = lr x lr_mult, decay = weight_decay x decay_mult)
     and the step schedule dividing every group's lr by 10 at each of config.lr_steps epochs."""
     groups = [
@@ -91,7 +91,8 @@ def _all_reduce_sum(values: list[float], context: DistributedContext, device: to
 
 
 def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, device: torch.device, epoch: int,
-                    config: TrainConfig, log: MetricsLog, context: DistributedContext = DistributedContext()) -> dict:
+                    config: ResolvedConfig, log: MetricsLog,
+                    context: DistributedContext = DistributedContext()) -> dict:
     """One pass over `loader` (at most config.iters_per_epoch batches): forward under autocast,
     cross-entropy on the consensus, backward, gradient clipping, SGD step. Every config.log_every
     iterations appends an 'iter' record (window-averaged loss and accuracy, lr, clips/s; a clip
@@ -121,7 +122,7 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
                 bar.update(1)
                 continue
             clips, labels = prepare_batch(batch, device)
-            with autocast(device, config.amp):
+            with autocast(device, bool(config.amp)):
                 logits = model(clips)
                 loss = criterion(logits.float(), labels)
             optimizer.zero_grad(set_to_none=True)
@@ -150,10 +151,10 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
     finally:
         bar.close()
     seconds = time.perf_counter() - start
-    loss_sum, correct_sum, clips = _all_reduce_sum([sums["loss"], sums["correct"], sums["clips"]], context, device)
-    clips = max(clips, 1.0)
-    return {"loss": loss_sum / clips, "accuracy": correct_sum / clips, "clips": int(clips), "seconds": seconds,
-            "clips_per_s": clips / max(seconds, 1e-9), "skipped": skipped}
+    loss_sum, correct_sum, seen = _all_reduce_sum([sums["loss"], sums["correct"], sums["clips"]], context, device)
+    seen = max(seen, 1.0)
+    return {"loss": loss_sum / seen, "accuracy": correct_sum / seen, "clips": int(seen), "seconds": seconds,
+            "clips_per_s": seen / max(seconds, 1e-9), "skipped": skipped}
 
 
 def evaluate(model: nn.Module, loader, device: torch.device, amp: bool = False, progress: bool = False,
@@ -263,7 +264,7 @@ def train(config: TrainConfig) -> dict:
             # Seeding per epoch makes a resumed run draw the same snippets, crops and dropout
             # masks as an uninterrupted one.
             seed_everything(config.seed * 100003 + epoch)
-            sampler = None
+            sampler: torch.utils.data.Sampler | None = None
             if context.enabled:
                 from torch.utils.data.distributed import DistributedSampler
 

@@ -17,6 +17,7 @@ by `Labels.resolve`: an exact match first, else a unique match on the trailing p
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -161,8 +162,8 @@ def load_ucf101(folder: Path) -> Labels:
 
 def load_hmdb51(folder: Path) -> Labels:
     """Read a folder of HMDB51 `<class>_test_split<N>.txt` files."""
-    files = [(p, _HMDB_LIST.match(p.name)) for p in sorted(folder.iterdir())]
-    files = [(p, m.group(1), int(m.group(2))) for p, m in files if m]
+    matches = [(p, _HMDB_LIST.match(p.name)) for p in sorted(folder.iterdir())]
+    files = [(p, m.group(1), int(m.group(2))) for p, m in matches if m]
     classes = sorted({cls for _, cls, _ in files})
     labels = Labels(classes=classes, source=str(folder))
     for path, cls, number in files:
@@ -213,7 +214,7 @@ def _class_names(label_of: Mapping[str, int]) -> list[str]:
     return [str(i) for i in range(count)]
 
 
-def load_labels(path: str | Path) -> Labels:
+def load_labels(path: str | os.PathLike) -> Labels:
     """Labels from a UCF101 folder (or its classInd.txt), an HMDB51 split folder, or an mmaction2
     list file; see the module docstring. Raises FileNotFoundError / ValueError with the reason."""
     path = Path(path)

@@ -16,7 +16,7 @@ import shutil
 import uuid
 import zipfile
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -106,7 +106,7 @@ def part_path(parts_dir: Path, name: str) -> Path:
 def write_part(parts_dir: Path, record: VideoRecord, encoded: Mapping[str, Sequence[np.ndarray]]) -> Path:
     """Write one video's part atomically. encoded: {stream: list of 1-D uint8 records} (empty for a
     failed video). Returns the part's path."""
-    arrays = {"record": np.frombuffer(json.dumps(record.to_dict(), sort_keys=True).encode(), np.uint8)}
+    arrays: dict[str, Any] = {"record": np.frombuffer(json.dumps(record.to_dict(), sort_keys=True).encode(), np.uint8)}
     for stream, items in encoded.items():
         buffers = [np.asarray(item, np.uint8).reshape(-1) for item in items]
         sizes = np.array([b.size for b in buffers], np.int64)

@@ -145,9 +145,10 @@ def _allow_recompiles(limit: int = 64) -> None:
     set is a graph of its own. Past the limit dynamo silently runs the function eagerly, many times
     slower, so a process with a few engines would quietly lose the compiled speed.
     """
-    import torch._dynamo
-
-    config = torch._dynamo.config
+    try:  # torch has no public setting for this limit: without dynamo's config module the default stays
+        from torch._dynamo import config
+    except ImportError:
+        return
     name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
     setattr(config, name, max(getattr(config, name), limit))
 
@@ -157,7 +158,7 @@ def image_pyramid(i0: torch.Tensor, i1: torch.Tensor, nscales: int,
     """[(I0, I1)] from fine to coarse, as OpenCV builds it: each level cv2.resize(INTER_LINEAR) of the
     previous one by scale_step, as many levels as flowkit.flow.params.pyramid_sizes says. i0, i1: (N, H, W)."""
     levels = [(i0, i1)]
-    for _ in pyramid_sizes(*i0.shape[-2:], nscales, scale_step)[1:]:
+    for _ in pyramid_sizes(i0.shape[-2], i0.shape[-1], nscales, scale_step)[1:]:
         levels.append((downscale(levels[-1][0], scale_step), downscale(levels[-1][1], scale_step)))
     return levels
 

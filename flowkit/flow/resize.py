@@ -43,7 +43,7 @@ def _axis_taps(n_in: int, n_out: int, scale: float, device) -> tuple[torch.Tenso
     return first.to(device), second.to(device), frac.to(torch.float32).to(device)
 
 
-def resize_linear(x: torch.Tensor, size: tuple[int, int], scale: tuple[float, float] | None = None) -> torch.Tensor:
+def resize_linear(x: torch.Tensor, size: tuple[int, ...], scale: tuple[float, float] | None = None) -> torch.Tensor:
     """Resize the last two dims of x (..., H, W) to size (h, w), bilinear, as cv2.resize INTER_LINEAR.
 
     scale: (source pixels per output pixel along y, along x); default is the size ratio, as when

@@ -69,7 +69,7 @@ def _decode_zstd(buffer: np.ndarray, color: bool) -> np.ndarray:
     import zstandard
 
     try:
-        _, height, width = _ZSTD_HEADER.unpack_from(buffer)
+        _, height, width = _ZSTD_HEADER.unpack_from(buffer.data)
     except struct.error:
         raise ValueError("a zstd record shorter than its header") from None
     check_pixels(width, height, "a zstd record")

@@ -16,6 +16,8 @@ def verify_hint(path: str | os.PathLike) -> str:
 class DamagedStoreError(ValueError):
     """The store's tables (videos table, offsets, splits) are inconsistent: readers refuse it."""
 
+    problems: list[str]
+
     @classmethod
     def from_problems(cls, path: str | os.PathLike, problems: list[str]) -> "DamagedStoreError":
         more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""

@@ -186,7 +186,7 @@ def _check_records(store: FlowStore, problems: _Problems, workers: int | None, p
                 outcomes = pool.map(lambda buf: _decoded_shape(buf, color), records)
                 for t, (buffer, outcome) in enumerate(zip(records, outcomes)):
                     where = f"video {video.name!r}, stream {stream}, frame {t}"
-                    if crc32 is not None and zlib.crc32(buffer) != crc32[t]:
+                    if crc32 is not None and zlib.crc32(buffer.data) != crc32[t]:
                         problems.add("record", f"{where}: checksum mismatch (the record changed after writing)")
                     if isinstance(outcome, str):
                         problems.add("record", f"{where}: does not decode ({outcome})")

@@ -64,8 +64,8 @@ class FlowStore(FrameSource):
         if not self.path.is_file():
             raise FileNotFoundError(f"no store at {self.path}{_interrupted_run_hint(self.path)}")
         self._file = None
-        self._pid = None
-        self._data = {}
+        self._pid: int | None = None
+        self._data: dict = {}
         file = self._handle()
         if file.attrs.get("format") != fmt.FORMAT_NAME:
             raise ValueError(f"{self.path} is not a flowkit store (no format attribute {fmt.FORMAT_NAME!r})")
@@ -84,6 +84,7 @@ class FlowStore(FrameSource):
 
     def _load(self, file) -> None:
         self.attrs = {k: _decode_attr(v) for k, v in file.attrs.items()}
+        self.bound = float(self.attrs.get("bound", DEFAULT_BOUND))  # the flow quantization bound in pixels
         self.streams = {name: _decode_attr(group.attrs["codec"]) for name, group in file["streams"].items()}
         self.classes = [_decode_attr(c) for c in file["classes"][()]]
         table = file["videos"]
@@ -142,11 +143,6 @@ class FlowStore(FrameSource):
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-    @property
-    def bound(self) -> float:
-        """The flow quantization bound in pixels."""
-        return float(self.attrs.get("bound", DEFAULT_BOUND))
 
     def index_of(self, name: str) -> int:
         """Position of the video called `name` in `videos`."""

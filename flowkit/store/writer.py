@@ -69,7 +69,7 @@ class StoreWriter:
         self._bytes = {s: 0 for s in self._streams}
         self._hashes = {s: hashlib.sha256() for s in self._streams}  # of each stream's data bytes
         self._classes: list[str] = []
-        self._splits: dict[int, np.ndarray] = {}
+        self._splits: dict[int, dict[str, int]] = {}
         self._file.attrs["format"] = fmt.FORMAT_NAME
         self._file.attrs["format_version"] = fmt.FORMAT_VERSION
         for key, value in (attrs or {}).items():
@@ -130,7 +130,7 @@ class StoreWriter:
         offsets.resize((count + 1 + len(buffers),))
         offsets[count + 1 :] = start + np.cumsum(sizes)
         crc32.resize((count + len(buffers),))
-        crc32[count:] = np.fromiter((zlib.crc32(b) for b in buffers), np.uint32, len(buffers))
+        crc32[count:] = np.fromiter((zlib.crc32(b.data) for b in buffers), np.uint32, len(buffers))
         self._bytes[stream] = start + int(sizes.sum())
         self._totals[stream] = count + len(buffers)
 

@@ -80,8 +80,8 @@ def colour_by_kind(texture: np.ndarray, kind: int, tint: tuple[float, float, flo
     gray = brightness(texture) / 255.0
     lo, hi = OBJECT_GRAY_RANGE
     luma = lo + (hi - lo) * gray
-    hue = math.radians(KIND_HUE_DEG[kind] + HUE_SPREAD_DEG * hue_offset)
-    hue = hue + math.radians(HUE_VARIATION_DEG) * np.sin(2 * np.pi * gray + phase)
+    base_hue = math.radians(KIND_HUE_DEG[kind] + HUE_SPREAD_DEG * hue_offset)
+    hue = base_hue + math.radians(HUE_VARIATION_DEG) * np.sin(2 * np.pi * gray + phase)
     chroma = OBJECT_CHROMA[0] + (OBJECT_CHROMA[1] - OBJECT_CHROMA[0]) * chroma_draw
     return _add_chroma(luma, chroma * np.cos(hue), chroma * np.sin(hue))
 

@@ -183,7 +183,7 @@ class TSNDataset(Dataset):
             # Crop the unique records, then expand repeats (short videos) by `order`; flow x
             # and y stay separate planes until they are small.
             cropped = [T.crop_records(p, box, s) for p in planes]
-            if m.is_flow:
+            if m.flow_x_channel is not None:  # m.is_flow
                 if box.flip:
                     T.negate_quantized(cropped[m.flow_x_channel])
                 records = torch.from_numpy(np.stack(cropped, axis=1))  # (U, 2, s, s)

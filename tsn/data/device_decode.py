@@ -11,10 +11,14 @@ dataset falls back to worker (CPU) decode for other streams (zstd, flowkit's def
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tsn.data.modalities import get_modality
 from tsn.data.presets import TestCrops, TrainCrops
 from tsn.data.transforms import CropBox
+
+if TYPE_CHECKING:  # torch is imported where batches are decoded
+    import torch
 
 
 @dataclass
@@ -29,8 +33,8 @@ class EncodedClip:
     """
 
     records: dict
-    order: object
-    boxes: object
+    order: torch.Tensor
+    boxes: torch.Tensor
     label: int
     modality: str
     segments: int
@@ -43,7 +47,7 @@ class EncodedBatch:
     """A batch of EncodedClip (a list) plus labels, (B,) int64 tensor."""
 
     clips: list
-    labels: object
+    labels: torch.Tensor
 
     def pin_memory(self) -> "EncodedBatch":
         # Record tensors are small and decoded on the device; pinning them buys nothing.

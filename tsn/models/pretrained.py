@@ -36,11 +36,15 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from tsn.models.weights import load_torch_file
+
+if TYPE_CHECKING:  # backbones imports this module
+    from tsn.models.backbones import Backbone
 
 CACHE_SUBDIR = "checkpoints"
 IMAGENET = "imagenet"
@@ -276,7 +280,7 @@ def check_and_load(body: nn.Module, weights: PretrainedWeights) -> int:
     return len(weights.backbone)
 
 
-def load_backbone_weights(backbone: nn.Module, weights: PretrainedWeights, in_channels: int,
+def load_backbone_weights(backbone: Backbone, weights: PretrainedWeights, in_channels: int,
                           caffe_input_map: tuple[float, float] | None = None) -> int:
     """Load `weights` into backbone.body (built with 3 input channels) for a net of `in_channels`
     inputs, in the order the conventions need. RGB weights are loaded; for a 3-channel net a
@@ -286,7 +290,7 @@ def load_backbone_weights(backbone: nn.Module, weights: PretrainedWeights, in_ch
     (tsn.data.modalities.Modality.caffe_input_map). Weights whose first conv already takes
     in_channels (an mmaction2 or flowkit flow model) are loaded after reshaping conv1. Returns the
     tensors copied; ValueError when they do not fit."""
-    from tsn.models.bninception import fold_caffe_input_convention
+    from tsn.models.bninception import BNInception, fold_caffe_input_convention
     from tsn.models.tsn import cross_modality_init
 
     body = backbone.body
@@ -305,6 +309,7 @@ def load_backbone_weights(backbone: nn.Module, weights: PretrainedWeights, in_ch
     copied = check_and_load(body, weights)
     if in_channels == 3:
         if weights.caffe_input:
+            assert isinstance(body, BNInception)  # the only backbone of Caffe-convention files
             fold_caffe_input_convention(body)
             weights.notes.append("Caffe BGR 0..255 input folded into conv1")
         return copied
@@ -316,6 +321,7 @@ def load_backbone_weights(backbone: nn.Module, weights: PretrainedWeights, in_ch
                              f"{in_channels}-channel net's modality")
         scale, offset = caffe_input_map
         with torch.no_grad():  # w * (scale x + offset) + b = (scale w) * x + (b + offset * sum w), away from the border
+            assert conv.bias is not None  # a Caffe-convention conv1 has one
             conv.bias.add_(offset * conv.weight.sum(dim=(1, 2, 3)))
             conv.weight.mul_(scale)
         weights.notes[-1] += f", Caffe input x_caffe = {scale:g} x {offset:+g} folded in"

@@ -51,12 +51,14 @@ def cross_modality_init(module: nn.Module, in_channels: int) -> nn.Conv2d:
     old kernels averaged over their input channels and replicated: new weight[:, c] = mean_k
     old weight[:, k] for every c. Bias, stride, padding are kept. Returns the new layer."""
     name, old = first_conv(module)
-    new = nn.Conv2d(in_channels, old.out_channels, old.kernel_size, old.stride, old.padding,
-                    old.dilation, old.groups, bias=old.bias is not None, padding_mode=old.padding_mode)
+    # (torch types the layer's sizes as tuple[int, ...] and the constructor's as pairs)
+    new = nn.Conv2d(in_channels, old.out_channels, old.kernel_size, old.stride, old.padding,  # type: ignore[arg-type]
+                    old.dilation, old.groups, bias=old.bias is not None,  # type: ignore[arg-type]
+                    padding_mode=old.padding_mode)
     with torch.no_grad():
         mean = old.weight.mean(dim=1, keepdim=True)
         new.weight.copy_(mean.expand(-1, in_channels, -1, -1))
-        if old.bias is not None:
+        if old.bias is not None and new.bias is not None:
             new.bias.copy_(old.bias)
     parent_name, _, attr = name.rpartition(".")
     setattr(module.get_submodule(parent_name) if parent_name else module, attr, new)
@@ -185,7 +187,7 @@ class TSN(nn.Module):
         left out.
         """
         flow = self.modality in TEMPORAL_MODALITIES  # their first convolution learns faster (tsn-pytorch's 'Flow')
-        groups = {
+        groups: dict[str, tuple[list[torch.Tensor], float, float]] = {
             "first_conv_weight": ([], 5 if flow else 1, 1),
             "first_conv_bias": ([], 10 if flow else 2, 0),
             "normal_weight": ([], 1, 1),
