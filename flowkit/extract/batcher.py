@@ -13,11 +13,10 @@ import queue
 import threading
 import time
 from concurrent.futures import Future
-from typing import Callable
 
 import numpy as np
 
-FlowFn = Callable  # flowkit.flow.functions: (prev, next (N, H, W) uint8) -> (N, 2, H, W) float32 numpy
+from flowkit.flow.functions import FlowFn
 
 
 class FlowBatcher:

@@ -15,19 +15,17 @@ import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import numpy as np
 
 from flowkit.color import rgb_to_gray
 from flowkit.extract.jobs import VideoJob
 from flowkit.extract.options import ContentOptions
-from flowkit.flow.functions import make_flow_fn
+from flowkit.flow.functions import FlowFn, make_flow_fn
 from flowkit.store import format as fmt
 from flowkit.store.checksums import file_sha256
 from flowkit.store.records import VideoRecord
-
-FlowFn = Callable  # flowkit.flow.functions: (prev, next (N, H, W) uint8) -> (N, 2, H, W) float32 numpy, pixels
 
 
 @dataclass

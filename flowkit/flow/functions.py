@@ -17,7 +17,9 @@ from typing import Callable
 
 import numpy as np
 
-FlowFn = Callable[..., np.ndarray]
+# The type of a flow function (the module docstring): (prev, next) -> (N, 2, H, W) float32 flow. The one
+# definition; extraction, the batcher and the warped flow import it.
+FlowFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def make_flow_fn(algo: str, flow_params: dict, device: str = "cpu", compile: bool = False,

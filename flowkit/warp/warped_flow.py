@@ -22,16 +22,13 @@ import os
 import threading
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
 from flowkit.color import GRAY_WEIGHTS, rgb_to_gray
-from flowkit.flow.functions import host_array
+from flowkit.flow.functions import FlowFn, host_array
 from flowkit.warp.homography import HomographyParams, fit_pair, pair_features
 from flowkit.warp.warping import warp_by_homography
-
-FlowFn = Callable  # (prev, next frame batches) -> (N, 2, H, W) float32 flow, numpy or tensor
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
