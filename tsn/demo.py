@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 # The streams the demo trains by default, and those it trains on request (`flowkit demo --rgbdiff`):
-# RGB differences, the paper's fourth modality, add 35-50 s to a demo of about 3 minutes on 2 shared
-# cores, which took it past 5 minutes in one of three runs (docs/results.md).
+# RGB differences, the paper's fourth modality, train the slowest of the streams, so they are left out
+# of the default run to keep it short (docs/results.md has the times).
 DEMO_MODALITIES = ("rgb", "flow", "warp")
 OPTIONAL_MODALITIES = ("rgbdiff",)
 # Dataset families the demo runs (flowkit.synth.FAMILIES less the order family, which is about

@@ -45,8 +45,8 @@ def cpu_threads_beside_workers(device: torch.device, workers: int):
     """While training on the CPU with `workers` loader processes, give torch's intra-op pool only
     the cores the workers leave (at least 1), then restore it. Every op's parallel region ends in
     a barrier: when a worker has taken the core one of torch's threads needs, the others wait a
-    scheduler time slice for it, and a step with hundreds of small ops gets several times slower
-    (measured here: resnet18 at 112 px, 2 threads on 2 busy cores, about 10x slower than 1)."""
+    scheduler time slice for it, so a step with hundreds of small ops slows down many times over
+    (docs/performance.md has the measurement)."""
     previous = torch.get_num_threads()
     if device.type == "cpu" and workers > 0:
         torch.set_num_threads(max(1, min(previous, available_cpus() - workers)))

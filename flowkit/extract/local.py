@@ -35,8 +35,8 @@ def run_in_process(
         batcher = FlowBatcher(flow_fn, max_pairs=run.batch_pairs * BATCH_CHUNKS)
         flow_fn = batcher
     # CPU flow: one torch thread; parallelism across pairs (the engine's threads) and videos.
-    # Intra-op threads on frame-sized tensors mostly synchronise (10x slower measured on a busy
-    # 2-core machine), and one thread matches Ray's workers (OMP_NUM_THREADS=1).
+    # Intra-op threads on frame-sized tensors mostly wait at barriers when the cores are busy, and
+    # one thread matches Ray's workers (OMP_NUM_THREADS=1).
     cpu_torch_threads = None if run.device == "cuda" else 1
     try:
         with torch_threads(cpu_torch_threads):

@@ -1,8 +1,8 @@
 """The fused CPU kernel of the TV-L1 inner iterations (tvl1_cpu.c), compiled on first use and cached.
 
-Eager torch runs an iteration as ~20 separate passes over memory; the C kernel makes one, about 5x
-faster on CPU. It is built with the machine's C compiler (`$CC`, else `cc`, the compiler inductor
-also needs on CPU) in well under a second, once per machine: the library is kept in the cache folder
+Eager torch runs an iteration as a score of separate passes over memory; the C kernel makes one, so
+the memory-bound iteration runs several times faster on CPU. It is built with the machine's C compiler
+(`$CC`, else `cc`, the compiler inductor also needs on CPU) once per machine: the library is kept in the cache folder
 (`$FLOWKIT_CACHE_DIR`, else `$XDG_CACHE_HOME/flowkit`, else `~/.cache/flowkit`) under a name that
 hashes the source, the flags, the compiler and the CPU's features, and loaded with ctypes (calls
 release the GIL, so threads run pairs in parallel). Without a compiler, or with `FLOWKIT_NATIVE=0`,

@@ -11,11 +11,12 @@ ALL_STREAMS = (RGB, FLOW_X, FLOW_Y, WARP_X, WARP_Y)
 FLOW_STREAMS = (FLOW_X, FLOW_Y, WARP_X, WARP_Y)
 
 # zstd: a raw uint8 plane compressed with Zstandard behind a 6-byte header (b"ZS", height, width as
-# little-endian uint16). Lossless like PNG, but decodes ~20x faster than PNG and ~2x faster than
-# JPEG (0.03 ms for a 340x256 flow plane here), so lossless flow loads faster than JPEG rawframes.
+# little-endian uint16). Lossless like PNG, and decoding is one zstd decompression, much cheaper than
+# PNG's inflate and unfiltering or JPEG's IDCT, so lossless flow loads faster than JPEG rawframes
+# (docs/performance.md, loader throughput).
 CODECS = ("jpeg", "png", "zstd")
 ZSTD_MAGIC = b"ZS"
-ZSTD_LEVEL = 6  # level 6 is within 2 % of level 9's size at half its encoding time
+ZSTD_LEVEL = 6  # past level 6 files shrink little while encoding slows down
 DEFAULT_CODEC = {RGB: "jpeg", FLOW_X: "zstd", FLOW_Y: "zstd", WARP_X: "zstd", WARP_Y: "zstd"}
 
 STATUS_OK = "ok"

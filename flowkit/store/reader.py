@@ -118,8 +118,8 @@ class FlowStore(FrameSource):
         return self._file
 
     def _stream_data(self, stream: str):
-        # h5py resolves a path on every file[...] lookup (~0.2 ms); a loader reads thousands of
-        # spans a second, so keep each stream's data dataset open with the handle.
+        # h5py resolves a path on every file[...] lookup, which is slow next to reading a span; a loader
+        # reads thousands of spans a second, so keep each stream's data dataset open with the handle.
         file = self._handle()
         if stream not in self._data:
             self._data[stream] = file[f"streams/{stream}/data"]
