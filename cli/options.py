@@ -27,7 +27,7 @@ class SizeParam(click.ParamType):
 SIZE = SizeParam()
 
 
-# TV-L1 options: (flag, keyword of flowkit.flow.tvl1, type, help). Unset ones keep OpenCV's defaults.
+# TV-L1 options: (flag, keyword of flowkit.flow.params.TVL1Params, type, help). Unset ones keep OpenCV's defaults.
 # Values arrive as text and are converted by `converted` so that a bad value is a one-line error.
 TVL1_OPTIONS = (
     ("--tau", "tau", float, "Time step of the numerical scheme (default 0.25)."),

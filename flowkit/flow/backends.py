@@ -35,7 +35,7 @@ def _to_tensor(flows: list[np.ndarray]) -> torch.Tensor:
 def opencv_tvl1(prev, next, device="cpu", initial_flow=None, **params) -> torch.Tensor:
     """OpenCV's CPU Dual TV-L1 (cv2.optflow.DualTVL1OpticalFlow_create) on each pair, the reference.
 
-    params: as for flowkit.flow.tvl1 (OpenCV's names and defaults). Returns CPU (N, 2, H, W) float32.
+    params: as for flowkit.flow.engine.tvl1 (OpenCV's names and defaults). Returns CPU (N, 2, H, W) float32.
     """
     check_device("opencv-tvl1", device)
     import cv2
@@ -70,9 +70,9 @@ def farneback(prev, next, device="cpu", **params) -> torch.Tensor:
 def compute_flow(prev, next, algo: str = "tvl1", device="cpu", **params) -> torch.Tensor:
     """Flow between frame batches with the chosen algorithm (one of ALGORITHMS).
 
-    "tvl1": our torch Dual TV-L1 (flowkit.flow.tvl1) on `device`; "opencv-tvl1": OpenCV's CPU TV-L1
-    with the same parameters; "farneback": OpenCV's Farneback. Returns float32 (N, 2, H, W) flow in
-    pixels, x then y, with next(p + flow(p)) ~ prev(p).
+    "tvl1": flowkit's Dual TV-L1 (flowkit.flow.engine.tvl1) on `device`; "opencv-tvl1": OpenCV's CPU
+    TV-L1 with the same parameters; "farneback": OpenCV's Farneback. Returns float32 (N, 2, H, W) flow
+    in pixels, x then y, with next(p + flow(p)) ~ prev(p).
     """
     check_algorithm(algo)
     if algo == "tvl1":
