@@ -202,7 +202,7 @@ def export_rawframes(
     """Write every ok video of a store as a rawframes folder `out_dir/<video name>/` (files
     numbered from 1), plus rawframe lists (`frame_dir count label`, see `write_lists`) in out_dir.
 
-    JPEG records are copied byte for byte; PNG flow is encoded as gray JPEG at jpeg_quality.
+    JPEG records are copied byte for byte; zstd and PNG flow is encoded as gray JPEG at jpeg_quality.
     Video names are checked (never a path outside out_dir). absolute_paths: the lists name
     folders by absolute path (tsn-pytorch's TSNDataSet reads them as given), else relative to
     out_dir (mmaction2's data_prefix). Raises FileExistsError when a video folder already exists

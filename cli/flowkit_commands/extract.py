@@ -20,7 +20,9 @@ from flowkit.sizes import TSN_SIZE, format_size
               help="Run flow on these GPUs: 0, 0,1 or all (default: all GPUs when there are any).")
 @click.option("--cpu", is_flag=True, help="Run flow on the CPU (the default without a GPU).")
 @click.option("--workers", type=click.IntRange(min=0), default=None,
-              help="CPU workers for decoding and encoding (default: CPU cores); 0 runs in this process without Ray.")
+              help="CPU workers for decoding and encoding (default: CPU cores); 0 runs one video at a time in "
+                   "this process. Small local jobs (under 4 videos per worker, one GPU at most) run in this "
+                   "process too, others on Ray.")
 @click.option("--address", default=None,
               help="Join this Ray cluster (e.g. auto or 10.0.0.1:6379) instead of starting a local one.")
 @click.option("--size", type=SIZE, default=format_size(TSN_SIZE), show_default=True,

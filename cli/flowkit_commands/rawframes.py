@@ -33,7 +33,7 @@ def import_rawframes(root, output, labels, bound, overwrite):
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=str))
 @click.option("--overwrite", is_flag=True, help="Write into video folders that already exist.")
 @click.option("--jpeg-quality", type=click.IntRange(1, 100), default=DEFAULT_JPEG_QUALITY, show_default=True,
-              help="Quality of the JPEGs written for PNG-coded flow.")
+              help="Quality of the JPEGs written for flow stored as zstd or PNG (JPEG records are copied).")
 @click.option("--absolute-paths", is_flag=True,
               help="Lists name video folders by absolute path (tsn-pytorch reads them as given).")
 def export_rawframes(store, out_dir, overwrite, jpeg_quality, absolute_paths):
