@@ -59,8 +59,8 @@ def _busy_task(node) -> int | None:
 def test_losing_a_node_mid_run_gives_the_same_store(cluster, tmp_path):
     cluster, worker = cluster
     root = tmp_path / "videos"
-    # Tasks of ~0.4 s, long enough to be seen running: CPU flow needs no torch in a worker now, and
-    # tiny videos would come and go between two looks.
+    # Tasks long enough to be seen running: CPU flow starts fast (no torch in a worker), and tiny
+    # videos would come and go between two looks.
     make_tree(root, {f"C{k % 2}/v{k}": 40 for k in range(6)}, size=(160, 120))
     reference = tmp_path / "reference.h5"
     content = ContentOptions(size=(160, 120), flow_params=SLOW)
