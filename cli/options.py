@@ -26,6 +26,10 @@ class SizeParam(click.ParamType):
 
 SIZE = SizeParam()
 
+LABELS_HELP = ("Labels and splits: a UCF101 folder (classInd.txt + train/testlists), an HMDB51 split folder, "
+               "Kinetics CSV file(s) (train.csv, validate.csv, ...), a Something-Something V2 folder (labels.json "
+               "+ something-something-v2-*.json) or an mmaction2 list file.")
+
 
 # TV-L1 options: (flag, keyword of flowkit.flow.params.TVL1Params, type, help). Unset ones keep OpenCV's defaults.
 # Values arrive as text and are converted by `converted` so that a bad value is a one-line error.

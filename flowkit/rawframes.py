@@ -31,6 +31,23 @@ _CODEC_OF_EXT = {"jpg": "jpeg", "jpeg": "jpeg", "png": "png"}
 LIST_NAME = "rawframes.txt"
 
 
+def export_folder_name(name: str) -> str:
+    """The folder, relative to the export root, of the video called `name`: whitespace becomes '_',
+    because tsn-pytorch and mmaction2 split list lines on whitespace (mmaction2's Kinetics tools
+    rename class folders the same way)."""
+    return re.sub(r"\s", "_", name)
+
+
+def _export_folders(out_dir: Path, names: dict[int, str]) -> dict[int, Path]:
+    """{video: folder} for an export; ValueError when two names share a folder after renaming."""
+    owner: dict[str, str] = {}
+    for name in names.values():
+        folder = export_folder_name(name)
+        if owner.setdefault(folder, name) != name:
+            raise ValueError(f"videos {owner[folder]!r} and {name!r} would both be exported to {folder!r}")
+    return {i: safe_join(out_dir, export_folder_name(name)) for i, name in names.items()}
+
+
 def frame_file(stream: str, t: int) -> str:
     """File name of record t (0-based) of `stream` as written here: img_00001.jpg for t = 0 (files are
     numbered from 1, five digits, like dense_flow's)."""
@@ -203,7 +220,8 @@ def export_rawframes(
     numbered from 1), plus rawframe lists (`frame_dir count label`, see `write_lists`) in out_dir.
 
     JPEG records are copied byte for byte; zstd and PNG flow is encoded as gray JPEG at jpeg_quality.
-    Video names are checked (never a path outside out_dir). absolute_paths: the lists name
+    Video names are checked (never a path outside out_dir); whitespace in them becomes '_' in the
+    folder names (`export_folder_name`) so list lines split into three fields. absolute_paths: the lists name
     folders by absolute path (tsn-pytorch's TSNDataSet reads them as given), else relative to
     out_dir (mmaction2's data_prefix). Raises FileExistsError when a video folder already exists
     and not overwrite; DamagedStoreError / DamagedRecordError (ValueError) for a damaged store,
@@ -217,7 +235,7 @@ def export_rawframes(
     report = RawframesReport()
     with FlowStore(store_path) as store:
         ok = [(i, v) for i, v in enumerate(store.videos) if v.status == fmt.STATUS_OK]
-        folders = {i: safe_join(out_dir, v.name) for i, v in ok}
+        folders = _export_folders(out_dir, {i: v.name for i, v in ok})
         clashes = [str(f) for f in folders.values() if f.exists()]
         if clashes and not overwrite:
             raise FileExistsError(
@@ -273,7 +291,10 @@ def write_lists(store, ok, out_dir: Path, absolute_paths: bool = False) -> list[
     Videos without a flow pair are left out of the flow lists. Per split N: *_train_split_N
     (split code train) and *_val_split_N (test); warp_x_/warp_y_ files share the flow counts.
     """
-    folder = (lambda name: (out_dir / name).resolve().as_posix()) if absolute_paths else (lambda name: name)
+    def folder(name: str) -> str:
+        exported = export_folder_name(name)
+        return (out_dir / exported).resolve().as_posix() if absolute_paths else exported
+
     kinds = [(kind, stream) for kind, stream in (("rgb", fmt.RGB), ("flow", fmt.FLOW_X)) if stream in store.streams]
     written = []
     for kind, stream in kinds:

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from cli.options import SIZE, max_pixels_option, tvl1_options
+from cli.options import LABELS_HELP, SIZE, max_pixels_option, tvl1_options
 from flowkit.quantize import DEFAULT_BOUND
 from flowkit.sizes import TSN_SIZE, format_size
 
@@ -36,7 +36,7 @@ from flowkit.sizes import TSN_SIZE, format_size
 @click.option("--no-rgb", is_flag=True, help="Do not store RGB frames.")
 @click.option("--max-frames", type=click.IntRange(min=2), default=None, help="Keep at most this many frames per video.")
 @click.option("--labels", type=click.Path(exists=True, path_type=str), default=None,
-              help="UCF101 folder (classInd.txt + train/testlists), HMDB51 split folder or mmaction2 list file.")
+              help=LABELS_HELP)
 @click.option("--overwrite", is_flag=True, help="Replace an existing store and discard an interrupted run's parts.")
 @click.option("--dashboard", is_flag=True, help="Start Ray's dashboard (local Ray only; listens on 127.0.0.1).")
 @max_pixels_option

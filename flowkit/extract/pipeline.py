@@ -19,7 +19,7 @@ from typing import Iterable
 
 from flowkit.extract.assemble import assemble_store
 from flowkit.extract.jobs import VideoJob, default_output, plan_jobs
-from flowkit.extract.labels import labels_from_folders, load_labels
+from flowkit.extract.labels import coverage_notes, labels_from_folders, load_labels
 from flowkit.extract.options import ContentOptions, RunOptions
 from flowkit.extract.parts import DamagedPartError, parts_dir_for, part_path, prepare_parts_dir, read_part_record
 from flowkit.extract.summary import Summary
@@ -195,6 +195,8 @@ def _extract_parts_and_assemble(jobs: list[VideoJob], output: Path, parts_dir: P
     else:
         summary.engine = "none (all videos done)"
     classes, label_of, splits = _labels(jobs, labels)
+    if labels is not None:
+        notes += coverage_notes(labels, [job.name for job in jobs])
     assemble = functools.partial(assemble_store, parts_dir, output, [j.name for j in jobs], content.streams(),
                                  store_attrs(content), classes, label_of, splits, progress=run.progress)
     try:

@@ -20,25 +20,27 @@ import numpy as np
 @dataclass
 class RelabelReport:
     """What set_labels did: the store written, its classes, videos with a label / without one, and
-    per split number (train, test) counts of ok videos."""
+    per split number (train, test) counts of ok videos, and notes on what the labels and the store
+    do not share."""
 
     output: Path
     classes: int = 0
     labelled: int = 0
     unlabelled: list[str] = field(default_factory=list)
     splits: dict[int, tuple[int, int]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # annotated entries without a video, videos without an entry
 
 
 def set_labels(store: str | os.PathLike, labels: str | os.PathLike,
                output: str | os.PathLike | None = None) -> RelabelReport:
-    """Give the videos of `store` the classes, labels and splits read from `labels` (a UCF101
-    folder, an HMDB51 split folder or an mmaction2 list file, matched to video names as extract
+    """Give the videos of `store` the classes, labels and splits read from `labels` (any source
+    flowkit.extract.labels reads: UCF101, HMDB51, Kinetics, SSv2, mmaction2 lists; matched to video names as extract
     does; videos no entry names get their folder's class when it is one). Writes `output`
     (default: replaces `store`). Raises ValueError / OSError in one line for a damaged store or an
     unreadable labels source; the store is left untouched then."""
     import h5py
 
-    from flowkit.extract.labels import load_labels
+    from flowkit.extract.labels import coverage_notes, load_labels
     from flowkit.store import format as fmt
     from flowkit.store.reader import FlowStore
     from flowkit.store.writer import write_classes_and_splits
@@ -60,7 +62,7 @@ def set_labels(store: str | os.PathLike, labels: str | os.PathLike,
     finally:
         partial.unlink(missing_ok=True)
     ok = [v.status == fmt.STATUS_OK for v in videos]
-    report = RelabelReport(output=target, classes=len(source.classes))
+    report = RelabelReport(output=target, classes=len(source.classes), notes=coverage_notes(source, names))
     report.unlabelled = [name for name in names if label_of[name] < 0]
     report.labelled = len(names) - len(report.unlabelled)
     for number, membership in sorted(splits.items()):

@@ -153,7 +153,8 @@ class FlowStore(FrameSource):
 
     def _no_split_hint(self) -> str:
         return (f"; add labels and splits with `flowkit set-labels {self.path} --labels LABELS` (a UCF101 folder, "
-                "an HMDB51 split folder or an mmaction2 list file), no need to extract again")
+                "an HMDB51 split folder, Kinetics CSVs, an SSv2 folder or an mmaction2 list file), "
+                "no need to extract again")
 
     def has_record_checksums(self, stream: str) -> bool:
         """Whether `stream` stores a CRC-32 per record (stores written before them do not)."""
