@@ -133,6 +133,7 @@ def import_rawframes(
             record = VideoRecord(
                 name=plan["name"], path=plan["name"], label=int(label_of.get(plan["name"], -1)),
                 num_frames=plan["frames"], orig_width=plan["width"], orig_height=plan["height"],
+                width=plan["width"], height=plan["height"],
             )
             writer.add_video(record, encoded)
             report.videos += 1
