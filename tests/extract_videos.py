@@ -25,11 +25,12 @@ def textured_frames(frames: int, size=(96, 72), shift=(2, 1), seed: int = 0) -> 
     return np.ascontiguousarray(np.stack(out))
 
 
-def write_video(path: str | Path, frames: int = 16, size=(96, 72), shift=(2, 1), seed: int = 0) -> Path:
-    """Write an mp4v video of textured_frames; returns its path."""
+def write_video(path: str | Path, frames: int = 16, size=(96, 72), shift=(2, 1), seed: int = 0,
+                fps: float = 25.0) -> Path:
+    """Write an mp4v video of textured_frames at `fps` frames per second; returns its path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
     assert writer.isOpened(), f"OpenCV cannot write {path}"
     for frame in textured_frames(frames, size, shift, seed):
         writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
