@@ -13,8 +13,10 @@ always kept). Consequences:
   10, 12, 15, ... (the first at or after 0, 0.08, 0.16, ... s);
 - timestamps that go back (a decoder glitch) are taken as equal to the previous one, so such a
   frame never starts a new output time and is dropped.
-A timestamp within TICK_TOLERANCE output periods of an output time counts as on it: millisecond
-timestamps of 30 fps video (100.0 ms = 3/30 s) must hit t_1 = 0.1 s despite float rounding.
+A frame up to `tolerance(F)` seconds (2 ms, at most a quarter of an output period) before an
+output time counts as at it: containers keep timestamps in coarse time bases (WebM and Matroska in
+milliseconds, so 30 fps frames sit at 33, 67, 100 ms), and frame 1 of a 30 fps WebM resampled to
+30 fps must not be dropped for being 0.33 ms early.
 """
 
 from __future__ import annotations
@@ -22,7 +24,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-TICK_TOLERANCE = 1e-6  # output periods
+TICK_TOLERANCE_S = 0.002  # seconds: twice the rounding of millisecond time bases
+
+
+def tolerance(fps: float) -> float:
+    """Seconds before an output time at which a frame still counts as at it (module docstring)."""
+    return min(TICK_TOLERANCE_S, 0.25 / fps)
 
 
 def check_fps(fps) -> float:
@@ -45,6 +52,7 @@ class FpsSelector:
         self._start: float | None = None
         self._last_time = 0.0
         self._last_tick = -1
+        self._tolerance = tolerance(self.fps)
 
     def keep(self, seconds: float) -> bool:
         """Whether the next frame, with timestamp `seconds`, is kept."""
@@ -52,7 +60,7 @@ class FpsSelector:
             self._start = float(seconds)
         elapsed = max(float(seconds) - self._start, self._last_time)
         self._last_time = elapsed
-        tick = math.floor(elapsed * self.fps + TICK_TOLERANCE)
+        tick = math.floor((elapsed + self._tolerance) * self.fps)
         if tick > self._last_tick:
             self._last_tick = tick
             return True
