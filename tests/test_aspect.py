@@ -155,7 +155,8 @@ def test_tsn_dataset_crops_each_frame_relative_to_its_own_size(mixed):
         tests = TestCrops(224, crops=10).boxes(width, height)
         assert {(b.w, b.h) for b in tests} == {(224, 224)}
         # corners on tsn-pytorch's grid of (frame - crop) // 4 steps: within 3 px of the far edges
-        assert width - 4 < max(b.x + b.w for b in tests) <= width and height - 4 < max(b.y + b.h for b in tests) <= height
+        assert width - 4 < max(b.x + b.w for b in tests) <= width
+        assert height - 4 < max(b.y + b.h for b in tests) <= height
 
 
 def test_tsn_train_and_test_run_on_a_store_of_landscape_and_portrait_videos(tmp_path):
