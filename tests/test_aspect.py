@@ -215,3 +215,11 @@ def test_cli_extract_short_and_long_side(tmp_path):
             assert store.read("rgb", 0, [0]).shape[1:3] == expected[::-1]
         info = CliRunner().invoke(main, ["info", str(out)])
         assert info.exit_code == 0 and f"frame sizes: {expected[0]}x{expected[1]} (1 video)" in info.output, info.output
+
+
+def test_import_rawframes_refuses_a_folder_of_mixed_sizes(mixed, tmp_path):
+    export_rawframes(mixed[0], tmp_path / "raw")
+    cv2.imwrite(str(tmp_path / "raw" / "tall" / "portrait" / "flow_x_00002.jpg"), np.zeros((454, 250), np.uint8))
+    with pytest.raises(ValueError, match="'img_00001.jpg' is 256x454 and 'flow_x_00002.jpg' is 250x454"):
+        import_rawframes(tmp_path / "raw", tmp_path / "bad.h5")
+    assert not (tmp_path / "bad.h5").exists()

@@ -27,8 +27,9 @@ def source_sha256(path: str | os.PathLike) -> str:
     changed, added, removed or renamed frame changes it)."""
     if not os.path.isdir(path):
         return file_sha256(path)
-    names = sorted(e.name for e in os.scandir(path) if e.is_file())
-    lines = "".join(f"{name} {file_sha256(os.path.join(path, name))}\n" for name in names)
+    folder = str(path)
+    names = sorted(e.name for e in os.scandir(folder) if e.is_file())
+    lines = "".join(f"{name} {file_sha256(os.path.join(folder, name))}\n" for name in names)
     return hashlib.sha256(lines.encode("utf-8")).hexdigest()
 
 
