@@ -159,6 +159,22 @@ def test_tsn_dataset_crops_each_frame_relative_to_its_own_size(mixed):
         assert height - 4 < max(b.y + b.h for b in tests) <= height
 
 
+@pytest.mark.slow
+def test_tsn_train_and_test_run_on_the_extracted_store(mixed, tmp_path):
+    from cli.tsn_app import main
+
+    for modality in ("rgb", "flow"):
+        out = tmp_path / modality
+        result = CliRunner().invoke(main, ["train", "--store", str(mixed[0]), "--modality", modality, "--arch", "tiny",
+                                           "--input-size", "32", "--batch-size", "1", "--workers", "0",
+                                           "--epochs", "1", "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        result = CliRunner().invoke(main, ["test", "--store", str(mixed[0]), "--checkpoint",
+                                           str(out / "checkpoint.pt"), "--crops", "10", "--workers", "0",
+                                           "-o", str(tmp_path / f"{modality}.npz")])
+        assert result.exit_code == 0 and f"{modality} split 1, 1 videos" in result.output, result.output
+
+
 def test_tsn_train_and_test_run_on_a_store_of_landscape_and_portrait_videos(tmp_path):
     from cli.tsn_app import main
 
