@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from extract_videos import opencv_frames, write_video
+from extract_videos import opencv_frames, textured_frames, write_vfr_mkv, write_video
 from flowkit.extract import ContentOptions, RunOptions, extract
 from flowkit.resample import FpsSelector, select_by_fps, tolerance
 from flowkit.store import FlowStore
@@ -88,6 +88,19 @@ def test_decoding_resamples_written_videos(tmp_path, source_fps, fps, step, kept
     oracle = opencv_frames(video)
     assert len(frames) == len(kept) and (frames == oracle[kept]).all()
     assert len(read_frames(video, size=None, fps=fps, step=step, max_frames=2)) == min(2, len(kept))
+
+
+@pytest.mark.parametrize("times_ms, fps, kept", [
+    ([0, 10, 20, 100, 110, 300, 310, 320, 500, 700], 10, [0, 3, 5, 8, 9]),  # variable frame rate
+    ([round(i * 1000 / 30) for i in range(10)], 30, list(range(10))),  # 30 fps in whole ms: 33, 67, 100
+    ([round(i * 1000 / 30) for i in range(10)], 10, [0, 3, 6, 9]),
+])
+def test_decoding_resamples_a_variable_frame_rate_file_by_its_timestamps(tmp_path, times_ms, fps, kept):
+    video = write_vfr_mkv(tmp_path / "vfr.mkv", textured_frames(len(times_ms), (48, 32)), times_ms)
+    assert select_by_fps([t / 1000 for t in times_ms], fps) == kept
+    frames = read_frames(video, size=None, fps=fps)
+    oracle = opencv_frames(video)
+    assert len(oracle) == len(times_ms) and len(frames) == len(kept) and (frames == oracle[kept]).all()
 
 
 def test_extract_with_fps_records_the_rate(tmp_path):
