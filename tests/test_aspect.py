@@ -117,6 +117,15 @@ def test_info_verify_show_and_export_handle_mixed_sizes(mixed, tmp_path):
     for name, (width, height) in {"wide/landscape": (454, 256), "tall/portrait": (256, 454)}.items():
         for file in ("img_00001.jpg", "img_00003.jpg", "flow_x_00001.jpg", "flow_y_00002.jpg"):
             assert cv2.imread(str(tmp_path / "raw" / name / file)).shape[:2] == (height, width), (name, file)
+    # tsn reads the exported folders too, each video at its own size.
+    from tsn.data import TSNDataset
+    from tsn.data.presets import TestCrops
+    from tsn.data.rawframes import RawFramesSource
+
+    source = RawFramesSource.from_list_files(tmp_path / "raw", tmp_path / "raw" / "rawframes_train_split_1.txt",
+                                             tmp_path / "raw" / "rawframes_val_split_1.txt", ["tall", "wide"])
+    clip, label = TSNDataset(source, subset="test", segments=2, preset=TestCrops(64, crops=10))[0]
+    assert clip.shape == (20, 3, 64, 64) and label == 0
     # And back in: import keeps each video's size, with no store-wide size.
     import_rawframes(tmp_path / "raw", tmp_path / "back.h5")
     with FlowStore(tmp_path / "back.h5") as back:

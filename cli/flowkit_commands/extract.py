@@ -50,7 +50,8 @@ from flowkit.sizes import TSN_SIZE, format_size
 def extract(paths, output, gpu, cpu, workers, address, size, short_side, long_side, fps, step, bound, algo, warped,
             no_rgb, max_frames, labels, overwrite, dashboard, **tvl1):
     """Extract RGB frames, TV-L1 flow and (with --warped) warped flow of every video under PATH...
-    (video files, folders searched recursively, or list files) into one HDF5 store.
+    (video files, frame folders of images, folders searched recursively, or list files) into one
+    HDF5 store. docs/extraction.md says what counts as a video and which frames are kept.
 
     Interrupted runs resume: run the same command again. Exits with status 1 when a video failed.
     """
