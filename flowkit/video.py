@@ -104,9 +104,13 @@ def _info_from_capture(capture) -> VideoInfo:
 def is_frame_folder(path: str | Path) -> bool:
     """Whether `path` is a frame folder: a folder holding image files, no video file, no sub-folder."""
     try:
-        entries = list(os.scandir(path))
+        return _holds_frames_only(list(os.scandir(path)))
     except OSError:
         return False
+
+
+def _holds_frames_only(entries: list[os.DirEntry]) -> bool:
+    """Whether a folder's entries make it a frame folder (is_frame_folder)."""
     if any(e.is_dir() for e in entries):
         return False
     names = [e.name for e in entries if e.is_file()]
@@ -357,13 +361,17 @@ def _expand(path: Path, skipped: list[str]) -> list[Path]:
     )
 
 
-def _walk(folder: Path, ancestors: set[str], videos: list[Path], skipped: list[str]) -> None:
-    """Collect the videos under `folder`, following symbolic links; `ancestors` holds the real
-    paths of the folders being walked, so a link back to one of them is a loop, not a descent."""
+def _walk(folder: Path, ancestors: set[str], videos: list[Path], skipped: list[str], top: bool = True) -> None:
+    """Collect the videos and frame folders under `folder`, following symbolic links; `ancestors`
+    holds the real paths of the folders being walked, so a link back to one of them is a loop, not a
+    descent. A folder below the top that is a frame folder is collected, not walked."""
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError as exc:
         skipped.append(f"{folder}: cannot read the folder ({exc.strerror or exc})")
+        return
+    if not top and _holds_frames_only(entries):
+        videos.append(folder)
         return
     images = 0
     for entry in entries:
@@ -385,10 +393,7 @@ def _walk(folder: Path, ancestors: set[str], videos: list[Path], skipped: list[s
             if real in ancestors:
                 skipped.append(f"{path}: a symbolic link to {real}, a folder it is inside (a loop)")
                 continue
-            if is_frame_folder(path):
-                videos.append(path)
-            else:
-                _walk(path, ancestors | {real}, videos, skipped)
+            _walk(path, ancestors | {real}, videos, skipped, top=False)
         elif is_file and path.suffix.lower() in VIDEO_EXTENSIONS:
             videos.append(path)
         elif is_file and is_image_file(entry.name):
