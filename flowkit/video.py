@@ -145,7 +145,11 @@ def _frame_size(size: tuple[int, int] | FrameSize | None) -> FrameSize:
     return FrameSize(size=None if size is None else tuple(size))  # type: ignore[arg-type]
 
 
-def _validate(step, max_frames) -> None:
+def _validate(step, max_frames, fps) -> None:
+    from flowkit.resample import check_fps
+
+    if fps is not None:
+        check_fps(fps)
     if int(step) != step or step < 1:
         raise ValueError(f"step must be an integer >= 1, got {step!r}")
     if max_frames is not None and (int(max_frames) != max_frames or max_frames < 1):
@@ -185,7 +189,7 @@ def iter_frames(
     ends), and for a frame folder that breaks its rules. See the module docstring for damaged files.
     """
     sizing = _frame_size(size)
-    _validate(step, max_frames)
+    _validate(step, max_frames, fps)
     if is_frame_folder(path):
         yield from _iter_folder(Path(path), sizing, step, max_frames, fps)
         return
