@@ -117,6 +117,8 @@ def import_rawframes(
     min(F, flow pairs + 1) frames and that many pairs minus one (a note says when it trims).
     bound: the quantization bound the flow JPEGs were written with (pixels; TSN's is 20).
     labels: a labels source (flowkit.extract.labels), default the parent folder's name.
+    Video folders may differ in frame size (each video keeps its own, store format 2; the store's
+    `size` attribute is written only when they all agree); one folder's files must share one size.
     Raises FileExistsError when output exists and not overwrite; ValueError for inconsistent folders.
     """
     from tqdm import tqdm
@@ -150,6 +152,7 @@ def import_rawframes(
             record = VideoRecord(
                 name=plan["name"], path=plan["name"], label=int(label_of.get(plan["name"], -1)),
                 num_frames=plan["frames"], orig_width=plan["width"], orig_height=plan["height"],
+                width=plan["width"], height=plan["height"],
             )
             writer.add_video(record, encoded)
             report.videos += 1
@@ -162,7 +165,9 @@ def import_rawframes(
 
 
 def _plan_video(name: str, files: dict[str, dict[int, Path]], streams: dict[str, str], report: RawframesReport) -> dict:
-    """Which files of one video folder go into the store, its frame count and frame size."""
+    """Which files of one video folder go into the store, its frame count and frame size.
+    ValueError when its image files are not all of one size."""
+    from flowkit.frame_folders import frame_sizes_agree
     from flowkit.store.codec import decode_image
 
     ordered = {s: _ordered(files[s], name, s) if s in files else [] for s in streams}
@@ -175,6 +180,8 @@ def _plan_video(name: str, files: dict[str, dict[int, Path]], streams: dict[str,
         report.notes.append(f"{name}: kept {frames} frames (files: { {s: len(v) for s, v in ordered.items()} })")
     first_stream = fmt.RGB if fmt.RGB in streams else fmt.FLOW_X
     first = decode_image(np.fromfile(kept[first_stream][0], np.uint8), color=first_stream == fmt.RGB)
+    # Videos may differ in size (format 2 keeps each one's), but one video's files must agree.
+    frame_sizes_agree([path for files in kept.values() for path in files])
     return {"name": name, "files": kept, "frames": frames, "width": int(first.shape[1]), "height": int(first.shape[0])}
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -62,23 +63,29 @@ def make_tiny_store(
     seed: int = 0,
     flow_codec: str = "png",
     bound: float = DEFAULT_BOUND,
+    sizes: Sequence[tuple[int, int]] | None = None,
 ) -> Path:
     """Write a store at `path` and return its path.
 
-    size: (width, height). Videos are named move_<deg>/v_move_<deg>_g<j>, labelled by class;
-    split 1 puts the last held_out_count(videos_per_class) videos of each class in test, the rest in
-    train. Flow streams use `flow_codec` (png, or jpeg as dense_flow), RGB JPEG.
+    size: (width, height). sizes: instead, the (width, height) of each video in turn (cycled), for
+    stores mixing frame sizes (the store then has no `size` attribute). Videos are named
+    move_<deg>/v_move_<deg>_g<j>, labelled by class; split 1 puts the last
+    held_out_count(videos_per_class) videos of each class in test, the rest in train. Flow streams use
+    `flow_codec` (png, or jpeg as dense_flow), RGB JPEG.
     """
-    width, height = size
+    cycle = [tuple(s) for s in sizes] if sizes else [tuple(size)]
     rng = np.random.default_rng(seed)
     codecs = {s: (flow_codec if s != "rgb" else DEFAULT_CODEC[s]) for s in streams}
     names = [f"move_{round(360 * c / classes):03d}" for c in range(classes)]
     path = Path(path)
     membership = {}
-    attrs = {"size": [width, height], "bound": bound, "algo": "synthetic", "step": 1}
+    attrs = {"bound": bound, "algo": "synthetic", "step": 1}
+    if len(set(cycle)) == 1:
+        attrs["size"] = list(cycle[0])
     with StoreWriter(path, codecs, attrs=attrs) as writer:
         for label, class_name in enumerate(names):
             for j in range(videos_per_class):
+                width, height = cycle[(label * videos_per_class + j) % len(cycle)]
                 speed = rng.uniform(2.0, 4.0)
                 vx, vy = class_velocity(label, classes, speed)
                 rgb = _moving_texture(rng, frames, width, height, vx, vy)
@@ -88,7 +95,7 @@ def make_tiny_store(
                 encoded = encode_streams(codecs, rgb=rgb, flow=flow, warp=warp, bound=bound)
                 name = f"{class_name}/v_{class_name}_g{j + 1:02d}"
                 record = VideoRecord(name=name, path=name + ".avi", label=label, num_frames=frames, fps=25.0,
-                                     orig_width=width, orig_height=height)
+                                     orig_width=width, orig_height=height, width=width, height=height)
                 writer.add_video(record, encoded)
                 held_out = j >= videos_per_class - held_out_count(videos_per_class)
                 membership[name] = SPLIT_TEST if held_out else SPLIT_TRAIN

@@ -26,8 +26,17 @@ from flowkit.sizes import TSN_SIZE, format_size
 @click.option("--address", default=None,
               help="Join this Ray cluster (e.g. auto or 10.0.0.1:6379) instead of starting a local one.")
 @click.option("--size", type=SIZE, default=format_size(TSN_SIZE), show_default=True,
-              help="Resize frames to WIDTHxHEIGHT before flow.")
-@click.option("--step", type=click.IntRange(min=1), default=1, show_default=True, help="Keep every STEP-th frame.")
+              help="Resize frames to WIDTHxHEIGHT before flow (TSN's); not with --short-side / --long-side.")
+@click.option("--short-side", type=int, default=None, metavar="N",
+              help="Instead of --size: resize each video, aspect kept, so its short side is N pixels (even; "
+                   "enlarges too). The store keeps each video's own size.")
+@click.option("--long-side", type=int, default=None, metavar="N",
+              help="Instead of --size: resize each video, aspect kept, so its long side is N pixels (even).")
+@click.option("--fps", type=float, default=None, metavar="F",
+              help="Resample to F frames per second by the frames' timestamps (variable frame rate too): for "
+                   "each time k/F the first frame at or after it; never duplicates a frame. Before --step.")
+@click.option("--step", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Keep every STEP-th frame (of those --fps keeps).")
 @click.option("--bound", type=float, default=DEFAULT_BOUND, show_default=True,
               help="Flow quantization bound in pixels.")
 @click.option("--algo", default="tvl1", show_default=True, help="Flow algorithm: tvl1, opencv-tvl1 or farneback.")
@@ -40,19 +49,22 @@ from flowkit.sizes import TSN_SIZE, format_size
 @click.option("--overwrite", is_flag=True, help="Replace an existing store and discard an interrupted run's parts.")
 @click.option("--dashboard", is_flag=True, help="Start Ray's dashboard (local Ray only; listens on 127.0.0.1).")
 @max_pixels_option
-def extract(paths, output, gpu, cpu, workers, address, size, step, bound, algo, warped, no_rgb, max_frames, labels,
-            overwrite, dashboard, **tvl1):
+def extract(paths, output, gpu, cpu, workers, address, size, short_side, long_side, fps, step, bound, algo, warped,
+            no_rgb, max_frames, labels, overwrite, dashboard, **tvl1):
     """Extract RGB frames, TV-L1 flow and (with --warped) warped flow of every video under PATH...
-    (video files, folders searched recursively, or list files) into one HDF5 store.
+    (video files, frame folders of images, folders searched recursively, or list files) into one
+    HDF5 store. docs/extraction.md says what counts as a video and which frames are kept.
 
     Interrupted runs resume: run the same command again. Exits with status 1 when a video failed.
     """
     from flowkit.extract import ContentOptions, RunOptions, extract as run_extract, format_summary
     from flowkit.extract.devices import choose_device
 
+    size = _one_sizing(click.get_current_context(), size, short_side, long_side)
     device, gpus = choose_device(gpu, cpu, address)
     flow_params = {k: v for k, v in tvl1.items() if v is not None}
-    content = ContentOptions(size=size, step=step, max_frames=max_frames, bound=bound, algo=algo,
+    content = ContentOptions(size=size, short_side=short_side, long_side=long_side, fps=fps, step=step,
+                             max_frames=max_frames, bound=bound, algo=algo,
                              flow_params=flow_params, warped=warped, rgb=not no_rgb)
     run = RunOptions(device=device, gpus=gpus, workers=(os.cpu_count() or 1) if workers is None else workers,
                      address=address, dashboard=dashboard, overwrite=overwrite, labels=labels)
@@ -63,3 +75,16 @@ def extract(paths, output, gpu, cpu, workers, address, size, step, bound, algo, 
         more = f" and {summary.videos_failed - 5} more" if summary.videos_failed > 5 else ""
         click.echo(f"Error: {summary.videos_failed} video(s) failed: {names}{more}", err=True)
         sys.exit(1)
+
+
+def _one_sizing(ctx: click.Context, size, short_side, long_side):
+    """The --size to use: None when --short-side or --long-side replaces the default; ValueError when
+    more than one of the three is given."""
+    from click.core import ParameterSource
+
+    given = [flag for flag, value in (("--short-side", short_side), ("--long-side", long_side)) if value is not None]
+    if ctx.get_parameter_source("size") not in (ParameterSource.DEFAULT, None):
+        given.insert(0, "--size")
+    if len(given) > 1:
+        raise ValueError(f"{' and '.join(given)} are mutually exclusive: give one way to size the frames")
+    return None if short_side is not None or long_side is not None else size

@@ -44,15 +44,19 @@ def part_filename(name: str, suffix: str = ".npz") -> str:
     return f"{readable}-{digest}{suffix}"
 
 
-def _name_of(rel_path: PurePosixPath) -> str:
-    return str(rel_path.with_suffix("")) if rel_path.suffix else str(rel_path)
+def _name_of(rel_path: PurePosixPath, folder: bool = False) -> str:
+    """A video's name: its relative path without the extension (a frame folder's path as it is:
+    folder names like `abc_000010_000020.frames` keep their dots)."""
+    return str(rel_path.with_suffix("")) if rel_path.suffix and not folder else str(rel_path)
 
 
 def _videos_with_root(path: Path, skipped: list[str]) -> tuple[list[Path], Path]:
     """The videos an argument stands for and the root their names are relative to."""
-    from flowkit.video import LIST_EXTENSIONS, find_videos
+    from flowkit.video import LIST_EXTENSIONS, find_videos, is_frame_folder
 
     videos = [v.absolute() for v in find_videos([path], skipped=skipped)]
+    if path.is_dir() and is_frame_folder(path):  # one video, named after its folder
+        return videos, path.absolute().parent
     if path.is_dir():
         return videos, path.absolute()
     if path.suffix.lower() in LIST_EXTENSIONS:
@@ -62,8 +66,8 @@ def _videos_with_root(path: Path, skipped: list[str]) -> tuple[list[Path], Path]
 
 
 def plan_jobs(paths: Iterable[str | os.PathLike], skipped: list[str] | None = None) -> list[VideoJob]:
-    """Expand video files, folders (recursive, symbolic links followed) and list files into jobs
-    sorted by name.
+    """Expand video files, frame folders, folders (recursive, symbolic links followed) and list files
+    into jobs sorted by name.
 
     A file reached twice is kept once; two different files that would get the same name (same
     relative path from different roots, or `v.avi` next to `v.mp4`) raise ValueError naming both.
@@ -83,7 +87,7 @@ def plan_jobs(paths: Iterable[str | os.PathLike], skipped: list[str] | None = No
                 continue
             seen.add(source)
             rel_path = PurePosixPath(Path(os.path.relpath(source, root)).as_posix())
-            name = check_name(_name_of(rel_path))
+            name = check_name(_name_of(rel_path, os.path.isdir(source)))
             if name in jobs:
                 raise ValueError(f"two videos would both be named {name!r}: {jobs[name].source} and {source}; "
                                  "rename one or extract them separately")

@@ -7,7 +7,8 @@ import os
 from dataclasses import asdict, dataclass, field
 
 from flowkit.quantize import DEFAULT_BOUND
-from flowkit.sizes import TSN_SIZE, check_size
+from flowkit.resample import check_fps
+from flowkit.sizes import TSN_SIZE, FrameSize, check_side, check_size
 from flowkit.store import format as fmt
 from flowkit.store.codec import DEFAULT_JPEG_QUALITY
 
@@ -22,7 +23,11 @@ class ContentOptions:
     """Settings that determine the store's content; recorded in the parts folder and the store.
 
     size: (width, height) pixels frames are resized to before flow, None keeps each video's size.
-    step: keep every step-th decoded frame. max_frames: keep at most this many frames (None: all).
+    short_side / long_side: instead of size (which must then be None), resize each video keeping its
+    aspect so that its short / long side is this many pixels (even; flowkit.sizes.scaled_size).
+    fps: resample each video to this many frames per second by its timestamps (flowkit.resample),
+    None keeps every frame. step: then keep every step-th frame. max_frames: keep at most this many
+    frames (None: all).
     bound: flow quantization bound in pixels. algo: flowkit.flow algorithm name. flow_params:
     {OpenCV parameter name: value} for the algorithm. warped: also store warped flow. rgb: store
     RGB frames. flow_codec: 'zstd' (lossless, fast), 'png' (lossless) or 'jpeg' (lossy, dense_flow's).
@@ -30,6 +35,9 @@ class ContentOptions:
     """
 
     size: tuple[int, int] | None = TSN_SIZE
+    short_side: int | None = None
+    long_side: int | None = None
+    fps: float | None = None
     step: int = 1
     max_frames: int | None = None
     bound: float = DEFAULT_BOUND
@@ -43,6 +51,14 @@ class ContentOptions:
     def __post_init__(self):
         if self.size is not None:
             object.__setattr__(self, "size", check_size(self.size, minimum=MIN_SIDE))
+        for name in ("short_side", "long_side"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, check_side(getattr(self, name), minimum=MIN_SIDE))
+        given = [n for n in ("size", "short_side", "long_side") if getattr(self, n) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give one of {' and '.join(given)} (size must be None with a short or long side)")
+        if self.fps is not None:
+            object.__setattr__(self, "fps", check_fps(self.fps))
         if int(self.step) != self.step or self.step < 1:
             raise ValueError(f"step must be an integer >= 1, got {self.step}")
         if self.max_frames is not None and (int(self.max_frames) != self.max_frames or self.max_frames < 2):
@@ -53,6 +69,10 @@ class ContentOptions:
             raise ValueError(f"flow codec must be one of {', '.join(fmt.CODECS)}, got {self.flow_codec!r}")
         if not 1 <= int(self.jpeg_quality) <= 100:
             raise ValueError(f"jpeg quality must be in 1..100, got {self.jpeg_quality}")
+
+    def frame_size(self) -> FrameSize:
+        """How frames are resized (flowkit.sizes.FrameSize)."""
+        return FrameSize(self.size, self.short_side, self.long_side)
 
     def streams(self) -> dict[str, str]:
         """{stream: codec} of the store this produces."""

@@ -67,6 +67,11 @@ def store_attrs(content: ContentOptions) -> dict:
     }
     if content.size is not None:
         attrs["size"] = list(content.size)
+    for key in ("short_side", "long_side"):
+        if getattr(content, key) is not None:
+            attrs[key] = int(getattr(content, key))
+    if content.fps is not None:
+        attrs["fps"] = float(content.fps)
     if content.max_frames is not None:
         attrs["max_frames"] = int(content.max_frames)
     return attrs

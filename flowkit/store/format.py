@@ -1,7 +1,10 @@
 """Names and constants of the flowkit HDF5 store layout (documented in docs/store-format.md)."""
 
 FORMAT_NAME = "flowkit-store"
-FORMAT_VERSION = 1
+# Version 2 added each video's stored frame size (the `width` and `height` columns): videos of one
+# store may differ in size (--short-side / --long-side keep each video's aspect). Version-1 stores
+# still read: their videos take the store's `size` attribute (0 x 0, unknown, without one).
+FORMAT_VERSION = 2
 
 RGB = "rgb"
 FLOW_X, FLOW_Y = "flow_x", "flow_y"
@@ -38,7 +41,7 @@ RECORD_CRC = "crc32"
 PARTS_SUFFIX = ".parts"
 
 VIDEO_STR_COLUMNS = ("name", "path", "sha256", "status", "error")
-VIDEO_INT_COLUMNS = ("label", "num_frames", "orig_width", "orig_height", "warp_fallbacks")
+VIDEO_INT_COLUMNS = ("label", "num_frames", "orig_width", "orig_height", "width", "height", "warp_fallbacks")
 VIDEO_INT64_COLUMNS = ("rgb_start", "flow_start")
 VIDEO_FLOAT_COLUMNS = ("fps",)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from flowkit.store import format as fmt
-from flowkit.store.checksums import dataset_sha256, file_sha256, offsets_digest
+from flowkit.store.checksums import dataset_sha256, offsets_digest, source_sha256
 from flowkit.store.errors import DamagedStoreError
 from flowkit.store.names import safe_join
 from flowkit.store.reader import FlowStore
@@ -51,10 +51,27 @@ def summarize(path: str | os.PathLike) -> dict:
             "frames": int(sum(v.num_frames for v in ok)),
             "flow_pairs": int(sum(max(v.num_frames - 1, 0) for v in ok)),
             "warp_fallbacks": int(sum(v.warp_fallbacks for v in ok)),
+            "frame_sizes": _frame_sizes(ok),
             "streams": streams,
             "splits": splits,
             "attrs": attrs,
         }
+
+
+def _frame_sizes(videos) -> dict[str, int]:
+    """{"WIDTHxHEIGHT": videos of that stored frame size}, most common first ("unknown" for 0x0)."""
+    counts: dict[str, int] = {}
+    for video in videos:
+        key = f"{video.width}x{video.height}" if video.width and video.height else "unknown"
+        counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
+def _format_frame_sizes(sizes: dict[str, int], shown: int = 4) -> str:
+    """'454x256 (3 videos), 256x454 (1 video)' and how many other sizes there are."""
+    parts = [f"{size} ({count} video{'s' if count != 1 else ''})" for size, count in list(sizes.items())[:shown]]
+    more = f", ... ({len(sizes)} sizes in all)" if len(sizes) > shown else ""
+    return ", ".join(parts) + more
 
 
 def _human_bytes(count: float) -> str:
@@ -77,13 +94,16 @@ def format_summary(info: dict) -> str:
         f"frames: {info['frames']}, flow pairs: {info['flow_pairs']}"
         + (f", warp fallbacks: {info['warp_fallbacks']}" if "warp_x" in info["streams"] else ""),
     ]
+    if info.get("frame_sizes"):
+        lines.append(f"frame sizes: {_format_frame_sizes(info['frame_sizes'])}")
     for name, stream in info["streams"].items():
         per = stream["bytes"] / stream["records"] if stream["records"] else 0
         lines.append(f"stream {name}: {stream['codec']}, {stream['records']} records, "
                      f"{_human_bytes(stream['bytes'])} ({_human_bytes(per)} each)")
     for number, counts in info["splits"].items():
         lines.append(f"split {number}: {counts['train']} train, {counts['test']} test")
-    for key in ("size", "step", "bound", "algo", "flow_params", "warped", "max_frames", "versions"):
+    for key in ("size", "short_side", "long_side", "fps", "step", "bound", "algo", "flow_params", "warped",
+                "max_frames", "versions"):
         if key in attrs:
             value = attrs[key]
             if key == "size" and isinstance(value, list):
@@ -125,7 +145,8 @@ def verify(
     problem naming the video, stream and frame; then the data and offsets checksums
     (`data_sha256`, `offsets_sha256`) when the store has them; then, with `decode`, every record
     that can be located: its CRC-32 (stores that have them) and that it decodes to an image of the
-    store's frame size (the video's frames agreeing in size). Records the tables cannot locate are
+    video's frame size (`width` x `height`; format 1: the store's `size`), every record of a video
+    agreeing in size. Records the tables cannot locate are
     not read. With `source_root`, each video's source file (root / path) is checked against its
     sha256. Raises ValueError / FileNotFoundError when the file is not a store at all.
     """
@@ -170,8 +191,6 @@ def _check_records(store: FlowStore, problems: _Problems, workers: int | None, p
     """Every locatable record of every ok video: CRC-32 (when stored) and decoding."""
     from tqdm import tqdm
 
-    size = store.attrs.get("size")
-    expected_hw = (int(size[1]), int(size[0])) if isinstance(size, list) and len(size) == 2 else None
     ok = [(i, v) for i, v in enumerate(store.videos) if v.status == fmt.STATUS_OK]
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
         for i, video in tqdm(ok, desc="verify", unit="video", disable=not progress):
@@ -192,6 +211,7 @@ def _check_records(store: FlowStore, problems: _Problems, workers: int | None, p
                         problems.add("record", f"{where}: does not decode ({outcome})")
                     else:
                         shapes.add(outcome[:2])
+            expected_hw = (video.height, video.width) if video.width and video.height else None
             if len(shapes) > 1:
                 problems.add("record", f"video {video.name!r}: frames of different sizes {sorted(shapes)}")
             elif expected_hw is not None and shapes and shapes != {expected_hw}:
@@ -218,7 +238,7 @@ def _check_sources(videos, root: Path, problems: _Problems) -> None:
         except ValueError as exc:
             problems.add("source", f"video {video.name!r}: {exc}")
             continue
-        if not source.is_file():
+        if not (source.is_file() or source.is_dir()):
             problems.add("source", f"video {video.name!r}: source {source} not found")
-        elif file_sha256(source) != video.sha256:
+        elif source_sha256(source) != video.sha256:
             problems.add("source", f"video {video.name!r}: source {source} changed (sha256 differs)")

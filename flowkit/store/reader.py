@@ -97,6 +97,8 @@ class FlowStore(FrameSource):
             VideoRecord.from_dict({name: _decode_attr(values[i]) for name, values in columns.items()})
             for i in range(count)
         ]
+        if "width" not in columns:  # format 1: one size for the store, when it recorded one
+            self._fill_sizes(self.attrs.get("size"))
         self._index = {record.name: i for i, record in enumerate(self.videos)}
         self.splits = {int(k): v[()] for k, v in file["splits"].items()}
         # Offsets (8 bytes a record) and checksums (4) stay in memory: a frame read is one h5 read.
@@ -107,6 +109,14 @@ class FlowStore(FrameSource):
             self._tables[name] = StreamTable(group["offsets"][()], int(group["data"].shape[0]), crc32)
         self._offsets = {name: table.offsets for name, table in self._tables.items()}
         self._crc32 = {name: table.crc32 for name, table in self._tables.items()}
+
+    def _fill_sizes(self, size) -> None:
+        """Give a format-1 store's ok videos the store-wide `size` ([width, height]) as their own."""
+        if not (isinstance(size, list) and len(size) == 2):
+            return
+        for record in self.videos:
+            if record.status == fmt.STATUS_OK:
+                record.width, record.height = int(size[0]), int(size[1])
 
     def _handle(self):
         import h5py

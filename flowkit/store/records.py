@@ -16,6 +16,9 @@ class VideoRecord:
     rgb_start / flow_start: index of the video's first record in the rgb / flow streams, filled
     in by the writer. label: class index into the store's classes, -1 when unknown.
     warp_fallbacks: pairs whose camera-motion homography fell back to the identity.
+    width / height: pixels of the stored frames (and flow planes) of this video, 0 when unknown
+    (a failed video; a format-1 store without a `size` attribute). orig_width / orig_height: the
+    source's frame size as its container (or first image) declares it.
     """
 
     name: str
@@ -25,6 +28,8 @@ class VideoRecord:
     fps: float = 0.0
     orig_width: int = 0
     orig_height: int = 0
+    width: int = 0
+    height: int = 0
     sha256: str = ""
     status: str = STATUS_OK
     error: str = ""
