@@ -18,6 +18,7 @@ from extract_videos import make_tree, textured_frames
 from flowkit.extract import ContentOptions, RunOptions
 from flowkit.extract import local
 from flowkit.extract.batcher import FlowBatcher
+from flowkit.extract.splitting import SplittingFlow
 from flowkit.extract.failures import BROKEN_DEVICE, OTHER, OUT_OF_MEMORY, BrokenDeviceError, failure_kind
 from flowkit.extract.jobs import plan_jobs
 from flowkit.extract.parts import part_path, prepare_parts_dir, read_part
@@ -178,7 +179,8 @@ def _call_all(batcher, chunks, release):
 
 def test_failures_are_classified_by_one_function():
     assert failure_kind(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")) == OUT_OF_MEMORY
-    assert failure_kind(torch.cuda.OutOfMemoryError("x")) == OUT_OF_MEMORY and failure_kind(MemoryError()) == OUT_OF_MEMORY
+    assert failure_kind(torch.cuda.OutOfMemoryError("x")) == OUT_OF_MEMORY
+    assert failure_kind(MemoryError()) == OUT_OF_MEMORY
     for message in (CUDA_ILLEGAL_ACCESS, "CUDA error: device-side assert triggered",
                     "CUDA error: unspecified launch failure", "Triton Error [CUDA]: an illegal memory access"):
         assert failure_kind(RuntimeError(message)) == BROKEN_DEVICE, message
@@ -214,19 +216,18 @@ def test_the_remembered_size_grows_back_when_memory_returns():
             raise torch.OutOfMemoryError("CUDA out of memory")
         return engine(prev, next)
 
-    batcher = FlowBatcher(pressured, max_pairs=8)
-    batcher.GROW_AFTER = 3
+    flow_fn = SplittingFlow(pressured)
+    flow_fn.GROW_AFTER = 3
     gray = _gray(textured_frames(9, (32, 24), seed=5))
     prev, next = np.ascontiguousarray(gray[:-1]), np.ascontiguousarray(gray[1:])
     expected = engine(prev, next)
-    assert np.array_equal(batcher(prev, next), expected)
+    assert np.array_equal(flow_fn(prev, next), expected)
     limit[0] = 8
     for _ in range(3):
-        assert np.array_equal(batcher(prev, next), expected)
+        assert np.array_equal(flow_fn(prev, next), expected)
     # 8 and 4 run out of memory, 2 fits; 3 successes at 2 allow 4 again (the first call's last 2 pairs
-    # were already cut), then 3 at 4 allow the whole batch of 8.
+    # were already cut), then 3 at 4 allow the whole call of 8.
     assert sizes == [8, 4, 2, 2, 2, 2, 4, 4, 4, 4, 8]
-    batcher.close()
 
 
 def test_a_pair_that_fails_alone_fails_only_its_caller():

@@ -7,9 +7,8 @@ solves every pair independently (its convergence is per pair), so a pair's flow 
 which other pairs shared its batch: the result is the same as with unbatched calls.
 
 Failures stay with the pairs they belong to (flowkit.extract.failures classifies them):
-- out of memory: the batch is split in halves and each half tried again, down to one pair; the
-  largest size that fits is remembered per frame size (and grown back after a run of successes).
-  A pair that fails alone fails only the caller holding it, with that error.
+- out of memory: the batch is split in halves and each half tried again, down to one pair
+  (flowkit.extract.splitting). A pair that fails alone fails only the caller holding it, with that error.
 - a broken device (a sticky CUDA error): `on_broken` is called (a Ray actor exits there, so Ray
   restarts it and runs its pending calls again); without it, every pending and later call raises
   BrokenDeviceError.
@@ -28,8 +27,8 @@ from typing import Callable
 
 import numpy as np
 
-from flowkit.extract.failures import (BROKEN_DEVICE, OUT_OF_MEMORY, BrokenDeviceError, broken_device_error, describe,
-                                      failure_kind)
+from flowkit.extract.failures import BROKEN_DEVICE, BrokenDeviceError, broken_device_error, describe, failure_kind
+from flowkit.extract.splitting import SplittingFlow
 
 FlowFn = Callable  # flowkit.flow.functions: (prev, next (N, H, W) uint8) -> (N, 2, H, W) float32 numpy
 
@@ -45,10 +44,6 @@ class FlowBatcher:
     checks that the runner thread is still alive, seconds.
     """
 
-    # Successful batches at the remembered size after which a larger one is tried again (the memory
-    # an out-of-memory error lacked may have been held by something else for a while).
-    GROW_AFTER = 32
-
     def __init__(self, flow_fn: FlowFn, max_pairs: int = 64, max_wait_s: float = 0.005,
                  on_broken: Callable[[BaseException], None] | None = None, poll_s: float = 1.0):
         self.flow_fn = flow_fn
@@ -60,8 +55,7 @@ class FlowBatcher:
         self._dead: BaseException | None = None
         self._closed = False
         self._lock = threading.Lock()  # a request is never queued after close()'s end marker
-        self._fits: dict[tuple, int] = {}  # frame shape -> largest pairs per flow call since an out-of-memory
-        self._streaks: dict[tuple, int] = {}  # frame shape -> successful calls at that size since
+        self.splitting = SplittingFlow(flow_fn)
         self._runner = threading.Thread(target=self._run, name="flowkit-flow-batcher", daemon=True)
         self._runner.start()
         self.batches_run = 0
@@ -182,7 +176,7 @@ class FlowBatcher:
         try:
             prev = np.concatenate([np.asarray(r[0]) for r in batch]) if len(batch) > 1 else np.asarray(batch[0][0])
             next = np.concatenate([np.asarray(r[1]) for r in batch]) if len(batch) > 1 else np.asarray(batch[0][1])
-            flow, failures = self._solve(prev, next)
+            flow, failures = self.splitting.solve(prev, next)
             self.batches_run += 1
         except Exception as exc:
             if failure_kind(exc) == BROKEN_DEVICE:
@@ -213,55 +207,3 @@ class FlowBatcher:
         for request in batch:
             request[2].set_exception(broken_device_error(error))
         raise error from exc
-
-    def _solve(self, prev: np.ndarray, next: np.ndarray) -> tuple[np.ndarray, dict[int, BaseException]]:
-        """Flow of every pair of (N, H, W) prev and next, splitting on out-of-memory errors.
-        Returns (flow (N, 2, H, W) float32, {pair index: error} of the pairs that failed alone;
-        their flow rows are undefined). Any other error of the flow function is raised."""
-        n, shape = prev.shape[0], tuple(prev.shape[1:])
-        flow = np.empty((n, 2, *shape), dtype=np.float32)
-        failures: dict[int, BaseException] = {}
-        todo = [(0, n)]  # a stack of [start, stop) ranges, lowest first
-        while todo:
-            start, stop = todo.pop()
-            fit = self._fits.get(shape, stop - start)
-            if stop - start > fit:
-                todo.extend(reversed([(s, min(s + fit, stop)) for s in range(start, stop, fit)]))
-                continue
-            error = self._attempt(prev, next, start, stop, flow)
-            if error is None:
-                self._succeeded(shape, stop - start)
-            elif stop - start == 1:
-                failures[start] = error
-            else:
-                half = (stop - start + 1) // 2
-                self._fits[shape] = min(half, self._fits.get(shape, half))
-                self._streaks[shape] = 0
-                todo.extend([(start + half, stop), (start, start + half)])
-        return flow, failures
-
-    def _attempt(self, prev: np.ndarray, next: np.ndarray, start: int, stop: int, flow: np.ndarray):
-        """Flow of pairs start..stop-1 into flow[start:stop]: None, or the out-of-memory error it raised."""
-        try:
-            flow[start:stop] = np.asarray(self.flow_fn(prev[start:stop], next[start:stop]), dtype=np.float32)
-            return None
-        except Exception as exc:
-            if failure_kind(exc) != OUT_OF_MEMORY:
-                raise
-            # Its traceback holds the frames of the failed call and so their tensors: drop it, so
-            # that memory is free for the smaller retries.
-            exc.__traceback__ = None
-            return exc
-
-    def _succeeded(self, shape: tuple, pairs: int) -> None:
-        """Count a success at the remembered size; after GROW_AFTER of them, allow twice as many."""
-        fit = self._fits.get(shape)
-        if fit is None or pairs < fit:
-            return
-        self._streaks[shape] = self._streaks.get(shape, 0) + 1
-        if self._streaks[shape] >= self.GROW_AFTER:
-            self._streaks[shape] = 0
-            if 2 * fit >= self.max_pairs:
-                del self._fits[shape]
-            else:
-                self._fits[shape] = 2 * fit
