@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 from flowkit.store.errors import DamagedRecordError
 from tsn.choices import DECODE_MODES
 from tsn.data import transforms as T
-from tsn.data.device_decode import EncodedClip
+from tsn.data.device_decode import EncodedClip, encode_clip_records
 from tsn.data.loader import SkippedClip
 from tsn.data.modalities import get_modality
 from tsn.data.presets import TestCrops, TrainCrops
@@ -53,8 +53,8 @@ class TSNDataset(Dataset):
     clip float32 (crops * segments, C, input_size, input_size), crop-major
     (clip.view(crops, segments, C, s, s)), C = modality channels (rgb 3, rgbdiff 15, flow/warp
     10), label int (-1 when unknown). With decode='device' the item is an EncodedClip for
-    tsn.data.device_decode.decode_batch (JPEG streams only; PNG streams fall back to 'cpu' with
-    a warning, see `decode_note`).
+    tsn.data.device_decode.decode_batch (JPEG streams only; streams of other codecs, zstd or PNG,
+    fall back to 'cpu' with a warning, see `decode_note`).
 
     Videos without a single record of the modality's stream (a 1-frame video has no flow) are
     left out and listed in `skipped`. `names` and `labels` give the kept videos in item order.
@@ -95,11 +95,11 @@ class TSNDataset(Dataset):
                              f"it has {have}")
         self.decode, self.decode_note = decode, ""
         if decode == "device":
-            png = [s for s in self.modality.streams if self.store.streams[s] != "jpeg"]
-            if png:
+            not_jpeg = [s for s in self.modality.streams if self.store.streams[s] != "jpeg"]
+            if not_jpeg:
                 self.decode = "cpu"
                 self.decode_note = (
-                    f"streams {', '.join(png)} are not JPEG ({self.store.streams[png[0]]}); "
+                    f"streams {', '.join(not_jpeg)} are not JPEG ({self.store.streams[not_jpeg[0]]}); "
                     "decoding them in the loader workers on the CPU instead of on the device"
                 )
                 warnings.warn(self.decode_note, stacklevel=2)
@@ -200,10 +200,13 @@ class TSNDataset(Dataset):
                    for s in self.modality.streams}
         image_w, image_h = _jpeg_size(records[self.modality.streams[0]][0])
         boxes = self.boxes(image_w, image_h)
+        data, lengths, streams = encode_clip_records(records)
         return EncodedClip(
-            records={s: [torch.from_numpy(np.ascontiguousarray(b)) for b in bufs] for s, bufs in records.items()},
-            order=torch.from_numpy(order.astype(np.int64)),
-            boxes=torch.tensor([b.as_tuple() for b in boxes], dtype=torch.int64),
+            data=data,
+            lengths=lengths,
+            streams=streams,
+            order=order.astype(np.int64),
+            boxes=np.array([b.as_tuple() for b in boxes], dtype=np.int64).reshape(-1, 5),
             label=self.labels[index],
             modality=self.modality.name,
             segments=self.segments,
