@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -142,7 +143,7 @@ class FaultyFlow:
         self.max_pairs, self.poison = max_pairs, frozenset(poison)
         self.break_once = break_once
         self.calls: list[int] = []
-        self._engine = None
+        self._engine: Callable[..., np.ndarray] | None = None
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_engine": None}  # the engine is built again where the object lands

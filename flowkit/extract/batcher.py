@@ -158,7 +158,8 @@ class FlowBatcher:
     def _pack(self, waiting: list) -> list:
         """The oldest request plus the next ones of its frame size that fit in max_pairs."""
         shape = waiting[0][0].shape[1:]
-        batch, count = [], 0
+        batch: list = []
+        count = 0
         for request in waiting:
             n = request[0].shape[0]
             if request[0].shape[1:] == shape and (not batch or count + n <= self.max_pairs):

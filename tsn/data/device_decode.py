@@ -16,12 +16,16 @@ tensor that crosses holds a shared-memory file descriptor until it is freed, and
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tsn.data.modalities import get_modality
 from tsn.data.presets import TestCrops, TrainCrops
 from tsn.data.transforms import CropBox
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -38,7 +42,7 @@ class EncodedClip:
     tensors travel through shared memory.)
     """
 
-    data: object
+    data: torch.Tensor
     lengths: np.ndarray
     streams: tuple[str, ...]
     order: np.ndarray
@@ -75,7 +79,7 @@ class EncodedBatch:
     """A batch of EncodedClip (a list) plus labels, (B,) int64 tensor."""
 
     clips: list
-    labels: object
+    labels: torch.Tensor
 
     def pin_memory(self) -> "EncodedBatch":
         # Record tensors are small and decoded on the device; pinning them buys nothing.
