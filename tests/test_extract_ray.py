@@ -162,3 +162,27 @@ def test_gpu_actor_isolates_out_of_memory_and_is_replaced_when_its_device_breaks
         assert ({s: [r.tobytes() for r in v] for s, v in encoded.items()}
                 == {s: [r.tobytes() for r in v] for s, v in other_encoded.items()})
     assert len(actors) == 1 and pid(actors[0]) != pids[0]  # the same actor, in a new process
+
+
+def test_a_gpu_actor_without_restarts_left_stops_the_run(ray_session, tmp_path, monkeypatch):
+    """No restart allowed (max_retries=0): the broken device ends the run with BrokenDeviceError
+    rather than failing every later video, and no video is recorded failed."""
+    from flowkit.extract import ray_runner
+    from flowkit.extract.failures import BrokenDeviceError
+    from flowkit.testing import FaultyFlow
+
+    root = tmp_path / "videos"
+    make_tree(root, {"a/v1": 5, "b/v2": 5})
+    marker = tmp_path / "broke"
+
+    def faulty_actors(ray, content, run):
+        faulty = functools.partial(FaultyFlow, content.algo, content.flow_params, break_once=str(marker))
+        return [ray_runner.flow_server(ray, run, num_cpus=0).remote(faulty, 4 * run.batch_pairs)]
+
+    monkeypatch.setattr(ray_runner, "flow_actors", faulty_actors)
+    parts = tmp_path / "parts"
+    prepare_parts_dir(parts, CONTENT.record(), overwrite=False)
+    run = RunOptions(device="cuda", gpus=(0,), workers=2, batch_pairs=4, max_retries=0)
+    with pytest.raises(BrokenDeviceError, match="GPU flow actor is gone"):
+        list(run_with_ray(plan_jobs([root]), CONTENT, run, parts))
+    assert marker.exists() and not any(read_part_record(p).status == STATUS_FAILED for p in parts.glob("*.npz"))
