@@ -6,7 +6,9 @@ and its servers bound to the loopback interface; `address` joins an existing clu
 (inputs and the output folder must then be on a filesystem every node sees at the same path).
 A task whose worker process or node dies is submitted again up to `max_retries` times (one line
 said per retry); after that the video is recorded as failed. Errors of the video itself (it does
-not decode...) are failures at once, never retried. Ray's own messages stay in its log folder
+not decode...) are failures at once, never retried. A GPU actor whose device breaks is restarted
+(as often) and runs its pending calls again; with no restart left the run stops with
+BrokenDeviceError (docs/architecture.md, "When flow fails during extraction"). Ray's own messages stay in its log folder
 (ray_logs). `import ray` happens only inside these functions.
 """
 
