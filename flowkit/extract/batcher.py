@@ -22,7 +22,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from concurrent.futures import Future, wait
+from concurrent.futures import Future
 from typing import Callable
 
 import numpy as np
@@ -74,12 +74,15 @@ class FlowBatcher:
             if self._dead is not None:
                 raise self._stopped_error()
             self._requests.put((prev, next, future))
-        while not future.done():
-            wait([future], timeout=self.poll_s)
-            # A runner that has ended (its last act is failing the requests it holds) answers nothing more.
-            if not self._runner.is_alive() and not future.done():
-                raise self._stopped_error()
-        return future.result()
+        while True:
+            try:
+                return future.result(timeout=self.poll_s)
+            except TimeoutError:
+                if future.done():
+                    raise  # the flow function's own TimeoutError
+                # A runner that has ended (its last act is failing the requests it holds) answers nothing more.
+                if not self._runner.is_alive() and not future.done():
+                    raise self._stopped_error() from None
 
     def close(self) -> None:
         """Stop the runner thread (pending requests are still served). Later calls raise at once."""

@@ -45,7 +45,7 @@ class SplittingFlow:
         {pair index: out-of-memory error} of the pairs that failed alone; their flow rows are
         undefined). Any other error of the flow function is raised."""
         n, shape = prev.shape[0], tuple(prev.shape[1:])
-        flow = np.empty((n, 2, *shape), dtype=np.float32)
+        pieces: list[tuple[int, np.ndarray]] = []  # (start, flow of the pairs from there)
         failures: dict[int, BaseException] = {}
         todo = [(0, n)]  # a stack of [start, stop) ranges, lowest on top
         while todo:
@@ -54,23 +54,28 @@ class SplittingFlow:
             if stop - start > fit:
                 todo.extend(reversed([(s, min(s + fit, stop)) for s in range(start, stop, fit)]))
                 continue
-            error = self._attempt(prev, next, start, stop, flow)
-            if error is None:
+            outcome = self._attempt(prev[start:stop], next[start:stop])
+            if isinstance(outcome, np.ndarray):
                 self._succeeded(shape, stop - start)
+                pieces.append((start, outcome))
             elif stop - start == 1:
-                failures[start] = error
+                failures[start] = outcome
             else:
                 half = (stop - start + 1) // 2
                 self._fits[shape] = min(half, self._fits.get(shape, half))
                 self._streaks[shape] = 0
                 todo.extend([(start + half, stop), (start, start + half)])
+        if len(pieces) == 1 and not failures:
+            return pieces[0][1], failures  # the usual case: one call, no copy
+        flow = np.zeros((n, 2, *shape), dtype=np.float32)
+        for start, piece in pieces:
+            flow[start : start + len(piece)] = piece
         return flow, failures
 
-    def _attempt(self, prev: np.ndarray, next: np.ndarray, start: int, stop: int, flow: np.ndarray):
-        """Flow of pairs start..stop-1 into flow[start:stop]: None, or the out-of-memory error it raised."""
+    def _attempt(self, prev: np.ndarray, next: np.ndarray) -> np.ndarray | BaseException:
+        """The flow (float32 numpy), or the out-of-memory error the flow function raised."""
         try:
-            flow[start:stop] = np.asarray(self.flow_fn(prev[start:stop], next[start:stop]), dtype=np.float32)
-            return None
+            return np.asarray(self.flow_fn(prev, next), dtype=np.float32)
         except Exception as exc:
             if failure_kind(exc) != OUT_OF_MEMORY:
                 raise
