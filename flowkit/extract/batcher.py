@@ -82,7 +82,7 @@ class FlowBatcher:
                     raise  # the flow function's own TimeoutError
                 # A runner that has ended (its last act is failing the requests it holds) answers nothing more.
                 if not self._runner.is_alive() and not future.done():
-                    raise self._stopped_error() from None
+                    raise self._stopped_error()  # its __cause__ is the runner's error
 
     def close(self) -> None:
         """Stop the runner thread (pending requests are still served). Later calls raise at once."""
