@@ -1,5 +1,6 @@
-"""What tests and benchmarks share: a tiny synthetic flowkit store whose classes differ by motion, and
-a count of the activations autograd keeps (saved_activation_bytes).
+"""What tests and benchmarks share: a tiny synthetic flowkit store whose classes differ by motion, a
+count of the activations autograd keeps (saved_activation_bytes), and a flow function that fails the
+way a GPU engine does (FaultyFlow).
 
 Used by the TSN tests and benchmarks/train_throughput.py, benchmarks/learned_flow.py; nothing here
 is needed at run time.
@@ -11,9 +12,10 @@ iterations (and from RGB differences; single RGB frames carry no class informati
 
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -119,3 +121,53 @@ def saved_activation_bytes(function, *args) -> int:
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
         function(*args)
     return sum(storages.values())
+
+
+# The message torch gives for a sticky CUDA error (flowkit.extract.failures classifies it as a broken device).
+CUDA_ILLEGAL_ACCESS = "CUDA error: an illegal memory access was encountered"
+
+
+def frame_digest(frame: np.ndarray) -> str:
+    """sha1 hex digest of a (H, W) uint8 frame's bytes: how FaultyFlow recognizes a poisoned pair."""
+    return hashlib.sha1(np.ascontiguousarray(frame).tobytes()).hexdigest()
+
+
+class FaultyFlow:
+    """A flow function (flowkit.flow.functions' contract) that fails like a GPU engine, for tests of
+    extraction's failure isolation; picklable, so it also runs inside a Ray actor.
+
+    It computes make_flow_fn(algo, flow_params)'s flow, except that it raises torch.OutOfMemoryError
+    for a call of more than `max_pairs` pairs, or for any call holding a pair whose prev frame's
+    frame_digest is in `poison` (that pair fails even alone); and, when `break_once` names a file that
+    does not exist yet, it creates the file and raises a RuntimeError with CUDA_ILLEGAL_ACCESS's message
+    (once across processes). `calls` lists the number of pairs of each call this object received.
+    """
+
+    def __init__(self, algo: str, flow_params: dict, max_pairs: int | None = None, poison=(),
+                 break_once: str | None = None):
+        self.algo, self.flow_params = algo, dict(flow_params)
+        self.max_pairs, self.poison = max_pairs, frozenset(poison)
+        self.break_once = break_once
+        self.calls: list[int] = []
+        self._engine: Callable[..., np.ndarray] | None = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_engine": None}  # the engine is built again where the object lands
+
+    def __call__(self, prev, next) -> np.ndarray:
+        import torch
+
+        from flowkit.flow.functions import make_flow_fn
+
+        prev, next = np.asarray(prev), np.asarray(next)
+        self.calls.append(len(prev))
+        if self.break_once is not None and not Path(self.break_once).exists():
+            Path(self.break_once).touch()
+            raise RuntimeError(CUDA_ILLEGAL_ACCESS)
+        if self.max_pairs is not None and len(prev) > self.max_pairs:
+            raise torch.OutOfMemoryError(f"CUDA out of memory: {len(prev)} pairs (this device holds {self.max_pairs})")
+        if any(frame_digest(frame) in self.poison for frame in prev):
+            raise torch.OutOfMemoryError("CUDA out of memory: a poisoned pair")
+        if self._engine is None:
+            self._engine = make_flow_fn(self.algo, self.flow_params)
+        return self._engine(prev, next)

@@ -20,6 +20,7 @@ from typing import Iterator
 import numpy as np
 
 from flowkit.color import rgb_to_gray
+from flowkit.extract.failures import BROKEN_DEVICE, broken_device_error, describe, failure_kind
 from flowkit.extract.jobs import VideoJob
 from flowkit.extract.options import ContentOptions
 from flowkit.flow.functions import FlowFn, make_flow_fn
@@ -118,6 +119,9 @@ def extract_video(
         record.num_frames = stored
         record.warp_fallbacks = fallbacks
     except Exception as exc:  # a bad video is recorded, never raised: the others must complete
+        if failure_kind(exc) == BROKEN_DEVICE:
+            # The device's fault, not the video's: the run stops (without Ray) or the task is run again.
+            raise broken_device_error(exc) from exc
         record.status = fmt.STATUS_FAILED
         record.error = _reason(exc)
         record.num_frames = 0
@@ -171,10 +175,9 @@ def _collect_decode_warnings():
 def _reason(exc: BaseException) -> str:
     from flowkit.video import VideoDecodeError
 
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     if isinstance(exc, VideoDecodeError):
-        return message
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return describe(exc)
 
 
 def _window_flow(gray, flow_fn: FlowFn, warped: bool):

@@ -16,12 +16,13 @@ from flowkit.store.names import safe_join
 from flowkit.store.reader import FlowStore
 
 MAX_PROBLEMS_PER_CHECK = 20
+MAX_FAILURES_SHOWN = 20  # failed videos `flowkit info` names (with --json: all)
 
 
 def summarize(path: str | os.PathLike) -> dict:
-    """What a store holds, as a JSON-able dict: file size, video counts (ok / failed), classes,
-    frames and flow pairs, per stream its codec, records and bytes, split sizes, and the store's
-    attributes (size, bound, algorithm and flow parameters, versions...)."""
+    """What a store holds, as a JSON-able dict: file size, video counts (ok / failed), the failed
+    videos ([name, reason]), classes, frames and flow pairs, per stream its codec, records and bytes,
+    split sizes, and the store's attributes (size, bound, algorithm and flow parameters, versions...)."""
     import h5py
 
     path = Path(path)
@@ -47,6 +48,7 @@ def summarize(path: str | os.PathLike) -> dict:
             "videos": len(store.videos),
             "videos_ok": len(ok),
             "videos_failed": len(store.videos) - len(ok),
+            "failures": [[v.name, v.error] for v in store.videos if v.status != fmt.STATUS_OK],
             "classes": list(store.classes),
             "frames": int(sum(v.num_frames for v in ok)),
             "flow_pairs": int(sum(max(v.num_frames - 1, 0) for v in ok)),
@@ -109,6 +111,10 @@ def format_summary(info: dict) -> str:
             if key == "size" and isinstance(value, list):
                 value = f"{value[0]}x{value[1]}"
             lines.append(f"{key}: {value}")
+    failures = info.get("failures", [])
+    lines += [f"failed: {name}: {reason}" for name, reason in failures[:MAX_FAILURES_SHOWN]]
+    if len(failures) > MAX_FAILURES_SHOWN:
+        lines.append(f"... and {len(failures) - MAX_FAILURES_SHOWN} more failed videos (--json lists them all)")
     return "\n".join(lines)
 
 

@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 from flowkit.store.errors import DamagedRecordError
 from tsn.choices import DECODE_MODES
 from tsn.data import transforms as T
-from tsn.data.device_decode import EncodedClip
+from tsn.data.device_decode import EncodedClip, encode_clip_records
 from tsn.data.loader import SkippedClip
 from tsn.data.modalities import get_modality
 from tsn.data.presets import TestCrops, TrainCrops
@@ -200,10 +200,13 @@ class TSNDataset(Dataset):
                    for s in self.modality.streams}
         image_w, image_h = _jpeg_size(records[self.modality.streams[0]][0])
         boxes = self.boxes(image_w, image_h)
+        data, lengths, streams = encode_clip_records(records)
         return EncodedClip(
-            records={s: [torch.from_numpy(np.ascontiguousarray(b)) for b in bufs] for s, bufs in records.items()},
-            order=torch.from_numpy(order.astype(np.int64)),
-            boxes=torch.tensor([b.as_tuple() for b in boxes], dtype=torch.int64),
+            data=data,
+            lengths=lengths,
+            streams=streams,
+            order=order.astype(np.int64),
+            boxes=np.array([b.as_tuple() for b in boxes], dtype=np.int64).reshape(-1, 5),
             label=self.labels[index],
             modality=self.modality.name,
             segments=self.segments,
