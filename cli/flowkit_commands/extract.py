@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
 
 from cli.options import SIZE, max_pixels_option, tvl1_options
+from flowkit.cpus import available_cpus
 from flowkit.quantize import DEFAULT_BOUND
 from flowkit.sizes import TSN_SIZE, format_size
 
@@ -52,7 +52,7 @@ def extract(paths, output, gpu, cpu, workers, address, size, step, bound, algo, 
     flow_params = {k: v for k, v in tvl1.items() if v is not None}
     content = ContentOptions(size=size, step=step, max_frames=max_frames, bound=bound, algo=algo,
                              flow_params=flow_params, warped=warped, rgb=not no_rgb)
-    run = RunOptions(device=device, gpus=gpus, workers=(os.cpu_count() or 1) if workers is None else workers,
+    run = RunOptions(device=device, gpus=gpus, workers=available_cpus() if workers is None else workers,
                      address=address, dashboard=dashboard, overwrite=overwrite, labels=labels)
     summary = run_extract(paths, output, content, run)
     click.echo(format_summary(summary))

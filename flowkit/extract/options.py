@@ -3,9 +3,9 @@ and the run settings (where and how fast it runs; they never change the result).
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field
 
+from flowkit.cpus import available_cpus
 from flowkit.quantize import DEFAULT_BOUND
 from flowkit.sizes import TSN_SIZE, check_size
 from flowkit.store import format as fmt
@@ -84,7 +84,7 @@ class RunOptions:
 
     device: str = "cpu"
     gpus: tuple[int, ...] = ()
-    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    workers: int = field(default_factory=available_cpus)
     address: str | None = None
     dashboard: bool = False
     batch_pairs: int = DEFAULT_BATCH_PAIRS
