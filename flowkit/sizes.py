@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+from flowkit.errors import UserValueError
+
 TSN_SIZE = (340, 256)  # (width, height): the frame size of TSN, dense_flow and mmaction2's rawframes
 MAX_SIDE = 16384  # pixels; anything larger is a typo, not a video
 
@@ -19,14 +21,14 @@ def check_size(size, minimum: int = 1) -> tuple[int, int]:
     try:
         width, height = size
         if int(width) != width or int(height) != height:
-            raise ValueError
+            raise UserValueError
         width, height = int(width), int(height)
     except (TypeError, ValueError):
-        raise ValueError(f"size must be (width, height) in whole pixels, got {size!r}") from None
+        raise UserValueError(f"size must be (width, height) in whole pixels, got {size!r}") from None
     if min(width, height) < minimum:
-        raise ValueError(f"size must be at least {minimum}x{minimum} pixels, got {width}x{height}")
+        raise UserValueError(f"size must be at least {minimum}x{minimum} pixels, got {width}x{height}")
     if max(width, height) > MAX_SIDE:
-        raise ValueError(f"size sides must be at most {MAX_SIDE} pixels, got {width}x{height}")
+        raise UserValueError(f"size sides must be at most {MAX_SIDE} pixels, got {width}x{height}")
     return width, height
 
 
@@ -35,7 +37,7 @@ def parse_size(text: str) -> tuple[int, int]:
     1..MAX_SIDE. Raises ValueError with a one-line message otherwise."""
     match = _SIZE_PATTERN.match(str(text))
     if not match:
-        raise ValueError(f"size must look like WIDTHxHEIGHT, e.g. 340x256, got {text!r}")
+        raise UserValueError(f"size must look like WIDTHxHEIGHT, e.g. 340x256, got {text!r}")
     return check_size((int(match.group(1)), int(match.group(2))))
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from flowkit.errors import UserFileNotFoundError, UserValueError
 from tsn.models.tsn import TSN
 from tsn.models.weights import load_torch_file
 
@@ -58,10 +59,10 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     """Read a checkpoint written by save_checkpoint (CPU tensors). ValueError if it is not one."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
+        raise UserFileNotFoundError(f"no checkpoint at {path}")
     checkpoint = load_torch_file(path, "TSN checkpoint")
     if not isinstance(checkpoint, dict) or any(key not in checkpoint for key in REQUIRED_KEYS):
-        raise ValueError(f"{path} is not a TSN checkpoint (expected keys {', '.join(REQUIRED_KEYS)})")
+        raise UserValueError(f"{path} is not a TSN checkpoint (expected keys {', '.join(REQUIRED_KEYS)})")
     scheduler = checkpoint.get("lr_scheduler")
     if isinstance(scheduler, dict) and isinstance(scheduler.get("milestones"), dict):
         scheduler["milestones"] = Counter(scheduler["milestones"])

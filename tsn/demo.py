@@ -18,6 +18,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from flowkit.errors import UserValueError
+
 # The streams the demo trains by default, and those it trains on request (`flowkit demo --rgbdiff`):
 # RGB differences, the paper's fourth modality, add 35-50 s to a demo of about 3 minutes on 2 shared
 # cores, which took it past 5 minutes in one of three runs (docs/results.md).
@@ -163,7 +165,7 @@ def _check_reuse(config: DemoConfig, workdir: Path) -> None:
         previous = json.loads(path.read_text())
         if previous != settings:
             changed = ", ".join(k for k in settings if previous.get(k) != settings[k])
-            raise ValueError(f"{workdir} holds a demo made with other settings ({changed}); use another --workdir")
+            raise UserValueError(f"{workdir} holds a demo made with other settings ({changed}); use another --workdir")
     else:
         path.write_text(json.dumps(settings, indent=2))
 

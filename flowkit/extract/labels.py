@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Mapping
 
+from flowkit.errors import UserFileNotFoundError, UserValueError
 from flowkit.store.format import SPLIT_TEST, SPLIT_TRAIN, SPLIT_UNUSED
 
 UCF_CLASS_INDEX = "classInd.txt"
@@ -118,7 +119,7 @@ def _int_field(value: str, path: Path, line: list[str]) -> int:
     try:
         return int(value)
     except ValueError:
-        raise ValueError(f"{path}: expected an integer in line {' '.join(line)!r}") from None
+        raise UserValueError(f"{path}: expected an integer in line {' '.join(line)!r}") from None
 
 
 def load_ucf101(folder: Path) -> Labels:
@@ -128,10 +129,10 @@ def load_ucf101(folder: Path) -> Labels:
     ids: dict[int, str] = {}
     for row in rows:
         if len(row) != 2:
-            raise ValueError(f"{index_file}: expected lines '<id> <class>', got {' '.join(row)!r}")
+            raise UserValueError(f"{index_file}: expected lines '<id> <class>', got {' '.join(row)!r}")
         ids[_int_field(row[0], index_file, row)] = row[1]
     if sorted(ids) != list(range(1, len(ids) + 1)):
-        raise ValueError(f"{index_file}: class ids must be 1..{len(ids)}")
+        raise UserValueError(f"{index_file}: class ids must be 1..{len(ids)}")
     classes = [ids[i] for i in range(1, len(ids) + 1)]
     class_index = {c: i for i, c in enumerate(classes)}
     labels = Labels(classes=classes, source=str(folder))
@@ -146,11 +147,11 @@ def load_ucf101(folder: Path) -> Labels:
             if len(row) >= 2:
                 label = _int_field(row[1], list_file, row) - 1
                 if not 0 <= label < len(classes):
-                    raise ValueError(f"{list_file}: label {row[1]} is not in {index_file} (1..{len(classes)})")
+                    raise UserValueError(f"{list_file}: label {row[1]} is not in {index_file} (1..{len(classes)})")
             else:
                 folder_name = key.split("/")[0] if "/" in key else ""
                 if folder_name not in class_index:
-                    raise ValueError(
+                    raise UserValueError(
                         f"{list_file}: cannot tell the class of {row[0]!r} (no label, folder not in {index_file})"
                     )
                 label = class_index[folder_name]
@@ -169,10 +170,10 @@ def load_hmdb51(folder: Path) -> Labels:
         members = labels.splits.setdefault(number, {})
         for row in _lines(path):
             if len(row) != 2:
-                raise ValueError(f"{path}: expected lines '<video> <0|1|2>', got {' '.join(row)!r}")
+                raise UserValueError(f"{path}: expected lines '<video> <0|1|2>', got {' '.join(row)!r}")
             code = _int_field(row[1], path, row)
             if code not in (SPLIT_UNUSED, SPLIT_TRAIN, SPLIT_TEST):
-                raise ValueError(f"{path}: split code must be 0, 1 or 2, got {code}")
+                raise UserValueError(f"{path}: split code must be 0, 1 or 2, got {code}")
             key = f"{cls}/{video_key(row[0])}"
             labels.label_of[key] = classes.index(cls)
             members[key] = code
@@ -184,13 +185,14 @@ def load_mmaction_list(path: Path) -> Labels:
     entries: dict[str, int] = {}
     for row in _lines(path):
         if len(row) not in (2, 3):
-            raise ValueError(f"{path}: expected 'video label' or 'frame_dir total_frames label', got {' '.join(row)!r}")
+            raise UserValueError(f"{path}: expected 'video label' or 'frame_dir total_frames "
+                                 f"label', got {' '.join(row)!r}")
         label = _int_field(row[-1], path, row)
         if label < 0:
-            raise ValueError(f"{path}: labels must be >= 0, got {label}")
+            raise UserValueError(f"{path}: labels must be >= 0, got {label}")
         entries[video_key(row[0])] = label
     if not entries:
-        raise ValueError(f"{path}: no entries")
+        raise UserValueError(f"{path}: no entries")
     labels = Labels(classes=_class_names(entries), label_of=entries, source=str(path))
     subset = _MMACTION_SUBSET.search(path.stem)
     if subset:
@@ -218,7 +220,7 @@ def load_labels(path: str | Path) -> Labels:
     list file; see the module docstring. Raises FileNotFoundError / ValueError with the reason."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"labels: no such file or folder: {path}")
+        raise UserFileNotFoundError(f"labels: no such file or folder: {path}")
     if path.is_file() and path.name.lower() == UCF_CLASS_INDEX.lower():
         path = path.parent
     if path.is_file():
@@ -227,7 +229,7 @@ def load_labels(path: str | Path) -> Labels:
         return load_ucf101(path)
     if any(_HMDB_LIST.match(p.name) for p in path.iterdir()):
         return load_hmdb51(path)
-    raise ValueError(
+    raise UserValueError(
         f"labels: {path} holds neither {UCF_CLASS_INDEX} (UCF101) nor *_test_split*.txt files (HMDB51); "
         "pass one of those folders or an mmaction2 list file"
     )

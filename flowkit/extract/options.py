@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from flowkit.cpus import available_cpus
+from flowkit.errors import UserValueError
 from flowkit.quantize import DEFAULT_BOUND
 from flowkit.sizes import TSN_SIZE, check_size
 from flowkit.store import format as fmt
@@ -44,15 +45,15 @@ class ContentOptions:
         if self.size is not None:
             object.__setattr__(self, "size", check_size(self.size, minimum=MIN_SIDE))
         if int(self.step) != self.step or self.step < 1:
-            raise ValueError(f"step must be an integer >= 1, got {self.step}")
+            raise UserValueError(f"step must be an integer >= 1, got {self.step}")
         if self.max_frames is not None and (int(self.max_frames) != self.max_frames or self.max_frames < 2):
-            raise ValueError(f"max-frames must be an integer >= 2 (flow needs a pair), got {self.max_frames}")
+            raise UserValueError(f"max-frames must be an integer >= 2 (flow needs a pair), got {self.max_frames}")
         if not self.bound > 0:
-            raise ValueError(f"bound must be positive, got {self.bound}")
+            raise UserValueError(f"bound must be positive, got {self.bound}")
         if self.flow_codec not in fmt.CODECS:
-            raise ValueError(f"flow codec must be one of {', '.join(fmt.CODECS)}, got {self.flow_codec!r}")
+            raise UserValueError(f"flow codec must be one of {', '.join(fmt.CODECS)}, got {self.flow_codec!r}")
         if not 1 <= int(self.jpeg_quality) <= 100:
-            raise ValueError(f"jpeg quality must be in 1..100, got {self.jpeg_quality}")
+            raise UserValueError(f"jpeg quality must be in 1..100, got {self.jpeg_quality}")
 
     def streams(self) -> dict[str, str]:
         """{stream: codec} of the store this produces."""
@@ -96,10 +97,10 @@ class RunOptions:
 
     def __post_init__(self):
         if self.device not in ("cpu", "cuda"):
-            raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
+            raise UserValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
         if int(self.workers) != self.workers or self.workers < 0:
-            raise ValueError(f"workers must be an integer >= 0, got {self.workers}")
+            raise UserValueError(f"workers must be an integer >= 0, got {self.workers}")
         if self.batch_pairs < 1:
-            raise ValueError(f"batch_pairs must be >= 1, got {self.batch_pairs}")
+            raise UserValueError(f"batch_pairs must be >= 1, got {self.batch_pairs}")
         if self.max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
+            raise UserValueError(f"max_retries must be >= 0, got {self.max_retries}")

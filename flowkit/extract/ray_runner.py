@@ -25,6 +25,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from flowkit.cpus import use_cpus
+from flowkit.errors import UserValueError
 from flowkit.extract.jobs import VideoJob
 from flowkit.extract.options import BATCH_CHUNKS, ContentOptions, RunOptions
 from flowkit.extract.worker import VideoResult, failed_result, local_flow_fn, make_flow_fn, run_job
@@ -149,10 +150,10 @@ def _cluster_gpus(ray, run: RunOptions) -> int:
     """How many flow actors to start: one per requested GPU, checked against the cluster."""
     available = int(ray.cluster_resources().get("GPU", 0))
     if available == 0:
-        raise ValueError("--gpu: the Ray cluster has no GPU (use --cpu)")
+        raise UserValueError("--gpu: the Ray cluster has no GPU (use --cpu)")
     wanted = len(run.gpus) if run.gpus else available
     if wanted > available:
-        raise ValueError(f"--gpu: asked for {wanted} GPUs, the Ray cluster has {available}")
+        raise UserValueError(f"--gpu: asked for {wanted} GPUs, the Ray cluster has {available}")
     return wanted
 
 
