@@ -20,6 +20,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from flowkit.color import rgb_to_gray
+from flowkit.errors import UserError
 from flowkit.extract.jobs import VideoJob
 from flowkit.extract.options import ContentOptions
 from flowkit.flow.functions import make_flow_fn
@@ -166,10 +167,8 @@ def _collect_decode_warnings():
 
 
 def _reason(exc: BaseException) -> str:
-    from flowkit.video import VideoDecodeError
-
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if isinstance(exc, VideoDecodeError):
+    if isinstance(exc, UserError):  # a bad video (VideoDecodeError...): its message says it all
         return message
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
