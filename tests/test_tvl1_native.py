@@ -226,3 +226,16 @@ def test_a_library_from_another_source_or_none_falls_back_to_a_run_time_build_wi
         assert loaded is not None and loaded.path.parent == tmp_path / "cache"
     finally:
         native.load.cache_clear()
+
+
+@needs_compiler
+def test_the_plain_build_without_clones_gives_the_same_flow(portable_library, tmp_path):
+    """What aarch64 (and compilers or C libraries that cannot clone) build: one instruction set, no
+    dispatch, and the same flow as the cloned library."""
+    plain = tmp_path / native_build.LIBRARY_NAME
+    native_build.compile_library(native._compiler(), [*native_build.PORTABLE_FLAGS, native_build.NO_DISPATCH], plain)
+    assert native_build.library_info(plain)[1] == "fixed"
+    pairs = [synthetic_pair(MOTIONS[i], *SIZE, magnitude=2.0, seed=50 + i) for i in range(2)]
+    prev, next = np.stack([p.prev for p in pairs]), np.stack([p.next for p in pairs])
+    flows = [NativeTVL1(native.NativeKernel(path), threads=1)(prev, next) for path in (portable_library, plain)]
+    np.testing.assert_allclose(flows[0], flows[1], atol=1e-3)
