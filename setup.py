@@ -12,6 +12,7 @@ from setuptools.command.build_ext import build_ext
 
 HERE = Path(__file__).resolve().parent
 _spec = importlib.util.spec_from_file_location("native_build", HERE / "flowkit" / "flow" / "native_build.py")
+assert _spec is not None and _spec.loader is not None
 native_build = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(native_build)
 
