@@ -1,5 +1,6 @@
 """Errors the user can fix: a bad option or value, a missing or unreadable input, an output in the way,
-a damaged store. The command line prints them as one line (`Error: message`, exit status 2); every
+a damaged store (and `create_output_folder`, which turns a folder that cannot be made into one). The
+command line prints them as one line (`Error: message`, exit status 2); every
 other exception is a bug and keeps its traceback.
 
 Each is also the built-in type library callers expect (UserValueError is a ValueError, ...), so code
@@ -8,6 +9,8 @@ survive pickling (Ray, DataLoader workers) unchanged.
 """
 
 from __future__ import annotations
+
+import os
 
 
 class UserError(Exception):
@@ -39,3 +42,12 @@ class UserKeyError(UserError, KeyError):
 
     def __str__(self) -> str:  # KeyError's str() quotes the message
         return str(self.args[0]) if self.args else ""
+
+
+def create_output_folder(folder: str | os.PathLike) -> None:
+    """Create `folder` and its parents for an output the user named; UserOSError, one line, when that is
+    impossible (a parent is a file, no permission, a read-only or full disk)."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise UserOSError(f"cannot create the folder {folder}: {exc.strerror or exc}") from None

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flowkit.errors import UserFileExistsError, UserFileNotFoundError, UserValueError
+from flowkit.errors import UserFileExistsError, UserFileNotFoundError, UserValueError, create_output_folder
 from flowkit.quantize import DEFAULT_BOUND
 from flowkit.store import format as fmt
 from flowkit.store.codec import DEFAULT_JPEG_QUALITY
@@ -229,7 +229,7 @@ def export_rawframes(
             # record stops the export without leaving a half-written folder.
             files = _video_files(store, i, jpeg_quality)
             folder = folders[i]
-            folder.mkdir(parents=True, exist_ok=True)
+            create_output_folder(folder)
             for name, record in files:
                 np.asarray(record, np.uint8).tofile(folder / name)
             report.files += len(files)

@@ -68,3 +68,17 @@ def test_user_errors_are_the_builtin_type_and_survive_pickling(kind, builtin):
     again = pickle.loads(pickle.dumps(error))
     assert type(again) is type(error) and str(again) == "a message"
     assert isinstance(again, errors.UserError)
+
+
+def test_a_file_that_is_not_a_store_and_an_impossible_output_folder_are_one_line(tmp_path):
+    """Errors the OS or h5py raise about the user's paths come out as user errors."""
+    garbage = tmp_path / "garbage.h5"
+    garbage.write_text("not HDF5")
+    result = CliRunner().invoke(main, ["info", str(garbage)])
+    assert result.exit_code == USER_EXIT_CODE
+    [line] = result.output.splitlines()  # h5py's reason follows, worded by its version
+    assert line.startswith(f"Error: {garbage} cannot be opened as a flowkit store: ")
+    result = CliRunner().invoke(main, ["synth", str(garbage / "dataset")])
+    assert result.exit_code == USER_EXIT_CODE
+    assert result.output.splitlines() == [f"Error: cannot create the folder {garbage / 'dataset' / 'videos'}: "
+                                          "Not a directory"]

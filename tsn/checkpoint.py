@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from flowkit.errors import UserFileNotFoundError, UserValueError
+from flowkit.errors import UserFileNotFoundError, UserValueError, create_output_folder
 from tsn.models.tsn import TSN
 from tsn.models.weights import load_torch_file
 
@@ -48,7 +48,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer, lr_sch
         "classes": list(classes),
         "metrics": dict(metrics or {}),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
+    create_output_folder(path.parent)
     partial = path.with_name(path.name + ".partial")
     torch.save(payload, partial)
     os.replace(partial, path)

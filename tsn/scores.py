@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flowkit.errors import UserFileNotFoundError, UserValueError
+from flowkit.errors import UserFileNotFoundError, UserValueError, create_output_folder
 from tsn.metrics import confusion_matrix, summarize_labelled
 
 SCORE_KEYS = ("scores", "labels", "videos", "classes", "modality")
@@ -93,7 +93,7 @@ def save_scores(path: str | os.PathLike, scores: np.ndarray, labels: np.ndarray,
     known = labels >= 0
     metrics = summarize_labelled(scores, labels)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    create_output_folder(path.parent)
     np.savez(path, scores=scores, labels=labels, videos=np.array(list(videos), dtype=str),
              classes=np.array(list(classes), dtype=str), modality=np.array(modality), **metrics,
              **{k: np.array(v) for k, v in extra.items()})

@@ -20,7 +20,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from flowkit.errors import UserValueError
+from flowkit.errors import UserValueError, create_output_folder
 from flowkit.extract.jobs import part_filename
 from flowkit.store import format as fmt
 from flowkit.store.format import PARTS_SUFFIX
@@ -90,7 +90,7 @@ def prepare_parts_dir(parts_dir: Path, params: Mapping, overwrite: bool) -> int:
                 f"{parts_dir} holds an unfinished run with other settings ({differences}); "
                 "rerun with the same options to resume it, or pass --overwrite to start over"
             )
-    parts_dir.mkdir(parents=True, exist_ok=True)
+    create_output_folder(parts_dir)
     for leftover in parts_dir.glob(f"*{TMP_SUFFIX}"):
         leftover.unlink(missing_ok=True)
     if not params_file.is_file():

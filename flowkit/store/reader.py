@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from flowkit.errors import UserFileNotFoundError, UserKeyError, UserValueError
+from flowkit.errors import UserFileNotFoundError, UserKeyError, UserOSError, UserValueError
 from flowkit.quantize import DEFAULT_BOUND
 from flowkit.store import format as fmt
 from flowkit.store.checks import StreamTable, check_tables, column_problems
@@ -67,7 +67,10 @@ class FlowStore(FrameSource):
         self._file = None
         self._pid = None
         self._data = {}
-        file = self._handle()
+        try:
+            file = self._handle()
+        except OSError as exc:  # h5py: not an HDF5 file, truncated, unreadable
+            raise UserOSError(f"{self.path} cannot be opened as a flowkit store: {exc}") from None
         if file.attrs.get("format") != fmt.FORMAT_NAME:
             raise UserValueError(f"{self.path} is not a flowkit store (no format attribute {fmt.FORMAT_NAME!r})")
         version = int(file.attrs.get("format_version", 0))

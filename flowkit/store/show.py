@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flowkit.errors import UserKeyError, UserOSError, UserValueError
+from flowkit.errors import UserKeyError, UserOSError, UserValueError, create_output_folder
 from flowkit.store import format as fmt
 from flowkit.store.reader import FlowStore
 
@@ -96,7 +96,7 @@ def render_show(
         panels, _ = show_panels(store, find_video(store, video), frame)
     image = compose(panels)
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    create_output_folder(output.parent)
     if not cv2.imwrite(str(output), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
         raise UserOSError(f"could not write {output} (use a .png name)")
     return output

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flowkit.errors import UserOSError, UserValueError
+from flowkit.errors import UserOSError, UserValueError, create_output_folder
 from flowkit.sizes import TSN_SIZE, check_size
 from flowkit.synth.camera import check_camera_motion
 from flowkit.synth.kinds import KIND_MOTIONS, KIND_RENDER, KINDS, kind_motion_name, kind_motion_pairs
@@ -233,7 +233,7 @@ def _prepare_out_dir(out_dir: Path, videos_dir: Path, overwrite: bool) -> None:
             shutil.rmtree(videos_dir)
         for name in LIST_FILES:
             (out_dir / name).unlink(missing_ok=True)
-    videos_dir.mkdir(parents=True, exist_ok=True)
+    create_output_folder(videos_dir)
 
 
 def _choose_container(out_dir: Path, size: tuple[int, int]) -> tuple[str, str, list[str]]:
