@@ -68,14 +68,19 @@ def compile_library(compiler: str, flags: tuple[str, ...] | list[str], target: P
 
 def build_installed(compiler: str, folder: Path) -> Path:
     """The portable library (module docstring) built into `folder`; returns its path. Tries the build with
-    instruction-set clones first, then a plain one. OSError when neither compiles."""
+    instruction-set clones first, then a plain one. OSError when none compiles."""
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / LIBRARY_NAME
     stamp = f'-DFLOWKIT_SOURCE_SHA256="{source_digest()}"'
-    try:
-        compile_library(compiler, [*PORTABLE_FLAGS, stamp], target)
-    except OSError:
-        compile_library(compiler, [*PORTABLE_FLAGS, stamp, NO_DISPATCH], target)
+    attempts = ([*PORTABLE_FLAGS, stamp], [*PORTABLE_FLAGS, stamp, NO_DISPATCH],
+                [*COMMON_FLAGS, stamp, NO_DISPATCH])  # the last for compilers that cannot record their flags
+    for flags in attempts[:-1]:
+        try:
+            compile_library(compiler, flags, target)
+            return target
+        except OSError:
+            pass
+    compile_library(compiler, attempts[-1], target)
     return target
 
 
