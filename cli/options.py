@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from flowkit.errors import UserValueError
 from flowkit.sizes import parse_size
 
 
@@ -58,7 +59,7 @@ def converted(kind):
             return kind(value)
         except ValueError:
             noun = "an integer" if kind is int else "a number"
-            raise ValueError(f"{param.opts[0]} must be {noun}, got {value!r}") from None
+            raise UserValueError(f"{param.opts[0]} must be {noun}, got {value!r}") from None
 
     return callback
 

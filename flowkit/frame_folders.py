@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from flowkit.errors import UserValueError
+
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
 )
@@ -35,7 +37,7 @@ _NUMBERED = re.compile(r"^(.*?)(\d+)$")
 _DIGITS = re.compile(r"(\d+)")
 
 
-class FrameFolderError(ValueError):
+class FrameFolderError(UserValueError):
     """A frame folder that cannot be read as one video (a gap, mixed sizes, an unreadable image)."""
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from flowkit.errors import UserFileExistsError, UserFileNotFoundError, UserValueError, create_output_folder
 from flowkit.quantize import DEFAULT_BOUND
 from flowkit.store import format as fmt
 from flowkit.store.codec import DEFAULT_JPEG_QUALITY
@@ -44,7 +45,7 @@ def _export_folders(out_dir: Path, names: dict[int, str]) -> dict[int, Path]:
     for name in names.values():
         folder = export_folder_name(name)
         if owner.setdefault(folder, name) != name:
-            raise ValueError(f"videos {owner[folder]!r} and {name!r} would both be exported to {folder!r}")
+            raise UserValueError(f"videos {owner[folder]!r} and {name!r} would both be exported to {folder!r}")
     return {i: safe_join(out_dir, export_folder_name(name)) for i, name in names.items()}
 
 
@@ -82,7 +83,7 @@ def find_rawframe_folders(root: str | os.PathLike) -> list[tuple[str, dict[str, 
     the name being the folder's path relative to root ('.' -> the root's own name)."""
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"no such folder: {root}")
+        raise UserFileNotFoundError(f"no such folder: {root}")
     videos = []
     for folder, _, files in os.walk(root):
         if not any(_FRAME_FILE.match(f) for f in files):
@@ -98,7 +99,7 @@ def _ordered(files: dict[int, Path], name: str, stream: str) -> list[Path]:
     indices = sorted(files)
     first = indices[0]
     if first not in (0, 1) or indices != list(range(first, first + len(indices))):
-        raise ValueError(f"{name}: {PREFIXES[stream]}_ files are not numbered consecutively from 0 or 1")
+        raise UserValueError(f"{name}: {PREFIXES[stream]}_ files are not numbered consecutively from 0 or 1")
     return [files[i] for i in indices]
 
 
@@ -128,10 +129,10 @@ def import_rawframes(
 
     output = Path(output)
     if output.exists() and not overwrite:
-        raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
+        raise UserFileExistsError(f"{output} exists; pass --overwrite to replace it")
     videos = find_rawframe_folders(root)
     if not videos:
-        raise ValueError(f"no rawframe folders (img_00001.jpg, flow_x_00001.jpg, ...) under {root}")
+        raise UserValueError(f"no rawframe folders (img_00001.jpg, flow_x_00001.jpg, ...) under {root}")
     streams = _stream_codecs(videos)
     report = RawframesReport()
     plans = [_plan_video(name, files, streams, report) for name, files in videos]
@@ -200,18 +201,18 @@ def _stream_codecs(videos) -> dict[str, str]:
     for name, files in videos:
         found = kinds(files)
         if found != reference and not (single_frame(files) and found.items() <= reference.items()):
-            raise ValueError(
+            raise UserValueError(
                 f"rawframe folders differ: {first_name} has {sorted(reference)}, {name} has {sorted(found)}"
             )
     if any(len(codecs) > 1 for codecs in reference.values()):
-        raise ValueError(f"{first_name}: a kind of frame file comes with several extensions")
+        raise UserValueError(f"{first_name}: a kind of frame file comes with several extensions")
     streams = {s: next(iter(c)) for s, c in reference.items()}
     for x, y in ((fmt.FLOW_X, fmt.FLOW_Y), (fmt.WARP_X, fmt.WARP_Y)):
         if (x in streams) != (y in streams):
             present = PREFIXES[x] if x in streams else PREFIXES[y]
-            raise ValueError(f"{first_name}: has {present}_ files without their other component")
+            raise UserValueError(f"{first_name}: has {present}_ files without their other component")
     if (fmt.WARP_X in streams) and fmt.FLOW_X not in streams:
-        raise ValueError(f"{first_name}: warped flow without flow")
+        raise UserValueError(f"{first_name}: warped flow without flow")
     return {s: streams[s] for s in fmt.ALL_STREAMS if s in streams}
 
 
@@ -245,7 +246,7 @@ def export_rawframes(
         folders = _export_folders(out_dir, {i: v.name for i, v in ok})
         clashes = [str(f) for f in folders.values() if f.exists()]
         if clashes and not overwrite:
-            raise FileExistsError(
+            raise UserFileExistsError(
                 f"{clashes[0]} exists ({len(clashes)} video folders do); pass --overwrite to replace their files"
             )
         for i, video in tqdm(ok, desc="export", unit="video", disable=not progress):
@@ -253,7 +254,7 @@ def export_rawframes(
             # record stops the export without leaving a half-written folder.
             files = _video_files(store, i, jpeg_quality)
             folder = folders[i]
-            folder.mkdir(parents=True, exist_ok=True)
+            create_output_folder(folder)
             for name, record in files:
                 np.asarray(record, np.uint8).tofile(folder / name)
             report.files += len(files)

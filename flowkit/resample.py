@@ -24,6 +24,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+from flowkit.errors import UserValueError
+
 TICK_TOLERANCE_S = 0.002  # seconds: twice the rounding of millisecond time bases
 
 
@@ -37,9 +39,9 @@ def check_fps(fps) -> float:
     try:
         value = float(fps)
     except (TypeError, ValueError):
-        raise ValueError(f"fps must be a number of frames per second, got {fps!r}") from None
+        raise UserValueError(f"fps must be a number of frames per second, got {fps!r}") from None
     if not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"fps must be a positive number of frames per second, got {fps!r}")
+        raise UserValueError(f"fps must be a positive number of frames per second, got {fps!r}")
     return value
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from flowkit.errors import UserValueError
+
 TSN_SIZE = (340, 256)  # (width, height): the frame size of TSN, dense_flow and mmaction2's rawframes
 MAX_SIDE = 16384  # pixels; anything larger is a typo, not a video
 
@@ -20,14 +22,14 @@ def check_size(size, minimum: int = 1) -> tuple[int, int]:
     try:
         width, height = size
         if int(width) != width or int(height) != height:
-            raise ValueError
+            raise UserValueError
         width, height = int(width), int(height)
     except (TypeError, ValueError):
-        raise ValueError(f"size must be (width, height) in whole pixels, got {size!r}") from None
+        raise UserValueError(f"size must be (width, height) in whole pixels, got {size!r}") from None
     if min(width, height) < minimum:
-        raise ValueError(f"size must be at least {minimum}x{minimum} pixels, got {width}x{height}")
+        raise UserValueError(f"size must be at least {minimum}x{minimum} pixels, got {width}x{height}")
     if max(width, height) > MAX_SIDE:
-        raise ValueError(f"size sides must be at most {MAX_SIDE} pixels, got {width}x{height}")
+        raise UserValueError(f"size sides must be at most {MAX_SIDE} pixels, got {width}x{height}")
     return width, height
 
 
@@ -36,7 +38,7 @@ def parse_size(text: str) -> tuple[int, int]:
     1..MAX_SIDE. Raises ValueError with a one-line message otherwise."""
     match = _SIZE_PATTERN.match(str(text))
     if not match:
-        raise ValueError(f"size must look like WIDTHxHEIGHT, e.g. 340x256, got {text!r}")
+        raise UserValueError(f"size must look like WIDTHxHEIGHT, e.g. 340x256, got {text!r}")
     return check_size((int(match.group(1)), int(match.group(2))))
 
 
@@ -61,7 +63,7 @@ def scaled_size(width: int, height: int, short_side: int | None = None,
     256x454). Exactly one of short_side / long_side is given. ValueError otherwise.
     """
     if (short_side is None) == (long_side is None):
-        raise ValueError("give exactly one of short_side and long_side")
+        raise UserValueError("give exactly one of short_side and long_side")
     width, height = check_size((width, height))
     target = int(short_side if short_side is not None else long_side)  # type: ignore[arg-type]
     check_side(target)
@@ -83,11 +85,11 @@ def check_side(side, minimum: int = 2) -> int:
             raise ValueError
         side = int(side)
     except (TypeError, ValueError):
-        raise ValueError(f"side must be a whole number of pixels, got {side!r}") from None
+        raise UserValueError(f"side must be a whole number of pixels, got {side!r}") from None
     if not minimum <= side <= MAX_SIDE:
-        raise ValueError(f"side must be in {minimum}..{MAX_SIDE} pixels, got {side}")
+        raise UserValueError(f"side must be in {minimum}..{MAX_SIDE} pixels, got {side}")
     if side % 2:
-        raise ValueError(f"side must be even (frames get even sides), got {side}")
+        raise UserValueError(f"side must be even (frames get even sides), got {side}")
     return side
 
 
@@ -104,7 +106,7 @@ class FrameSize:
     def __post_init__(self) -> None:
         given = [n for n in ("size", "short_side", "long_side") if getattr(self, n) is not None]
         if len(given) > 1:
-            raise ValueError(f"give one of size, short side and long side, got {' and '.join(given)}")
+            raise UserValueError(f"give one of size, short side and long side, got {' and '.join(given)}")
         if self.size is not None:
             object.__setattr__(self, "size", check_size(self.size))
         for name in ("short_side", "long_side"):

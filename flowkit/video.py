@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from flowkit.errors import UserFileNotFoundError, UserValueError
 from flowkit.frame_folders import FrameFolderError, is_image_file, iter_folder_frames, list_frames
 from flowkit.sizes import TSN_SIZE, FrameSize
 
@@ -45,7 +46,7 @@ LIST_EXTENSIONS: frozenset[str] = frozenset({".txt", ".lst"})
 _READS_AFTER_FAILURE = 3
 
 
-class VideoDecodeError(ValueError):
+class VideoDecodeError(UserValueError):
     """A video that cannot be opened or has no decodable frame."""
 
 
@@ -151,9 +152,9 @@ def _validate(step, max_frames, fps) -> None:
     if fps is not None:
         check_fps(fps)
     if int(step) != step or step < 1:
-        raise ValueError(f"step must be an integer >= 1, got {step!r}")
+        raise UserValueError(f"step must be an integer >= 1, got {step!r}")
     if max_frames is not None and (int(max_frames) != max_frames or max_frames < 1):
-        raise ValueError(f"max_frames must be None or an integer >= 1, got {max_frames!r}")
+        raise UserValueError(f"max_frames must be None or an integer >= 1, got {max_frames!r}")
 
 
 def resize_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -338,7 +339,7 @@ def find_videos(paths: str | Path | Iterable[str | Path], root: str | Path | Non
     for path in paths:
         path = Path(path)
         if not path.exists():
-            raise FileNotFoundError(f"no such file or folder: {path}")
+            raise UserFileNotFoundError(f"no such file or folder: {path}")
         if path.is_file() and path.suffix.lower() in LIST_EXTENSIONS:
             entries = _list_file_entries(path, Path(root) if root is not None else path.parent)
         else:
@@ -359,7 +360,7 @@ def _expand(path: Path, skipped: list[str]) -> list[Path]:
         return sorted(videos, key=lambda p: p.relative_to(path).as_posix())
     if path.suffix.lower() in VIDEO_EXTENSIONS:
         return [path]
-    raise ValueError(
+    raise UserValueError(
         f"not a video file (extensions {', '.join(sorted(VIDEO_EXTENSIONS))}), "
         f"a folder or a list file (.txt/.lst): {path}"
     )
@@ -419,8 +420,9 @@ def _list_file_entries(list_file: Path, base: Path) -> list[Path]:
         if not entry.is_absolute():
             entry = base / entry
         if not entry.exists():
-            raise FileNotFoundError(f"no such file or folder: {entry} (listed in {list_file}, line {line_number})")
+            raise UserFileNotFoundError(f"no such file or folder: {entry} (listed in {list_file}, line {line_number})")
         if entry.is_file() and entry.suffix.lower() in LIST_EXTENSIONS:
-            raise ValueError(f"list files cannot name other list files: {entry} (in {list_file}, line {line_number})")
+            raise UserValueError(f"list files cannot name other list files: {entry} (in "
+                                 f"{list_file}, line {line_number})")
         entries.append(entry)
     return entries

@@ -186,3 +186,38 @@ def test_a_gpu_actor_without_restarts_left_stops_the_run(ray_session, tmp_path, 
     with pytest.raises(BrokenDeviceError, match="GPU flow actor is gone"):
         list(run_with_ray(plan_jobs([root]), CONTENT, run, parts))
     assert marker.exists() and not any(read_part_record(p).status == STATUS_FAILED for p in parts.glob("*.npz"))
+def test_each_ray_worker_runs_as_many_threads_as_its_cpus(ray_session, tmp_path):
+    """A 2-worker extraction: in every task, the solver's thread count, OpenCV's thread pool and the
+    process's CPU count are the task's num_cpus (1), not the node's cores."""
+    import json
+    import threading
+
+    root = tmp_path / "videos"
+    make_tree(root, {"a/v1": 6, "a/v2": 6, "b/v3": 6, "b/v4": 6})
+    seen = tmp_path / "seen"
+    seen.mkdir()
+
+    def recording_job(job, content, parts_dir, flow_fn, batch_pairs):
+        import cv2
+        import ray
+
+        from flowkit.cpus import available_cpus
+
+        result = run_job(job, content, parts_dir, flow_fn, batch_pairs)
+        solver_threads = [t for t in threading.enumerate() if t.name.startswith("flowkit-tvl1")]
+        record = dict(pid=os.getpid(), num_cpus=ray.get_runtime_context().get_assigned_resources()["CPU"],
+                      solver=flow_fn.threads, solver_pool=len(solver_threads), cv2=cv2.getNumThreads(),
+                      available=available_cpus())
+        (seen / job.name.replace("/", "_")).write_text(json.dumps(record))
+        return result
+
+    parts = parts_dir_for(tmp_path / "s.h5")
+    prepare_parts_dir(parts, CONTENT.record(), overwrite=False)
+    results = list(run_with_ray(plan_jobs([root]), CONTENT, RunOptions(workers=2), parts, job_fn=recording_job))
+    assert [r.status for r in results] == [STATUS_OK] * 4, results
+    records = [json.loads(p.read_text()) for p in sorted(seen.iterdir())]
+    assert len(records) == 4
+    for record in records:
+        assert record["num_cpus"] == 1
+        assert record["solver"] == record["cv2"] == record["available"] == 1, record
+        assert record["solver_pool"] <= 1, record  # one CPU: pairs solved inline, no pool

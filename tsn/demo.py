@@ -19,6 +19,8 @@ from typing import Any
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from flowkit.errors import UserValueError
+
 # The streams the demo trains by default, and those it trains on request (`flowkit demo --rgbdiff`):
 # RGB differences, the paper's fourth modality, train the slowest of the streams, so they are left out
 # of the default run to keep it short (docs/results.md has the times).
@@ -164,7 +166,7 @@ def _check_reuse(config: DemoConfig, workdir: Path) -> None:
         previous = json.loads(path.read_text())
         if previous != settings:
             changed = ", ".join(k for k in settings if previous.get(k) != settings[k])
-            raise ValueError(f"{workdir} holds a demo made with other settings ({changed}); use another --workdir")
+            raise UserValueError(f"{workdir} holds a demo made with other settings ({changed}); use another --workdir")
     else:
         path.write_text(json.dumps(settings, indent=2))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+from flowkit.errors import UserValueError
 from tsn.scores import confusion_path, predict, save_scores
 
 
@@ -41,15 +42,15 @@ def evaluate_checkpoint(store: str | os.PathLike, checkpoint: str | os.PathLike,
     trained_modality = model_config["modality"]
     modality = modality or trained_modality
     if modality != trained_modality:
-        raise ValueError(f"checkpoint {checkpoint} was trained on {trained_modality}, not {modality}")
+        raise UserValueError(f"checkpoint {checkpoint} was trained on {trained_modality}, not {modality}")
     split = int(train_config.get("split", 1) if split is None else split)
     input_size = int(train_config.get("input_size", DEFAULT_INPUT_SIZE) if input_size is None else input_size)
     preset = TestCrops(input_size, crops)
     if test_segments < 1:
-        raise ValueError(f"test segments must be at least 1, got {test_segments}")
+        raise UserValueError(f"test segments must be at least 1, got {test_segments}")
     flow_store = FlowStore(store)
     if len(flow_store.classes) != model_config["num_classes"] or list(flow_store.classes) != list(saved["classes"]):
-        raise ValueError(f"checkpoint {checkpoint} has {model_config['num_classes']} classes, "
+        raise UserValueError(f"checkpoint {checkpoint} has {model_config['num_classes']} classes, "
                          f"store {store} has {len(flow_store.classes)}"
                          + ("" if len(flow_store.classes) != model_config["num_classes"] else " with other names"))
     dataset = TSNDataset(flow_store, split=split, subset="test", modality=modality, segments=test_segments,

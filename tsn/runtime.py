@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from flowkit.errors import UserValueError
 from flowkit.cpus import available_cpus
 
 
@@ -21,9 +22,9 @@ def pick_device(name: str | None = None) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError as exc:
-        raise ValueError(f"bad device {name!r}: {exc}") from None
+        raise UserValueError(f"bad device {name!r}: {exc}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} asked for but CUDA is not available")
+        raise UserValueError(f"device {name!r} asked for but CUDA is not available")
     return device
 
 

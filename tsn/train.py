@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from flowkit.errors import UserValueError
 from tsn.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from tsn.config import ResolvedConfig, TrainConfig, flow_layer_settings, resolve_config, start_notes, world_size
 from tsn.metrics import summarize_labelled
@@ -175,9 +176,9 @@ def _check_resume(checkpoint: dict, model: TSN, classes: list[str], path: str) -
     saved = checkpoint["model_config"]
     for key in ("modality", "arch", "num_classes", "in_channels", "segments", "consensus", "flow"):
         if _model_setting(saved.get(key)) != _model_setting(expected.get(key)):
-            raise ValueError(f"checkpoint {path} has {key}={saved.get(key)!r}, this run has {expected.get(key)!r}")
+            raise UserValueError(f"checkpoint {path} has {key}={saved.get(key)!r}, this run has {expected.get(key)!r}")
     if list(checkpoint["classes"]) != list(classes):
-        raise ValueError(f"checkpoint {path} was trained on other classes than the store's")
+        raise UserValueError(f"checkpoint {path} was trained on other classes than the store's")
 
 
 def _model_setting(value):
@@ -221,7 +222,7 @@ def train(config: TrainConfig) -> dict:
         classes = list(store.classes)
         labels = np.asarray(train_set.labels)
         if labels.min() < 0 or labels.max() >= len(classes):
-            raise ValueError(f"split {config.split} of {config.store} has training videos without a valid label")
+            raise UserValueError(f"split {config.split} of {config.store} has training videos without a valid label")
 
         seed_everything(config.seed)
         # A resumed run takes every weight from its checkpoint: the pretrained file is not read again.

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
 
 from cli.options import LABELS_HELP, SIZE, max_pixels_option, tvl1_options
+from flowkit.cpus import available_cpus
+from flowkit.errors import UserValueError
 from flowkit.quantize import DEFAULT_BOUND
 from flowkit.sizes import TSN_SIZE, format_size
 
@@ -66,7 +67,7 @@ def extract(paths, output, gpu, cpu, workers, address, size, short_side, long_si
     content = ContentOptions(size=size, short_side=short_side, long_side=long_side, fps=fps, step=step,
                              max_frames=max_frames, bound=bound, algo=algo,
                              flow_params=flow_params, warped=warped, rgb=not no_rgb)
-    run = RunOptions(device=device, gpus=gpus, workers=(os.cpu_count() or 1) if workers is None else workers,
+    run = RunOptions(device=device, gpus=gpus, workers=available_cpus() if workers is None else workers,
                      address=address, dashboard=dashboard, overwrite=overwrite, labels=labels)
     summary = run_extract(paths, output, content, run)
     click.echo(format_summary(summary))
@@ -86,5 +87,5 @@ def _one_sizing(ctx: click.Context, size, short_side, long_side):
     if ctx.get_parameter_source("size") not in (ParameterSource.DEFAULT, None):
         given.insert(0, "--size")
     if len(given) > 1:
-        raise ValueError(f"{' and '.join(given)} are mutually exclusive: give one way to size the frames")
+        raise UserValueError(f"{' and '.join(given)} are mutually exclusive: give one way to size the frames")
     return None if short_side is not None or long_side is not None else size

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from flowkit.errors import UserValueError
 from flowkit.extract.parts import part_path, read_part
 from flowkit.store import StoreWriter
 from flowkit.store import format as fmt
@@ -35,12 +36,12 @@ def assemble_store(
     ordered = sorted(names)
     missing = [n for n in ordered if not part_path(parts_dir, n).is_file()]
     if missing:
-        raise ValueError(f"cannot assemble {output}: no part for {len(missing)} video(s), e.g. {missing[0]!r}")
+        raise UserValueError(f"cannot assemble {output}: no part for {len(missing)} video(s), e.g. {missing[0]!r}")
     with StoreWriter(output, streams, attrs) as writer:
         for name in tqdm(ordered, desc="assembling", unit="video", disable=not progress, leave=False):
             record, encoded = read_part(part_path(parts_dir, name))
             if record.name != name:
-                raise ValueError(f"part {part_path(parts_dir, name)} holds {record.name!r}, expected {name!r}")
+                raise UserValueError(f"part {part_path(parts_dir, name)} holds {record.name!r}, expected {name!r}")
             record.label = int(labels.get(name, -1))
             writer.add_video(record, encoded if record.status == fmt.STATUS_OK else {})
         writer.set_classes(list(classes))

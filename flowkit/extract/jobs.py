@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterable
 
+from flowkit.errors import UserValueError
 from flowkit.store.names import check_name
 
 _UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
@@ -70,7 +71,7 @@ def plan_jobs(paths: Iterable[str | os.PathLike], skipped: list[str] | None = No
     into jobs sorted by name.
 
     A file reached twice is kept once; two different files that would get the same name (same
-    relative path from different roots, or `v.avi` next to `v.mp4`) raise ValueError naming both.
+    relative path from different roots, or `v.avi` next to `v.mp4`) raise UserValueError naming both.
     Links that loop or lead nowhere are appended to `skipped` ('PATH: reason', flowkit.video).
     Raises FileNotFoundError for missing paths and ValueError when no video is found.
     """
@@ -89,12 +90,12 @@ def plan_jobs(paths: Iterable[str | os.PathLike], skipped: list[str] | None = No
             rel_path = PurePosixPath(Path(os.path.relpath(source, root)).as_posix())
             name = check_name(_name_of(rel_path, os.path.isdir(source)))
             if name in jobs:
-                raise ValueError(f"two videos would both be named {name!r}: {jobs[name].source} and {source}; "
+                raise UserValueError(f"two videos would both be named {name!r}: {jobs[name].source} and {source}; "
                                  "rename one or extract them separately")
             jobs[name] = VideoJob(name=name, source=source, rel_path=str(rel_path), folder=Path(source).parent.name)
     if not jobs:
         also = f" (skipped {'; '.join(skipped[:3])})" if skipped else ""
-        raise ValueError(f"no video files found in {', '.join(str(p) for p in paths)}{also}")
+        raise UserValueError(f"no video files found in {', '.join(str(p) for p in paths)}{also}")
     return [jobs[name] for name in sorted(jobs)]
 
 

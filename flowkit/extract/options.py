@@ -3,9 +3,10 @@ and the run settings (where and how fast it runs; they never change the result).
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field
 
+from flowkit.cpus import available_cpus
+from flowkit.errors import UserValueError
 from flowkit.quantize import DEFAULT_BOUND
 from flowkit.resample import check_fps
 from flowkit.sizes import TSN_SIZE, FrameSize, check_side, check_size
@@ -60,15 +61,15 @@ class ContentOptions:
         if self.fps is not None:
             object.__setattr__(self, "fps", check_fps(self.fps))
         if int(self.step) != self.step or self.step < 1:
-            raise ValueError(f"step must be an integer >= 1, got {self.step}")
+            raise UserValueError(f"step must be an integer >= 1, got {self.step}")
         if self.max_frames is not None and (int(self.max_frames) != self.max_frames or self.max_frames < 2):
-            raise ValueError(f"max-frames must be an integer >= 2 (flow needs a pair), got {self.max_frames}")
+            raise UserValueError(f"max-frames must be an integer >= 2 (flow needs a pair), got {self.max_frames}")
         if not self.bound > 0:
-            raise ValueError(f"bound must be positive, got {self.bound}")
+            raise UserValueError(f"bound must be positive, got {self.bound}")
         if self.flow_codec not in fmt.CODECS:
-            raise ValueError(f"flow codec must be one of {', '.join(fmt.CODECS)}, got {self.flow_codec!r}")
+            raise UserValueError(f"flow codec must be one of {', '.join(fmt.CODECS)}, got {self.flow_codec!r}")
         if not 1 <= int(self.jpeg_quality) <= 100:
-            raise ValueError(f"jpeg quality must be in 1..100, got {self.jpeg_quality}")
+            raise UserValueError(f"jpeg quality must be in 1..100, got {self.jpeg_quality}")
 
     def frame_size(self) -> FrameSize:
         """How frames are resized (flowkit.sizes.FrameSize)."""
@@ -104,7 +105,7 @@ class RunOptions:
 
     device: str = "cpu"
     gpus: tuple[int, ...] = ()
-    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    workers: int = field(default_factory=available_cpus)
     address: str | None = None
     dashboard: bool = False
     batch_pairs: int = DEFAULT_BATCH_PAIRS
@@ -116,10 +117,10 @@ class RunOptions:
 
     def __post_init__(self):
         if self.device not in ("cpu", "cuda"):
-            raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
+            raise UserValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
         if int(self.workers) != self.workers or self.workers < 0:
-            raise ValueError(f"workers must be an integer >= 0, got {self.workers}")
+            raise UserValueError(f"workers must be an integer >= 0, got {self.workers}")
         if self.batch_pairs < 1:
-            raise ValueError(f"batch_pairs must be >= 1, got {self.batch_pairs}")
+            raise UserValueError(f"batch_pairs must be >= 1, got {self.batch_pairs}")
         if self.max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
+            raise UserValueError(f"max_retries must be >= 0, got {self.max_retries}")

@@ -20,6 +20,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from flowkit.errors import UserValueError, create_output_folder
 from flowkit.extract.jobs import part_filename
 from flowkit.store import format as fmt
 from flowkit.store.format import PARTS_SUFFIX
@@ -29,7 +30,7 @@ PARAMS_FILE = "params.json"
 TMP_SUFFIX = ".tmp"
 
 
-class DamagedPartError(ValueError):
+class DamagedPartError(UserValueError):
     """A part file that cannot be read back (truncated, bytes changed: zip checks every member's
     CRC-32). `path` is the part; the run deletes it and extracts the video again."""
 
@@ -85,11 +86,11 @@ def prepare_parts_dir(parts_dir: Path, params: Mapping, overwrite: bool) -> int:
         if earlier != params:
             keys = sorted(k for k in set(earlier) | set(params) if earlier.get(k) != params.get(k))
             differences = "; ".join(f"{k}: {earlier.get(k)!r} then, {params.get(k)!r} now" for k in keys)
-            raise ValueError(
+            raise UserValueError(
                 f"{parts_dir} holds an unfinished run with other settings ({differences}); "
                 "rerun with the same options to resume it, or pass --overwrite to start over"
             )
-    parts_dir.mkdir(parents=True, exist_ok=True)
+    create_output_folder(parts_dir)
     for leftover in parts_dir.glob(f"*{TMP_SUFFIX}"):
         leftover.unlink(missing_ok=True)
     if not params_file.is_file():

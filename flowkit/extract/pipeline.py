@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Iterable
 
+from flowkit.errors import UserFileExistsError, UserIsADirectoryError, UserValueError
 from flowkit.extract.assemble import assemble_store
 from flowkit.extract.jobs import VideoJob, default_output, plan_jobs
 from flowkit.extract.labels import coverage_notes, labels_from_folders, load_labels
@@ -84,7 +85,7 @@ def _check_dashboard(run: RunOptions) -> None:
     if run.dashboard and run.workers > 0 and not run.address and ray_available():
         reason = missing_dashboard_packages()
         if reason:
-            raise ValueError(reason)
+            raise UserValueError(reason)
 
 
 def _check_devices(run: RunOptions) -> RunOptions:
@@ -112,7 +113,7 @@ def _runner(run: RunOptions, videos: int, notes: list[str]):
             return functools.partial(run_with_ray, say=_say), "ray"
         return run_in_process, "in-process threads (small job: no Ray start-up)"
     if run.address:
-        raise ValueError("--address needs the ray package, which is not installed here")
+        raise UserValueError("--address needs the ray package, which is not installed here")
     notes.append(f"ray is not installed: extracting in this process with {run.workers} threads")
     return run_in_process, "in-process threads"
 
@@ -152,7 +153,7 @@ def extract(
     run = run or RunOptions()
     paths = [Path(p) for p in paths]
     if not paths:
-        raise ValueError("no input paths given")
+        raise UserValueError("no input paths given")
     skipped: list[str] = []
     jobs = plan_jobs(paths, skipped)
     output = Path(output) if output is not None else default_output(paths)
@@ -163,9 +164,9 @@ def extract(
     _check_dashboard(run)
     parts_dir = parts_dir_for(output)
     if output.exists() and not parts_dir.exists() and not run.overwrite:
-        raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
+        raise UserFileExistsError(f"{output} exists; pass --overwrite to replace it")
     if output.is_dir():
-        raise IsADirectoryError(f"output {output} is a folder; give a file name like {output / 'videos.h5'}")
+        raise UserIsADirectoryError(f"output {output} is a folder; give a file name like {output / 'videos.h5'}")
     fresh = not parts_dir.exists()
     prepare_parts_dir(parts_dir, {"format_version": fmt.FORMAT_VERSION, **content.record()}, run.overwrite)
     try:

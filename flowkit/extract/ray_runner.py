@@ -1,15 +1,17 @@
-"""Running the per-video work on Ray: one task per video on CPU workers, and with GPUs one flow
-actor per GPU that batches the frame pairs of every task using it.
+"""Running the per-video work on Ray: one task per video on CPU workers, and with GPUs one flow actor
+per GPU that batches the frame pairs of every task using it.
 
-A local Ray is started with `num_cpus = workers`, no dashboard unless asked (then on 127.0.0.1),
-and its servers bound to the loopback interface; `address` joins an existing cluster instead
-(inputs and the output folder must then be on a filesystem every node sees at the same path).
-A task whose worker process or node dies is submitted again up to `max_retries` times (one line
-said per retry); after that the video is recorded as failed. Errors of the video itself (it does
-not decode...) are failures at once, never retried. A GPU actor whose device breaks is restarted
-(as often) and runs its pending calls again; with no restart left the run stops with
-BrokenDeviceError (docs/architecture.md, "When flow fails during extraction"). Ray's own messages stay in its log folder
-(ray_logs). `import ray` happens only inside these functions.
+Each video's task holds CPUS_PER_TASK CPUs and sizes every thread pool it runs (the solver's,
+OpenCV's, torch's) to them (flowkit.cpus.use_cpus). A local Ray is started with `num_cpus =
+workers`, no dashboard unless asked (then on 127.0.0.1), and its servers bound to the loopback
+interface; `address` joins an existing cluster instead (inputs and the output folder must then be on
+a filesystem every node sees at the same path). A task whose worker process or node dies is
+submitted again up to `max_retries` times (one line said per retry); after that the video is
+recorded as failed. Errors of the video itself (it does not decode...) are failures at once, never
+retried. A GPU actor whose device breaks is restarted (as often) and runs its pending calls again;
+with no restart left the run stops with BrokenDeviceError (docs/architecture.md, "When flow fails
+during extraction"). Ray's own messages stay in its log folder (ray_logs). `import ray` happens only
+inside these functions.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from flowkit.extract.failures import BrokenDeviceError, broken_device_error, describe
+from flowkit.cpus import use_cpus
+from flowkit.errors import UserValueError
 from flowkit.extract.jobs import VideoJob
 from flowkit.extract.options import BATCH_CHUNKS, ContentOptions, RunOptions
 from flowkit.extract.worker import VideoResult, failed_result, local_flow_fn, make_flow_fn, run_job
@@ -36,6 +40,8 @@ from flowkit.limits import MAX_PIXELS_ENV
 _LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 # In-flight tasks per CPU worker: enough to keep workers fed, few enough that ray.wait stays cheap.
 TASKS_PER_WORKER = 3
+# Each video's task holds one CPU (a worker is a core) and runs its threads on it (task_cpus).
+CPUS_PER_TASK = 1
 
 
 def ray_available() -> bool:
@@ -109,8 +115,20 @@ class RemoteFlow:
 
 
 def _task(job_fn, job: VideoJob, content: ContentOptions, parts_dir: str, actor, batch_pairs: int) -> VideoResult:
-    flow_fn = RemoteFlow(actor) if actor is not None else local_flow_fn(content, "cpu")
+    cpus = task_cpus()
+    # The solver's pool, OpenCV's and torch's threads (and every default from available_cpus) sized to
+    # the task's CPUs, not the node's: a node's tasks would otherwise run cores x cores threads.
+    flow_fn = RemoteFlow(actor) if actor is not None else local_flow_fn(content, "cpu", threads=cpus)
+    use_cpus(cpus)  # after the flow function, which may have loaded torch
     return job_fn(job, content, parts_dir, flow_fn, batch_pairs)
+
+
+def task_cpus() -> int:
+    """The CPUs Ray assigned the running task or actor (its num_cpus, at least 1)."""
+    import ray
+
+    assigned = ray.get_runtime_context().get_assigned_resources().get("CPU", 0)
+    return max(1, int(assigned))
 
 
 def init_ray(run: RunOptions) -> bool:
@@ -158,10 +176,10 @@ def _cluster_gpus(ray, run: RunOptions) -> int:
     """How many flow actors to start: one per requested GPU, checked against the cluster."""
     available = int(ray.cluster_resources().get("GPU", 0))
     if available == 0:
-        raise ValueError("--gpu: the Ray cluster has no GPU (use --cpu)")
+        raise UserValueError("--gpu: the Ray cluster has no GPU (use --cpu)")
     wanted = len(run.gpus) if run.gpus else available
     if wanted > available:
-        raise ValueError(f"--gpu: asked for {wanted} GPUs, the Ray cluster has {available}")
+        raise UserValueError(f"--gpu: asked for {wanted} GPUs, the Ray cluster has {available}")
     return wanted
 
 
@@ -224,7 +242,7 @@ def run_with_ray(jobs: Sequence[VideoJob], content: ContentOptions, run: RunOpti
 def _run_tasks(ray, jobs, content, run, parts_dir, job_fn, say) -> Iterator[VideoResult]:
     actors = flow_actors(ray, content, run) if run.device == "cuda" else []
     # Retries are ours, not Ray's: so each one can be said, and counted against the video.
-    task = ray.remote(_task).options(num_cpus=1, max_retries=0, retry_exceptions=False)
+    task = ray.remote(_task).options(num_cpus=CPUS_PER_TASK, max_retries=0, retry_exceptions=False)
     workers = max(run.workers, 1) if not run.address else max(int(ray.cluster_resources().get("CPU", 1)), 1)
     window = TASKS_PER_WORKER * workers
     queue = iter(enumerate(jobs))

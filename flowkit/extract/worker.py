@@ -21,6 +21,7 @@ import numpy as np
 
 from flowkit.color import rgb_to_gray
 from flowkit.extract.failures import BROKEN_DEVICE, broken_device_error, describe, failure_kind
+from flowkit.errors import UserError
 from flowkit.extract.jobs import VideoJob
 from flowkit.extract.options import ContentOptions
 from flowkit.flow.functions import FlowFn, make_flow_fn
@@ -173,9 +174,7 @@ def _collect_decode_warnings():
 
 
 def _reason(exc: BaseException) -> str:
-    from flowkit.video import VideoDecodeError
-
-    if isinstance(exc, VideoDecodeError):
+    if isinstance(exc, UserError):  # a bad video (VideoDecodeError...): its message says it all
         return str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return describe(exc)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from flowkit.errors import UserValueError
 from flowkit.flow.frames import frame_pair
 from flowkit.flow.params import TVL1Params, check_algorithm, check_device, farneback_params
 
@@ -41,7 +42,7 @@ def opencv_tvl1(prev, next, device="cpu", initial_flow=None, **params) -> torch.
     import cv2
 
     if not hasattr(cv2, "optflow"):
-        raise ValueError("opencv-tvl1 needs opencv-contrib (cv2.optflow), which this OpenCV lacks")
+        raise UserValueError("opencv-tvl1 needs opencv-contrib (cv2.optflow), which this OpenCV lacks")
     settings = TVL1Params.from_kwargs(**params)
     solver = cv2.optflow.DualTVL1OpticalFlow_create(*settings.opencv_args())
     a, b = _opencv_gray(prev, next)

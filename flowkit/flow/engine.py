@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from flowkit.errors import UserValueError
 from flowkit.flow.frames import frame_pair
 from flowkit.flow.median import median_filter_opencv, median_filter_torch
 from flowkit.flow.params import TVL1Params, pyramid_sizes
@@ -186,15 +187,16 @@ def resolve_device(device) -> torch.device:
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError):
-        raise ValueError(f"invalid device {device!r}: use 'cpu' or 'cuda[:index]'") from None
+        raise UserValueError(f"invalid device {device!r}: use 'cpu' or 'cuda[:index]'") from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} requested but CUDA is not available on this machine")
+            raise UserValueError(f"device {device!r} requested but CUDA is not available on this machine")
         index = dev.index or 0
         if index >= torch.cuda.device_count():
-            raise ValueError(f"device {device!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
+            raise UserValueError(f"device {device!r} requested but only {torch.cuda.device_count()} CUDA "
+                                 f"device(s) exist")
     elif dev.type != "cpu":
-        raise ValueError(f"unsupported device {device!r}: use 'cpu' or 'cuda[:index]'")
+        raise UserValueError(f"unsupported device {device!r}: use 'cpu' or 'cuda[:index]'")
     return dev
 
 

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import os
 
+from flowkit.errors import UserValueError
+
 
 def verify_hint(path: str | os.PathLike) -> str:
     """The advice every damage message ends with."""
     return f"`flowkit verify {path}` lists every problem"
 
 
-class DamagedStoreError(ValueError):
+class DamagedStoreError(UserValueError):
     """The store's tables (videos table, offsets, splits) are inconsistent: readers refuse it."""
 
     problems: list[str]
@@ -26,7 +28,7 @@ class DamagedStoreError(ValueError):
         return error
 
 
-class DamagedRecordError(ValueError):
+class DamagedRecordError(UserValueError):
     """One stored record is damaged: its checksum differs or it does not decode."""
 
     @classmethod

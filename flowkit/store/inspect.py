@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from flowkit.cpus import available_cpus
 from flowkit.store import format as fmt
 from flowkit.store.checksums import dataset_sha256, offsets_digest, source_sha256
 from flowkit.store.errors import DamagedStoreError
@@ -198,7 +199,7 @@ def _check_records(store: FlowStore, problems: _Problems, workers: int | None, p
     from tqdm import tqdm
 
     ok = [(i, v) for i, v in enumerate(store.videos) if v.status == fmt.STATUS_OK]
-    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+    with ThreadPoolExecutor(max_workers=workers or available_cpus()) as pool:
         for i, video in tqdm(ok, desc="verify", unit="video", disable=not progress):
             shapes: set = set()
             for stream in store.streams:

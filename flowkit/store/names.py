@@ -7,21 +7,23 @@ import os
 import re
 from pathlib import Path
 
+from flowkit.errors import UserValueError
+
 # Checked for every name of a store when it is opened: one regex scan, not a Python loop per character.
 _CONTROL_OR_BACKSLASH = re.compile(r"[\x00-\x1f\x7f\\]")
 
 
 def check_name(name: str) -> str:
-    """Return `name` if it is a safe relative '/'-separated name, else raise ValueError: no empty,
+    """Return `name` if it is a safe relative '/'-separated name, else raise UserValueError: no empty,
     '.' or '..' components, not absolute, no backslash, NUL or control characters."""
     if not isinstance(name, str) or not name:
-        raise ValueError(f"invalid video name {name!r}: empty")
+        raise UserValueError(f"invalid video name {name!r}: empty")
     if _CONTROL_OR_BACKSLASH.search(name):
-        raise ValueError(f"invalid video name {name!r}: control characters or backslashes")
+        raise UserValueError(f"invalid video name {name!r}: control characters or backslashes")
     if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
-        raise ValueError(f"invalid video name {name!r}: absolute path")
+        raise UserValueError(f"invalid video name {name!r}: absolute path")
     if any(part in ("", ".", "..") for part in name.split("/")):
-        raise ValueError(f"invalid video name {name!r}: empty, '.' or '..' path components")
+        raise UserValueError(f"invalid video name {name!r}: empty, '.' or '..' path components")
     return name
 
 
@@ -34,5 +36,5 @@ def safe_join(root: str | os.PathLike, name: str) -> Path:
     resolved_root = root.resolve()
     resolved = target.resolve()
     if resolved == resolved_root or not resolved.is_relative_to(resolved_root):
-        raise ValueError(f"invalid video name {name!r}: leaves the folder {root}")
+        raise UserValueError(f"invalid video name {name!r}: leaves the folder {root}")
     return target

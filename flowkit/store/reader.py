@@ -14,6 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
+from flowkit.errors import UserFileNotFoundError, UserKeyError, UserOSError, UserValueError
 from flowkit.quantize import DEFAULT_BOUND
 from flowkit.store import format as fmt
 from flowkit.store.checks import StreamTable, check_tables, column_problems
@@ -62,16 +63,20 @@ class FlowStore(FrameSource):
     def __init__(self, path: str | os.PathLike, check: bool = True):
         self.path = Path(path)
         if not self.path.is_file():
-            raise FileNotFoundError(f"no store at {self.path}{_interrupted_run_hint(self.path)}")
+            raise UserFileNotFoundError(f"no store at {self.path}{_interrupted_run_hint(self.path)}")
         self._file = None
         self._pid: int | None = None
         self._data: dict = {}
-        file = self._handle()
+        try:
+            file = self._handle()
+        except OSError as exc:  # h5py: not an HDF5 file, truncated, unreadable
+            raise UserOSError(f"{self.path} cannot be opened as a flowkit store: {exc}") from None
         if file.attrs.get("format") != fmt.FORMAT_NAME:
-            raise ValueError(f"{self.path} is not a flowkit store (no format attribute {fmt.FORMAT_NAME!r})")
+            raise UserValueError(f"{self.path} is not a flowkit store (no format attribute {fmt.FORMAT_NAME!r})")
         version = int(file.attrs.get("format_version", 0))
         if version > fmt.FORMAT_VERSION:
-            raise ValueError(f"{self.path} has store format {version}; this flowkit reads up to {fmt.FORMAT_VERSION}")
+            raise UserValueError(f"{self.path} has store format {version}; this flowkit reads up to "
+                                 f"{fmt.FORMAT_VERSION}")
         try:
             self._load(file)
         except KeyError as exc:  # a group or dataset is missing: h5py's message names it
@@ -159,7 +164,7 @@ class FlowStore(FrameSource):
         try:
             return self._index[name]
         except KeyError:
-            raise KeyError(f"no video named {name!r} in {self.path}") from None
+            raise UserKeyError(f"no video named {name!r} in {self.path}") from None
 
     def _no_split_hint(self) -> str:
         return (f"; add labels and splits with `flowkit set-labels {self.path} --labels LABELS` (a UCF101 folder, "

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from flowkit.errors import UserKeyError, UserOSError, UserValueError, create_output_folder
 from flowkit.store import format as fmt
 from flowkit.store.reader import FlowStore
 
@@ -29,7 +30,7 @@ def find_video(store: FlowStore, video: str | int) -> int:
                 raise
         index = int(video)
     if not 0 <= index < len(store.videos):
-        raise KeyError(f"video index {index} out of range: {store.path} has {len(store.videos)} videos")
+        raise UserKeyError(f"video index {index} out of range: {store.path} has {len(store.videos)} videos")
     return index
 
 
@@ -42,13 +43,13 @@ def show_panels(store: FlowStore, video: int, frame: int | None = None) -> tuple
 
     record = store.videos[video]
     if record.status != fmt.STATUS_OK:
-        raise ValueError(f"video {record.name!r} failed at extraction ({record.error}); it has no frames")
+        raise UserValueError(f"video {record.name!r} failed at extraction ({record.error}); it has no frames")
     has_flow = fmt.FLOW_X in store.streams
     last = record.num_frames - (2 if has_flow else 1)
     if frame is None:
         frame = max(min(record.num_frames // 2, last), 0)
     if not 0 <= frame <= last:
-        raise ValueError(
+        raise UserValueError(
             f"frame {frame} out of range: video {record.name!r} has {record.num_frames} frames"
             + (f" and flow for frames 0..{last}" if has_flow else "")
         )
@@ -95,7 +96,7 @@ def render_show(
         panels, _ = show_panels(store, find_video(store, video), frame)
     image = compose(panels)
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    create_output_folder(output.parent)
     if not cv2.imwrite(str(output), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"could not write {output} (use a .png name)")
+        raise UserOSError(f"could not write {output} (use a .png name)")
     return output

@@ -20,6 +20,7 @@ import math
 
 import numpy as np
 
+from flowkit.errors import UserValueError
 from flowkit.color import brightness
 from flowkit.synth.names import choice_index
 
@@ -51,7 +52,7 @@ def kind_motion_pairs(count: int, motions: tuple[str, ...]) -> list[tuple[int, s
     otherwise (with fewer than 2 kinds the cycle would not cross kinds with motions)."""
     largest = 2 * min(len(KINDS), len(motions))
     if int(count) != count or count % 2 or not 4 <= count <= largest:
-        raise ValueError(f"the kind-motion family has an even number of classes from 4 to {largest}, got {count!r}")
+        raise UserValueError(f"the kind-motion family has an even number of classes from 4 to {largest}, got {count!r}")
     kinds = int(count) // 2
     return [(kind, motions[(kind + step) % kinds]) for kind in range(kinds) for step in (0, 1)]
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from flowkit.errors import UserValueError
 from flowkit.store.errors import DamagedRecordError
 from tsn.choices import DECODE_MODES
 from tsn.data import transforms as T
@@ -85,14 +86,14 @@ class TSNDataset(Dataset):
         if not isinstance(self.preset, (TrainCrops, TestCrops)):
             raise TypeError(f"preset must be a TrainCrops or TestCrops, got {type(preset).__name__}")
         if self.segments < 1:
-            raise ValueError(f"segments must be >= 1, got {segments}")
+            raise UserValueError(f"segments must be >= 1, got {segments}")
         if decode not in DECODE_MODES:
-            raise ValueError(f"decode must be one of {', '.join(DECODE_MODES)}, got {decode!r}")
+            raise UserValueError(f"decode must be one of {', '.join(DECODE_MODES)}, got {decode!r}")
         missing = [s for s in self.modality.streams if s not in self.store.streams]
         if missing:
             have = ", ".join(self.store.streams) or "none"
-            raise ValueError(f"{self.store.path} has no stream {', '.join(missing)} needed by modality {modality!r}; "
-                             f"it has {have}")
+            raise UserValueError(f"{self.store.path} has no stream {', '.join(missing)} needed by "
+                                 f"modality {modality!r}; it has {have}")
         self.decode, self.decode_note = decode, ""
         if decode == "device":
             not_jpeg = [s for s in self.modality.streams if self.store.streams[s] != "jpeg"]
@@ -108,7 +109,8 @@ class TSNDataset(Dataset):
         self.video_ids = [v for v in candidates if self.store.num_records(v, stream) > 0]
         self.skipped = [self.store.videos[v].name for v in candidates if self.store.num_records(v, stream) == 0]
         if not self.video_ids:
-            raise ValueError(f"split {self.split} of {self.store.path} has no {subset} videos with {modality} records")
+            raise UserValueError(f"split {self.split} of {self.store.path} has no {subset} videos with "
+                                 f"{modality} records")
         self.names = [self.store.videos[v].name for v in self.video_ids]
         self.labels = [int(self.store.videos[v].label) for v in self.video_ids]
         self.bound = float(self.store.bound)

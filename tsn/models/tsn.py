@@ -23,6 +23,7 @@ import os
 import torch
 from torch import nn
 
+from flowkit.errors import UserValueError
 from tsn.choices import CONSENSUS_TYPES, LEARNED_FLOW, MODALITIES, TEMPORAL_MODALITIES
 from tsn.models.backbones import build_backbone
 from tsn.models.consensus import SegmentConsensus
@@ -83,15 +84,15 @@ class TSN(nn.Module):
                  pretrained: str | os.PathLike | None = None, flow: dict | None = None):
         super().__init__()
         if modality not in MODALITIES:
-            raise ValueError(f"unknown modality {modality!r}; choose from {', '.join(MODALITIES)}")
+            raise UserValueError(f"unknown modality {modality!r}; choose from {', '.join(MODALITIES)}")
         if num_classes < 1:
-            raise ValueError(f"num_classes must be positive, got {num_classes}")
+            raise UserValueError(f"num_classes must be positive, got {num_classes}")
         self.modality = modality
         self.in_channels = in_channels
         self.arch = arch
         self.segments = segments
         if consensus not in CONSENSUS_TYPES:
-            raise ValueError(f"unknown consensus {consensus!r}; choose from {', '.join(CONSENSUS_TYPES)}")
+            raise UserValueError(f"unknown consensus {consensus!r}; choose from {', '.join(CONSENSUS_TYPES)}")
         # The learned-flow layers turn the snippet's frames into the flow modality's input.
         self.flow_layers = None
         backbone_channels, backbone_modality = in_channels, modality
@@ -99,7 +100,7 @@ class TSN(nn.Module):
             self.flow_layers = UnrolledTVL1(**(flow or {}))
             backbone_channels, backbone_modality = 2 * (in_channels // 3 - 1), "flow"  # (x, y) per frame pair
         elif flow is not None:
-            raise ValueError(f"flow layer settings apply to the {LEARNED_FLOW} modality, not {modality}")
+            raise UserValueError(f"flow layer settings apply to the {LEARNED_FLOW} modality, not {modality}")
         self.backbone = build_backbone(arch)
         weights = None
         if pretrained is not None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from flowkit.errors import UserValueError, UserFileNotFoundError
 from flowkit.extract.labels import hmdb51, kinetics, mmaction, ssv2, ucf101
 from flowkit.extract.labels.common import Labels, coverage_notes, labels_from_folders, video_key
 
@@ -29,10 +30,10 @@ def load_labels(path: str | os.PathLike) -> Labels:
     JSON, mmaction2 list). Raises FileNotFoundError / ValueError with the reason."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"labels: no such file or folder: {path}")
+        raise UserFileNotFoundError(f"labels: no such file or folder: {path}")
     for labels_format in FORMATS:
         if labels_format.detect(path):
             return labels_format.load(path)
-    raise ValueError(
+    raise UserValueError(
         f"labels: {path} is none of: " + "; ".join(f.DESCRIPTION for f in FORMATS)
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Mapping
 
+from flowkit.errors import UserValueError
 from flowkit.store.format import SPLIT_UNUSED
 
 
@@ -129,7 +130,7 @@ def int_field(value: str, path: Path, line: list[str]) -> int:
     try:
         return int(value)
     except ValueError:
-        raise ValueError(f"{path}: expected an integer in line {' '.join(line)!r}") from None
+        raise UserValueError(f"{path}: expected an integer in line {' '.join(line)!r}") from None
 
 
 def labels_from_folders(folder_of: Mapping[str, str]) -> tuple[list[str], dict[str, int]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from flowkit.errors import UserValueError
 from flowkit.extract.labels.common import Labels, int_field, read_rows, video_key
 from flowkit.store.format import SPLIT_TEST, SPLIT_TRAIN, SPLIT_UNUSED
 
@@ -28,10 +29,10 @@ def load(path: Path) -> Labels:
         members = labels.splits.setdefault(number, {})
         for row in read_rows(list_file):
             if len(row) != 2:
-                raise ValueError(f"{list_file}: expected lines '<video> <0|1|2>', got {' '.join(row)!r}")
+                raise UserValueError(f"{list_file}: expected lines '<video> <0|1|2>', got {' '.join(row)!r}")
             code = int_field(row[1], list_file, row)
             if code not in (SPLIT_UNUSED, SPLIT_TRAIN, SPLIT_TEST):
-                raise ValueError(f"{list_file}: split code must be 0, 1 or 2, got {code}")
+                raise UserValueError(f"{list_file}: split code must be 0, 1 or 2, got {code}")
             key = f"{cls}/{video_key(row[0])}"
             labels.label_of[key] = classes.index(cls)
             members[key] = code

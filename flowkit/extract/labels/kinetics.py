@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from flowkit.errors import UserValueError
 from flowkit.extract.labels.common import Labels
 from flowkit.store.format import SPLIT_TEST, SPLIT_TRAIN, SPLIT_UNUSED
 
@@ -59,7 +60,7 @@ def load(path: Path) -> Labels:
             for line, row in enumerate(reader, start=2):
                 rows.append(_row(row, csv_file, line, default_split))
     if not rows:
-        raise ValueError(f"{path}: no Kinetics rows (expected a header with youtube_id,time_start,time_end)")
+        raise UserValueError(f"{path}: no Kinetics rows (expected a header with youtube_id,time_start,time_end)")
     classes = sorted({label for _, label, split, _, _ in rows if label and _SPLIT_CODES[split] != SPLIT_UNUSED})
     class_index = {c: i for i, c in enumerate(classes)}
     labels = Labels(classes=classes, source=str(path))
@@ -67,7 +68,7 @@ def load(path: Path) -> Labels:
     for key, label, split, csv_file, line in rows:
         code = _SPLIT_CODES[split]
         if code != SPLIT_UNUSED and not label:
-            raise ValueError(f"{csv_file}:{line}: a {split} row without a label")
+            raise UserValueError(f"{csv_file}:{line}: a {split} row without a label")
         labels.label_of[key] = class_index[label] if code != SPLIT_UNUSED else -1
         members[key] = code
     return labels
@@ -76,7 +77,7 @@ def load(path: Path) -> Labels:
 def _row(row: dict[str, str | None], csv_file: Path, line: int,
          default_split: str | None) -> tuple[str, str, str, Path, int]:
     """(clip key, label, split, file, line) of one CSV row; ValueError naming the line if broken."""
-    broken = ValueError(f"{csv_file}:{line}: expected youtube_id,time_start,time_end, got {dict(row)}")
+    broken = UserValueError(f"{csv_file}:{line}: expected youtube_id,time_start,time_end, got {dict(row)}")
     youtube_id = (row.get("youtube_id") or "").strip()
     try:
         start, end = float(row.get("time_start") or ""), float(row.get("time_end") or "")
@@ -86,7 +87,7 @@ def _row(row: dict[str, str | None], csv_file: Path, line: int,
         raise broken
     split = (row.get("split") or default_split or "").strip().lower()
     if split not in _SPLIT_CODES:
-        raise ValueError(f"{csv_file}:{line}: split must be train, val(idate) or test, got {split!r}")
+        raise UserValueError(f"{csv_file}:{line}: split must be train, val(idate) or test, got {split!r}")
     return clip_name(youtube_id, start, end), (row.get("label") or "").strip(), split, csv_file, line
 
 

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Mapping
 
+from flowkit.errors import UserValueError
 from flowkit.extract.labels.common import Labels, int_field, read_rows, video_key
 from flowkit.store.format import SPLIT_TEST, SPLIT_TRAIN
 
@@ -26,13 +27,14 @@ def load(path: Path) -> Labels:
     entries: dict[str, int] = {}
     for row in read_rows(path):
         if len(row) not in (2, 3):
-            raise ValueError(f"{path}: expected 'video label' or 'frame_dir total_frames label', got {' '.join(row)!r}")
+            raise UserValueError(f"{path}: expected 'video label' or 'frame_dir total_frames label', "
+                                 f"got {' '.join(row)!r}")
         label = int_field(row[-1], path, row)
         if label < 0:
-            raise ValueError(f"{path}: labels must be >= 0, got {label}")
+            raise UserValueError(f"{path}: labels must be >= 0, got {label}")
         entries[video_key(row[0])] = label
     if not entries:
-        raise ValueError(f"{path}: no entries")
+        raise UserValueError(f"{path}: no entries")
     labels = Labels(classes=_class_names(entries), label_of=entries, source=str(path))
     subset = _SUBSET.search(path.stem)
     if subset:

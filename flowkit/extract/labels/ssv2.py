@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from flowkit.errors import UserValueError
 from flowkit.extract.labels.common import Labels
 from flowkit.store.format import SPLIT_TEST, SPLIT_TRAIN, SPLIT_UNUSED
 
@@ -34,7 +35,7 @@ def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+        raise UserValueError(f"{path}: not valid JSON ({exc})") from None
 
 
 def template_class(template: str) -> str:
@@ -49,13 +50,13 @@ def load(path: Path) -> Labels:
     index_file = folder / CLASS_INDEX
     index = _read_json(index_file)
     if not isinstance(index, dict):
-        raise ValueError(f"{index_file}: expected an object {{template: class index}}")
+        raise UserValueError(f"{index_file}: expected an object {{template: class index}}")
     try:
         by_index = {int(value): name for name, value in index.items()}
     except (TypeError, ValueError):
-        raise ValueError(f"{index_file}: class indices must be integers") from None
+        raise UserValueError(f"{index_file}: class indices must be integers") from None
     if sorted(by_index) != list(range(len(index))):
-        raise ValueError(f"{index_file}: class indices must be 0..{len(index) - 1}, each once")
+        raise UserValueError(f"{index_file}: class indices must be 0..{len(index) - 1}, each once")
     labels = Labels(classes=[by_index[i] for i in range(len(index))], source=str(folder))
     members = labels.splits.setdefault(1, {})
     for subset, code in _LISTS.items():
@@ -64,17 +65,17 @@ def load(path: Path) -> Labels:
             continue
         entries = _read_json(list_file)
         if not isinstance(entries, list):
-            raise ValueError(f"{list_file}: expected a list of {{\"id\", \"template\", ...}}")
+            raise UserValueError(f"{list_file}: expected a list of {{\"id\", \"template\", ...}}")
         for number, entry in enumerate(entries):
             key = str(entry.get("id", "")).strip() if isinstance(entry, dict) else ""
             if not key:
-                raise ValueError(f"{list_file}: entry {number} has no id")
+                raise UserValueError(f"{list_file}: entry {number} has no id")
             if code == SPLIT_UNUSED:
                 labels.label_of[key] = -1
             else:
                 template = template_class(str(entry.get("template", "")))
                 if template not in index:
-                    raise ValueError(f"{list_file}: entry {key}: template {entry.get('template')!r} "
+                    raise UserValueError(f"{list_file}: entry {key}: template {entry.get('template')!r} "
                                      f"is not in {index_file}")
                 labels.label_of[key] = int(index[template])
             members[key] = code

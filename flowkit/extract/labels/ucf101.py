@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from flowkit.errors import UserValueError
 from flowkit.extract.labels.common import Labels, int_field, read_rows, video_key
 from flowkit.store.format import SPLIT_TEST, SPLIT_TRAIN
 
@@ -27,10 +28,10 @@ def load(path: Path) -> Labels:
     ids: dict[int, str] = {}
     for row in read_rows(index_file):
         if len(row) != 2:
-            raise ValueError(f"{index_file}: expected lines '<id> <class>', got {' '.join(row)!r}")
+            raise UserValueError(f"{index_file}: expected lines '<id> <class>', got {' '.join(row)!r}")
         ids[int_field(row[0], index_file, row)] = row[1]
     if sorted(ids) != list(range(1, len(ids) + 1)):
-        raise ValueError(f"{index_file}: class ids must be 1..{len(ids)}")
+        raise UserValueError(f"{index_file}: class ids must be 1..{len(ids)}")
     classes = [ids[i] for i in range(1, len(ids) + 1)]
     class_index = {c: i for i, c in enumerate(classes)}
     labels = Labels(classes=classes, source=str(folder))
@@ -45,11 +46,11 @@ def load(path: Path) -> Labels:
             if len(row) >= 2:
                 label = int_field(row[1], list_file, row) - 1
                 if not 0 <= label < len(classes):
-                    raise ValueError(f"{list_file}: label {row[1]} is not in {index_file} (1..{len(classes)})")
+                    raise UserValueError(f"{list_file}: label {row[1]} is not in {index_file} (1..{len(classes)})")
             else:
                 folder_name = key.split("/")[0] if "/" in key else ""
                 if folder_name not in class_index:
-                    raise ValueError(
+                    raise UserValueError(
                         f"{list_file}: cannot tell the class of {row[0]!r} (no label, folder not in {index_file})"
                     )
                 label = class_index[folder_name]
