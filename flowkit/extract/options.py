@@ -80,6 +80,9 @@ class RunOptions:
     max_retries: times Ray reruns a video whose worker died. compile: torch.compile the flow
     engine (CUDA). progress: show a tqdm bar on stderr. overwrite: replace an existing output and
     discard parts from an earlier run. labels: labels source (see flowkit.extract.labels).
+    shard_size: videos per shard of a sharded store (docs/store-format.md); 0 writes one file, None
+    decides from the job's estimated size (flowkit.extract.shards). append: add the videos that are
+    not in an existing store as new shards, without rewriting it.
     """
 
     device: str = "cpu"
@@ -93,6 +96,8 @@ class RunOptions:
     progress: bool = True
     overwrite: bool = False
     labels: str | None = None
+    shard_size: int | None = None
+    append: bool = False
 
     def __post_init__(self):
         if self.device not in ("cpu", "cuda"):
@@ -103,3 +108,5 @@ class RunOptions:
             raise ValueError(f"batch_pairs must be >= 1, got {self.batch_pairs}")
         if self.max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
+        if self.shard_size is not None and (int(self.shard_size) != self.shard_size or self.shard_size < 0):
+            raise ValueError(f"shard size must be an integer >= 0 (videos per shard), got {self.shard_size}")

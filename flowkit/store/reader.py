@@ -19,7 +19,8 @@ from flowkit.store import format as fmt
 from flowkit.store.checks import StreamTable, check_tables, column_problems
 from flowkit.store.codec import decode_image
 from flowkit.store.errors import DamagedRecordError, DamagedStoreError
-from flowkit.store.records import VideoRecord
+from flowkit.store.shards import LAYOUT_ATTR, LAYOUT_SHARDED
+from flowkit.store.records import records_from_columns
 from flowkit.store.source import FrameSource
 
 
@@ -69,6 +70,8 @@ class FlowStore(FrameSource):
         file = self._handle()
         if file.attrs.get("format") != fmt.FORMAT_NAME:
             raise ValueError(f"{self.path} is not a flowkit store (no format attribute {fmt.FORMAT_NAME!r})")
+        if _decode_attr(file.attrs.get(LAYOUT_ATTR)) == LAYOUT_SHARDED:
+            raise ValueError(f"{self.path} is the index of a sharded store: open it with flowkit.store.open_store")
         version = int(file.attrs.get("format_version", 0))
         if version > fmt.FORMAT_VERSION:
             raise ValueError(f"{self.path} has store format {version}; this flowkit reads up to {fmt.FORMAT_VERSION}")
@@ -91,11 +94,7 @@ class FlowStore(FrameSource):
         broken = column_problems({name: len(values) for name, values in columns.items()})
         if broken:
             raise DamagedStoreError.from_problems(self.path, broken)
-        count = len(columns["name"])
-        self.videos = [
-            VideoRecord.from_dict({name: _decode_attr(values[i]) for name, values in columns.items()})
-            for i in range(count)
-        ]
+        self.videos = records_from_columns(columns)
         self._index = {record.name: i for i, record in enumerate(self.videos)}
         self.splits = {int(k): v[()] for k, v in file["splits"].items()}
         # Offsets (8 bytes a record) and checksums (4) stay in memory: a frame read is one h5 read.

@@ -36,6 +36,31 @@ def write_classes_and_splits(file, classes: Sequence[str], names: Sequence[str],
         group.create_dataset(str(int(number)), data=codes)
 
 
+def write_attrs(file, attrs: Mapping) -> None:
+    """Set store-wide attributes on an open file; dicts, lists and tuples as JSON strings."""
+    for key, value in attrs.items():
+        file.attrs[key] = json.dumps(value) if isinstance(value, (dict, list, tuple)) else value
+
+
+def write_videos_table(file, records: Sequence[VideoRecord]):
+    """Write `/videos/<column>` of an open store (or index) file, one row per record, with the
+    dtypes of docs/store-format.md. Returns the `videos` group (callers may add columns)."""
+    import h5py
+
+    str_dtype = h5py.string_dtype()
+    table = file.create_group("videos")
+    columns = {name: [getattr(r, name) for r in records] for name in VideoRecord.__dataclass_fields__}
+    for name in fmt.VIDEO_STR_COLUMNS:
+        table.create_dataset(name, data=np.array(columns[name], dtype=object), dtype=str_dtype)
+    for name in fmt.VIDEO_INT_COLUMNS:
+        table.create_dataset(name, data=np.array(columns[name], dtype=np.int32))
+    for name in fmt.VIDEO_INT64_COLUMNS:
+        table.create_dataset(name, data=np.array(columns[name], dtype=np.int64))
+    for name in fmt.VIDEO_FLOAT_COLUMNS:
+        table.create_dataset(name, data=np.array(columns[name], dtype=np.float32))
+    return table
+
+
 def _partial_path(path: Path) -> Path:
     return path.with_name(path.name + ".partial")
 
@@ -72,8 +97,7 @@ class StoreWriter:
         self._splits: dict[int, np.ndarray] = {}
         self._file.attrs["format"] = fmt.FORMAT_NAME
         self._file.attrs["format_version"] = fmt.FORMAT_VERSION
-        for key, value in (attrs or {}).items():
-            self._file.attrs[key] = json.dumps(value) if isinstance(value, (dict, list, tuple)) else value
+        write_attrs(self._file, attrs or {})
         for stream, codec in self._streams.items():
             group = self._file.create_group(f"streams/{stream}")
             group.attrs["codec"] = codec
@@ -87,6 +111,16 @@ class StoreWriter:
     @property
     def streams(self) -> dict[str, str]:
         return dict(self._streams)
+
+    @property
+    def totals(self) -> dict[str, int]:
+        """Records written so far per stream."""
+        return dict(self._totals)
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        """Bytes of data written so far per stream."""
+        return dict(self._bytes)
 
     def add_video(self, record: VideoRecord, encoded: Mapping[str, Sequence[np.ndarray | bytes]]) -> VideoRecord:
         """Append one video. encoded: {stream: list of encoded records (1-D uint8 arrays or bytes)},
@@ -145,19 +179,7 @@ class StoreWriter:
 
     def close(self) -> Path:
         """Write the tables, close and publish the file under its final name. Returns the path."""
-        import h5py
-
-        str_dtype = h5py.string_dtype()
-        table = self._file.create_group("videos")
-        columns = {name: [getattr(r, name) for r in self._records] for name in VideoRecord.__dataclass_fields__}
-        for name in fmt.VIDEO_STR_COLUMNS:
-            table.create_dataset(name, data=np.array(columns[name], dtype=object), dtype=str_dtype)
-        for name in fmt.VIDEO_INT_COLUMNS:
-            table.create_dataset(name, data=np.array(columns[name], dtype=np.int32))
-        for name in fmt.VIDEO_INT64_COLUMNS:
-            table.create_dataset(name, data=np.array(columns[name], dtype=np.int64))
-        for name in fmt.VIDEO_FLOAT_COLUMNS:
-            table.create_dataset(name, data=np.array(columns[name], dtype=np.float32))
+        write_videos_table(self._file, self._records)
         for stream in self._streams:
             group = self._file[f"streams/{stream}"]
             group.attrs["data_sha256"] = self._hashes[stream].hexdigest()
