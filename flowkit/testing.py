@@ -20,6 +20,7 @@ from flowkit.quantize import DEFAULT_BOUND
 from flowkit.store import StoreWriter, VideoRecord
 from flowkit.store.encode import encode_streams
 from flowkit.store.format import DEFAULT_CODEC, SPLIT_TEST, SPLIT_TRAIN
+from flowkit.store.sharded_writer import ShardedStoreWriter
 
 FLOW_NOISE = 0.5  # pixels, standard deviation
 
@@ -62,12 +63,14 @@ def make_tiny_store(
     seed: int = 0,
     flow_codec: str = "png",
     bound: float = DEFAULT_BOUND,
+    shard_size: int = 0,
 ) -> Path:
     """Write a store at `path` and return its path.
 
     size: (width, height). Videos are named move_<deg>/v_move_<deg>_g<j>, labelled by class;
     split 1 puts the last held_out_count(videos_per_class) videos of each class in test, the rest in
-    train. Flow streams use `flow_codec` (png, or jpeg as dense_flow), RGB JPEG.
+    train. Flow streams use `flow_codec` (png, or jpeg as dense_flow), RGB JPEG. shard_size > 0
+    writes a sharded store (an index at `path`, shards of that many videos beside it).
     """
     width, height = size
     rng = np.random.default_rng(seed)
@@ -76,7 +79,9 @@ def make_tiny_store(
     path = Path(path)
     membership = {}
     attrs = {"size": [width, height], "bound": bound, "algo": "synthetic", "step": 1}
-    with StoreWriter(path, codecs, attrs=attrs) as writer:
+    writer: StoreWriter | ShardedStoreWriter = (ShardedStoreWriter(path, codecs, attrs, shard_size) if shard_size
+                                                else StoreWriter(path, codecs, attrs=attrs))
+    with writer:
         for label, class_name in enumerate(names):
             for j in range(videos_per_class):
                 speed = rng.uniform(2.0, 4.0)

@@ -180,7 +180,7 @@ class ShardAssembler:
         future: Future = Future()
         try:
             future.set_result(assemble_shard(parts_dir, number, shard, names, streams, attrs))
-        except BaseException as exc:  # noqa: BLE001 (handed to whoever waits on it, as a pool would)
+        except Exception as exc:  # handed to whoever waits on it, as a pool would; an interrupt is not
             future.set_exception(exc)
         return future
 
