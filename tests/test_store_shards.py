@@ -3,14 +3,13 @@ written while extraction runs, appended to without rewriting, checked shard by s
 through one path by every command."""
 
 import os
-from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from extract_videos import make_tree, store_content
+from extract_videos import make_tree, records_of, sharded_content
 from flowkit.extract import ContentOptions, RunOptions, extract
 from flowkit.extract.parts import parts_dir_for
 from flowkit.store import FlowStore, ShardedStore, open_store
@@ -28,31 +27,6 @@ def _flowkit(*args):
     from cli.flowkit_app import main
 
     return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def records_of(path) -> dict:
-    """What a store holds, however it is laid out: every video's row (its place in the files aside)
-    and every record's bytes, in store order, with the classes, splits and content attributes."""
-    with open_store(path) as store:
-        rows, data = [], []
-        for i, video in enumerate(store.videos):
-            row = video.to_dict()
-            row.pop("rgb_start"), row.pop("flow_start")
-            rows.append(row)
-            for stream in sorted(store.streams):
-                count = store.num_records(i, stream)
-                data.append([r.tobytes() for r in store.read_encoded(stream, i, range(count))] if count else [])
-        attrs = {k: v for k, v in store.attrs.items() if k != "versions"}
-        splits = {k: v.tolist() for k, v in store.splits.items()}
-        return {"videos": rows, "data": data, "classes": store.classes, "splits": splits, "attrs": attrs,
-                "streams": store.streams}
-
-
-def sharded_content(index) -> dict:
-    """store_content of an index and of every shard it lists: equal for byte-identical sharded stores."""
-    with ShardedStore(index) as store:
-        files = [entry.file for entry in store.shards]
-    return {"index": store_content(index), **{name: store_content(Path(index).parent / name) for name in files}}
 
 
 @pytest.fixture(scope="module")
