@@ -61,6 +61,10 @@ def write_videos_table(file, records: Sequence[VideoRecord]):
     return table
 
 
+# Encoded bytes a writer holds before writing them to the file.
+WRITE_BUFFER_BYTES = 8 * 2**20
+
+
 def _partial_path(path: Path) -> Path:
     return path.with_name(path.name + ".partial")
 
@@ -90,8 +94,14 @@ class StoreWriter:
         self._streams = dict(streams)
         self._records: list[VideoRecord] = []
         self._names: set[str] = set()
-        self._totals = {s: 0 for s in self._streams}  # records written per stream
+        self._totals = {s: 0 for s in self._streams}  # records added per stream (pending ones included)
         self._bytes = {s: 0 for s in self._streams}
+        # Records wait here until WRITE_BUFFER_BYTES of them are pending: a store of many tiny videos
+        # then costs a few HDF5 calls per buffer instead of several per video.
+        self._pending: dict[str, list[np.ndarray]] = {s: [] for s in self._streams}
+        self._pending_bytes = 0
+        self._written = {s: 0 for s in self._streams}  # records in the file
+        self._written_bytes = {s: 0 for s in self._streams}
         self._hashes = {s: hashlib.sha256() for s in self._streams}  # of each stream's data bytes
         self._classes: list[str] = []
         self._splits: dict[int, np.ndarray] = {}
@@ -152,21 +162,35 @@ class StoreWriter:
         if not items:
             return
         buffers = [_as_bytes_array(item) for item in items]
-        sizes = np.fromiter((b.size for b in buffers), np.int64, len(buffers))
-        group = self._file[f"streams/{stream}"]
-        data, offsets, crc32 = group["data"], group["offsets"], group[fmt.RECORD_CRC]
-        start = self._bytes[stream]
-        joined = np.concatenate(buffers)
-        data.resize((start + int(sizes.sum()),))
-        data[start:] = joined
-        self._hashes[stream].update(joined.tobytes())
-        count = self._totals[stream]
-        offsets.resize((count + 1 + len(buffers),))
-        offsets[count + 1 :] = start + np.cumsum(sizes)
-        crc32.resize((count + len(buffers),))
-        crc32[count:] = np.fromiter((zlib.crc32(b) for b in buffers), np.uint32, len(buffers))
-        self._bytes[stream] = start + int(sizes.sum())
-        self._totals[stream] = count + len(buffers)
+        size = sum(b.size for b in buffers)
+        self._pending[stream].extend(buffers)
+        self._pending_bytes += size
+        self._bytes[stream] += size
+        self._totals[stream] += len(buffers)
+        if self._pending_bytes >= WRITE_BUFFER_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Write the pending records of every stream to the file, in the order they were added."""
+        for stream, buffers in self._pending.items():
+            if not buffers:
+                continue
+            sizes = np.fromiter((b.size for b in buffers), np.int64, len(buffers))
+            group = self._file[f"streams/{stream}"]
+            data, offsets, crc32 = group["data"], group["offsets"], group[fmt.RECORD_CRC]
+            start, count = self._written_bytes[stream], self._written[stream]
+            joined = np.concatenate(buffers)
+            data.resize((start + joined.size,))
+            data[start:] = joined
+            self._hashes[stream].update(joined.tobytes())
+            offsets.resize((count + 1 + len(buffers),))
+            offsets[count + 1 :] = start + np.cumsum(sizes)
+            crc32.resize((count + len(buffers),))
+            crc32[count:] = np.fromiter((zlib.crc32(b) for b in buffers), np.uint32, len(buffers))
+            self._written_bytes[stream] = start + joined.size
+            self._written[stream] = count + len(buffers)
+            buffers.clear()
+        self._pending_bytes = 0
 
     def set_classes(self, names: Sequence[str]) -> None:
         """Class names, indexed by VideoRecord.label."""
@@ -179,6 +203,7 @@ class StoreWriter:
 
     def close(self) -> Path:
         """Write the tables, close and publish the file under its final name. Returns the path."""
+        self._flush()
         write_videos_table(self._file, self._records)
         for stream in self._streams:
             group = self._file[f"streams/{stream}"]
