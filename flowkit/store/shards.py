@@ -108,7 +108,7 @@ def write_index(path: str | os.PathLike, shards: Sequence[ShardEntry], videos: S
             file.attrs[LAYOUT_ATTR] = LAYOUT_SHARDED
             for stream, codec in streams.items():
                 file.create_group(f"streams/{stream}").attrs["codec"] = codec
-            table = write_videos_table(file, videos)
+            table = write_videos_table(file, videos, fixed_strings=True)
             table.create_dataset(SHARD_COLUMN, data=np.asarray(shard_of, np.int32))
             group = file.create_group(SHARDS_GROUP)
             group.create_dataset("file", data=np.array([check_shard_name(s.file) for s in shards], dtype=object),
