@@ -99,8 +99,11 @@ def build(index: Path, videos: int, frames: int, size: tuple[int, int], shard_si
     attrs = {"size": list(size), "bound": DEFAULT_BOUND, "algo": "synthetic", "step": 1}
     jobs = [(str(index.parent / shard_file_name(index, k)), names[start:start + shard_size], frames, size,
              seed + k, attrs) for k, start in enumerate(range(0, videos, shard_size))]
-    with ProcessPoolExecutor(max_workers=max(workers, 1)) as pool:
-        shards = list(pool.map(_write_shard, jobs))
+    if workers == 0:
+        shards = [_write_shard(job) for job in jobs]
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            shards = list(pool.map(_write_shard, jobs))
     records, shard_of = [], []
     for k, (_, shard_records) in enumerate(shards):
         records += shard_records
@@ -127,13 +130,14 @@ t0 = time.perf_counter()
 dataset = TSNDataset(path, split=1, subset="train", modality="flow", segments=3, preset=TestCrops(16, 1))
 open_s = time.perf_counter() - t0
 rss_open = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-store = dataset.store if hasattr(dataset, "store") else None
 rng = np.random.default_rng(seed)
 items, raw = [], []
 for i in rng.integers(0, len(dataset), clips):
     t = time.perf_counter(); dataset[int(i)]; items.append(time.perf_counter() - t)
 from flowkit.store import open_store
+t0 = time.perf_counter()
 source = open_store(path)
+store_open_s = time.perf_counter() - t0
 for v in rng.integers(0, len(source.videos), clips):
     n = source.num_records(int(v), "flow_x")
     t = time.perf_counter()
@@ -143,27 +147,37 @@ for v in rng.integers(0, len(source.videos), clips):
 rss_end = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 ms = lambda xs, q: round(float(np.percentile(np.array(xs) * 1000, q)), 3)
 print(json.dumps({"train_videos": len(dataset), "import_s": round(imported_s, 2), "open_s": round(open_s, 2),
+                  "store_open_s": round(store_open_s, 2),
                   "rss_before_open_bytes": rss_before, "rss_after_open_bytes": rss_open, "rss_end_bytes": rss_end,
                   "clip_ms_p50": ms(items, 50), "clip_ms_p95": ms(items, 95), "clip_ms_max": ms(items, 100),
                   "raw_clip_ms_p50": ms(raw, 50), "raw_clip_ms_p95": ms(raw, 95)}))
 """
 
 
-def _python(*args: str, timeout: float = 600) -> tuple[float, str]:
-    """(wall seconds, stdout) of a fresh Python process running args, with this checkout first on the path."""
+def _python(*args: str, timeout: float = 600) -> tuple[float, float, str]:
+    """(wall seconds, CPU seconds, stdout) of a fresh Python process running args, with this checkout
+    first on the path. CPU time is what a busy shared machine does not inflate."""
+    import resource
+
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
                           check=True)
-    return time.perf_counter() - started, done.stdout
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, done.stdout
 
 
 def measure(index: Path, clips: int, seed: int = 0) -> dict:
     """flowkit info's wall time (a fresh process), then opening for TSN and random clip reads."""
-    info_s, out = _python("-c", "from cli.flowkit_app import main; main()", "info", "--json", str(index))
+    info_s, info_cpu_s, out = _python("-c", "from cli.flowkit_app import main; main()", "info", "--json", str(index))
     assert json.loads(out)["videos"] > 0
-    _, out = _python("-c", _OPEN_AND_READ, str(index), str(clips), str(seed))
-    return {"info_s": round(info_s, 2), **json.loads(out.strip().splitlines()[-1])}
+    _, _, out = _python("-c", _OPEN_AND_READ, str(index), str(clips), str(seed))
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    return {"info_s": round(info_s, 2), "info_cpu_s": round(info_cpu_s, 2), **json.loads(out.strip().splitlines()[-1]),
+            "load_average": load}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -172,7 +186,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--frames", type=int, default=8, help="frames per video")
     parser.add_argument("--size", default="16x16", help="frame size WIDTHxHEIGHT")
     parser.add_argument("--shard-size", type=int, default=10_000, help="videos per shard")
-    parser.add_argument("--workers", type=int, default=min(os.cpu_count() or 1, 8), help="processes writing shards")
+    parser.add_argument("--workers", type=int, default=min(os.cpu_count() or 1, 8),
+                        help="processes writing shards (0: this one)")
     parser.add_argument("--clips", type=int, default=200, help="random clips read")
     parser.add_argument("--dir", default=None, help="folder for the store (default: a temporary one, removed)")
     args = parser.parse_args(argv)

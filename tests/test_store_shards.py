@@ -201,3 +201,16 @@ def test_an_old_reader_path_says_how_to_open_an_index(tmp_path):
     with pytest.raises(ValueError, match="open_store"):
         FlowStore(index)
     assert shard_file_name(index, 7) == "s-00007.h5"
+
+
+@pytest.mark.slow
+def test_the_scale_benchmark_runs_at_a_tiny_size(tmp_path, capsys):
+    from benchmarks.store_scale import main
+
+    result = main(["--videos", "60", "--frames", "4", "--shard-size", "25", "--workers", "0", "--clips", "5",
+                   "--dir", str(tmp_path)])
+    assert result["shards"] == 3 and result["train_videos"] == 54
+    assert result["info_s"] > 0 and result["open_s"] > 0 and result["rss_after_open_bytes"] > 0
+    with open_store(tmp_path / "k400.h5") as store:
+        assert len(store.videos) == 60 and len(store.classes) == 400 and verify(store.path) == []
+    assert capsys.readouterr().out.count("\n") == 1
