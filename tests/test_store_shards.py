@@ -214,3 +214,15 @@ def test_the_scale_benchmark_runs_at_a_tiny_size(tmp_path, capsys):
     with open_store(tmp_path / "k400.h5") as store:
         assert len(store.videos) == 60 and len(store.classes) == 400 and verify(store.path) == []
     assert capsys.readouterr().out.count("\n") == 1
+
+
+def test_batched_writes_give_the_same_file_content(tmp_path, monkeypatch):
+    from extract_videos import store_content
+    from flowkit.store import writer
+
+    batched = make_tiny_store(tmp_path / "batched.h5", classes=2, videos_per_class=3, frames=4, size=(16, 16))
+    monkeypatch.setattr(writer, "WRITE_BUFFER_BYTES", 0)  # every video written as it comes
+    each = make_tiny_store(tmp_path / "each.h5", classes=2, videos_per_class=3, frames=4, size=(16, 16))
+    monkeypatch.setattr(writer, "WRITE_BUFFER_BYTES", 700)  # batches cut inside the table
+    some = make_tiny_store(tmp_path / "some.h5", classes=2, videos_per_class=3, frames=4, size=(16, 16))
+    assert store_content(batched) == store_content(each) == store_content(some)
