@@ -226,3 +226,21 @@ def test_batched_writes_give_the_same_file_content(tmp_path, monkeypatch):
     monkeypatch.setattr(writer, "WRITE_BUFFER_BYTES", 700)  # batches cut inside the table
     some = make_tiny_store(tmp_path / "some.h5", classes=2, videos_per_class=3, frames=4, size=(16, 16))
     assert store_content(batched) == store_content(each) == store_content(some)
+
+
+def test_an_interrupted_append_resumes_and_leaves_the_old_store_readable(tmp_path, monkeypatch):
+    root = tmp_path / "videos"
+    make_tree(root, {f"C{k % 2}/v{k}": 5 + k for k in range(4)}, size=(32, 24))
+    sharded = RunOptions(workers=0, progress=False, shard_size=1)
+    reference = extract([root / "C0"], tmp_path / "ref" / "s.h5", CONTENT, sharded).output
+    extract([root / "C1"], reference, CONTENT, RunOptions(workers=0, progress=False, append=True))
+    output = extract([root / "C0"], tmp_path / "run" / "s.h5", CONTENT, sharded).output
+    before = records_of(output)
+    with monkeypatch.context() as patch:
+        patch.setattr("flowkit.extract.shards.assemble_shard", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+        with pytest.raises(KeyboardInterrupt):
+            extract([root / "C1"], output, CONTENT, RunOptions(workers=0, progress=False, append=True))
+    assert records_of(output) == before  # the old index still stands until the new one replaces it
+    summary = extract([root / "C1"], output, CONTENT, INLINE)  # the plan says it was an append
+    assert summary.videos_ok == 4 and not parts_dir_for(output).exists()
+    assert sharded_content(output) == sharded_content(reference)

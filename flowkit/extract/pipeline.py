@@ -5,6 +5,10 @@ it when an earlier run with the same settings was interrupted), extract the vide
 part yet (Ray, or in this process), then assemble the store from every part in name order and
 remove the parts folder. A kill at any point loses at most the videos in flight; rerunning the same
 command finishes the job and gives the same store as an uninterrupted run.
+
+A sharded run (`RunOptions.shard_size`, or a large job by default; docs/scale.md) plans its shards,
+builds each one from its parts as soon as they are all written (flowkit.extract.shards), and writes
+the index last; `append` adds the videos an existing store lacks as new shards.
 """
 
 from __future__ import annotations
@@ -291,7 +295,8 @@ def _labels(jobs: list[VideoJob], labels):
 def _store_to_append_to(output: Path, run: RunOptions, content: ContentOptions, plan: ShardPlan | None):
     """The store `--append` adds to (an ExistingStore), None for a run that writes a new store. Its
     settings must be this run's: one store holds one kind of content."""
-    if not run.append or not output.exists() or (plan is not None and not plan.append):
+    resuming_an_append = plan is not None and plan.append
+    if not (run.append or resuming_an_append) or not output.exists() or (plan is not None and not plan.append):
         return None
     if run.overwrite:
         raise ValueError("--append adds to a store, --overwrite replaces it: pass one of them")
