@@ -25,17 +25,7 @@ def _command(root, output):
 
 def _kill_after_parts(command, parts: Path, count: int, timeout: float = 120.0) -> None:
     """Start `command`, SIGKILL it once `parts` holds at least `count` finished parts."""
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline and process.poll() is None:
-            if len(list(parts.glob("*.npz"))) >= count:
-                break
-            time.sleep(0.01)
-    finally:
-        process.kill()
-        process.wait()
-    assert process.returncode == -9, "the run ended before it could be killed"
+    _kill_when(command, lambda: len(list(parts.glob("*.npz"))) >= count, timeout)
 
 
 def test_kill_and_rerun_gives_the_same_store(tmp_path):

@@ -49,7 +49,43 @@ def _interrupted_run_hint(path: Path) -> str:
             "command again to resume it")
 
 
-class FlowStore(FrameSource):
+def load_tables(store: StoreBase, file) -> None:
+    """Set store.attrs, streams, classes, videos, _index (name -> position) and splits from an open
+    store (or sharded store index) file. DamagedStoreError when the videos table's columns do not fit."""
+    store.attrs = {k: _decode_attr(v) for k, v in file.attrs.items()}
+    store.streams = {name: _decode_attr(group.attrs["codec"]) for name, group in file["streams"].items()}
+    store.classes = [_decode_attr(c) for c in file["classes"][()]]
+    table = file["videos"]
+    columns = {name: table[name][()] for name in table}
+    broken = column_problems({name: len(values) for name, values in columns.items()})
+    if broken:
+        raise DamagedStoreError.from_problems(store.path, broken)
+    store.videos = records_from_columns(columns)  # columns it does not know (an index's `shard`) are left
+    store._index = {record.name: i for i, record in enumerate(store.videos)}
+    store.splits = {int(k): v[()] for k, v in file["splits"].items()}
+
+
+class StoreBase(FrameSource):
+    """What the two store readers share (FlowStore, one file; flowkit.store.sharded.ShardedStore, an
+    index and its shards): attrs (dict of store-wide attributes) and lookups by name."""
+
+    attrs: dict
+    _index: dict[str, int]
+
+    @property
+    def bound(self) -> float:
+        """The flow quantization bound in pixels."""
+        return float(self.attrs.get("bound", DEFAULT_BOUND))
+
+    def index_of(self, name: str) -> int:
+        """Position of the video called `name` in `videos`."""
+        try:
+            return self._index[name]
+        except KeyError:
+            raise KeyError(f"no video named {name!r} in {self.path}") from None
+
+
+class FlowStore(StoreBase):
     """Read-only view of a store file.
 
     Attributes after opening: attrs (dict of store-wide attributes), streams ({name: codec}),
@@ -86,17 +122,7 @@ class FlowStore(FrameSource):
             raise DamagedStoreError.from_problems(self.path, self.table_report.messages)
 
     def _load(self, file) -> None:
-        self.attrs = {k: _decode_attr(v) for k, v in file.attrs.items()}
-        self.streams = {name: _decode_attr(group.attrs["codec"]) for name, group in file["streams"].items()}
-        self.classes = [_decode_attr(c) for c in file["classes"][()]]
-        table = file["videos"]
-        columns = {name: table[name][()] for name in table}
-        broken = column_problems({name: len(values) for name, values in columns.items()})
-        if broken:
-            raise DamagedStoreError.from_problems(self.path, broken)
-        self.videos = records_from_columns(columns)
-        self._index = {record.name: i for i, record in enumerate(self.videos)}
-        self.splits = {int(k): v[()] for k, v in file["splits"].items()}
+        load_tables(self, file)
         # Offsets (8 bytes a record) and checksums (4) stay in memory: a frame read is one h5 read.
         self._tables = {}
         for name in self.streams:
@@ -141,18 +167,6 @@ class FlowStore(FrameSource):
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-    @property
-    def bound(self) -> float:
-        """The flow quantization bound in pixels."""
-        return float(self.attrs.get("bound", DEFAULT_BOUND))
-
-    def index_of(self, name: str) -> int:
-        """Position of the video called `name` in `videos`."""
-        try:
-            return self._index[name]
-        except KeyError:
-            raise KeyError(f"no video named {name!r} in {self.path}") from None
 
     def _no_split_hint(self) -> str:
         return (f"; add labels and splits with `flowkit set-labels {self.path} --labels LABELS` (a UCF101 folder, "

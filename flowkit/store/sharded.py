@@ -18,22 +18,19 @@ from typing import Sequence
 
 import numpy as np
 
-from flowkit.quantize import DEFAULT_BOUND
 from flowkit.store import format as fmt
-from flowkit.store.checks import check_tables, column_problems
+from flowkit.store.checks import check_tables
 from flowkit.store.errors import DamagedStoreError
-from flowkit.store.reader import FlowStore, _decode_attr, _interrupted_run_hint
-from flowkit.store.records import records_from_columns
+from flowkit.store.reader import FlowStore, StoreBase, _decode_attr, _interrupted_run_hint, load_tables
 from flowkit.store.shards import LAYOUT_ATTR, LAYOUT_SHARDED, SHARD_COLUMN, ShardEntry, check_index, \
     read_shard_table, shard_path
-from flowkit.store.source import FrameSource
 
 # Open shard files kept per process: enough for a loader's working set, few enough that file
 # handles and offsets tables stay bounded whatever the number of shards.
 MAX_OPEN_SHARDS = 32
 
 
-class ShardedStore(FrameSource):
+class ShardedStore(StoreBase):
     """Read-only view of a sharded store through its index file `path`.
 
     The same attributes and read methods as FlowStore (attrs, streams, classes, videos, splits,
@@ -71,34 +68,13 @@ class ShardedStore(FrameSource):
         self._pid = os.getpid()
 
     def _load(self, file) -> None:
-        self.attrs = {k: _decode_attr(v) for k, v in file.attrs.items() if k != LAYOUT_ATTR}
-        self.streams = {name: _decode_attr(group.attrs["codec"]) for name, group in file["streams"].items()}
-        self.classes = [_decode_attr(c) for c in file["classes"][()]]
-        table = file["videos"]
-        columns = {name: table[name][()] for name in table}
-        broken = column_problems({name: len(values) for name, values in columns.items()})
-        if broken:
-            raise DamagedStoreError.from_problems(self.path, broken)
-        self.shard_of = np.asarray(columns.pop(SHARD_COLUMN), np.int32)
-        self.videos = records_from_columns(columns)
-        self._index = {record.name: i for i, record in enumerate(self.videos)}
-        self.splits = {int(k): v[()] for k, v in file["splits"].items()}
+        load_tables(self, file)
+        self.attrs.pop(LAYOUT_ATTR, None)
+        self.shard_of = np.asarray(file["videos"][SHARD_COLUMN][()], np.int32)
         self.shards: list[ShardEntry] = read_shard_table(file)
         # Row of each shard's first video: video i is row i - first[shard_of[i]] of its shard.
         counts = np.array([s.videos for s in self.shards], np.int64)
         self._first = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
-
-    @property
-    def bound(self) -> float:
-        """The flow quantization bound in pixels."""
-        return float(self.attrs.get("bound", DEFAULT_BOUND))
-
-    def index_of(self, name: str) -> int:
-        """Position of the video called `name` in `videos`."""
-        try:
-            return self._index[name]
-        except KeyError:
-            raise KeyError(f"no video named {name!r} in {self.path}") from None
 
     def shard_file(self, shard: int) -> Path:
         """Path of shard number `shard` (ValueError for a file name that would leave the folder)."""
