@@ -244,3 +244,19 @@ def test_an_interrupted_append_resumes_and_leaves_the_old_store_readable(tmp_pat
     summary = extract([root / "C1"], output, CONTENT, INLINE)  # the plan says it was an append
     assert summary.videos_ok == 4 and not parts_dir_for(output).exists()
     assert sharded_content(output) == sharded_content(reference)
+
+
+def test_large_jobs_are_sharded_by_default_small_ones_are_not(videos, monkeypatch):
+    from flowkit.extract import shards
+    from flowkit.extract.jobs import plan_jobs
+
+    jobs = plan_jobs([videos]) * 60  # 300 jobs: enough to be estimated
+    assert shards.default_shard_size(jobs[:200], CONTENT) == 0  # too few videos to ask
+    per_video = shards.estimated_video_bytes(jobs, CONTENT)
+    frames = [5, 6, 7, 8, 9]  # the tree's videos, RGB and two flow planes of 32x24 each
+    bytes_per_frame = 32 * 24 * (shards.RGB_BYTES_PER_PIXEL + 2 * shards.FLOW_BYTES_PER_PIXEL["zstd"])
+    assert per_video == pytest.approx(np.mean(frames) * bytes_per_frame, rel=0.25)
+    assert shards.default_shard_size(jobs, CONTENT) == 0  # ~1 MB in all: one file, as always
+    monkeypatch.setattr(shards, "SHARD_FROM_BYTES", 100 * per_video)
+    monkeypatch.setattr(shards, "TARGET_SHARD_BYTES", 40 * per_video)
+    assert shards.default_shard_size(jobs, CONTENT) == 40
