@@ -182,6 +182,18 @@ def test_an_index_whose_shard_holds_other_videos_is_refused(tmp_path):
     assert any(p.startswith("shard s-00001.h5: holds 2 videos") for p in verify(index, decode=False))
 
 
+def test_an_index_pointing_at_other_records_is_refused(tmp_path):
+    index = make_tiny_store(tmp_path / "s.h5", classes=2, videos_per_class=2, frames=3, size=(16, 16), shard_size=2)
+    with open_store(index) as store:
+        good = store.read("rgb", 1, [0])
+    with h5py.File(index, "r+") as file:
+        starts = file["videos/rgb_start"]
+        starts[1] = 0  # video 1 would read video 0's frames
+    with open_store(index) as store, pytest.raises(DamagedStoreError, match="at row 1 the shard has"):
+        store.read("rgb", 1, [0])
+    assert good.shape == (1, 16, 16, 3)
+
+
 def test_a_sharded_store_reads_like_one_file_for_tsn(tmp_path):
     from tsn.data import TestCrops, TSNDataset
 

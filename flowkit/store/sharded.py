@@ -109,23 +109,27 @@ class ShardedStore(StoreBase):
         if problems:
             store.close()
             raise DamagedStoreError.from_problems(self.path, problems)
+        # The index holds equal records (checked above): the shard reads through them, one copy in memory.
+        first = int(self._first[shard])
+        store.videos = self.videos[first:first + self.shards[shard].videos]
+        store._index = {}
         return store
 
     def shard_mismatch(self, shard: int, store: FlowStore) -> list[str]:
         """How an opened shard disagrees with the index: its streams, its videos (names, frame
-        counts, statuses in order). Empty when it agrees."""
+        counts, statuses and first records, in order). Empty when it agrees."""
         name = self.shards[shard].file
         first = int(self._first[shard])
         expected = self.videos[first:first + self.shards[shard].videos]
         if store.streams != self.streams:
             return [f"shard {name}: streams {store.streams}, the index says {self.streams}"]
-        held = [(v.name, v.num_frames, v.status) for v in store.videos]
-        listed = [(v.name, v.num_frames, v.status) for v in expected]
+        held = [(v.name, v.num_frames, v.status, v.rgb_start, v.flow_start) for v in store.videos]
+        listed = [(v.name, v.num_frames, v.status, v.rgb_start, v.flow_start) for v in expected]
         if held != listed:
-            where = next((k for k, (a, b) in enumerate(zip(held, listed)) if a != b), min(len(held), len(listed)))
-            return [f"shard {name}: holds {len(held)} videos, the index lists {len(listed)}, differing from row "
-                    f"{where} ({held[where][0] if where < len(held) else 'none'!r} against "
-                    f"{listed[where][0] if where < len(listed) else 'none'!r})"]
+            row = next((k for k, (a, b) in enumerate(zip(held, listed)) if a != b), min(len(held), len(listed)))
+            said = [f"{rows[row]}" if row < len(rows) else "none" for rows in (held, listed)]
+            return [f"shard {name}: holds {len(held)} videos, the index lists {len(listed)}; at row {row} the shard "
+                    f"has {said[0]}, the index {said[1]} (name, frames, status, first rgb and flow records)"]
         return []
 
     def _locate(self, video: int) -> tuple[FlowStore, int]:
