@@ -194,6 +194,7 @@ def test_an_index_pointing_at_other_records_is_refused(tmp_path):
     assert good.shape == (1, 16, 16, 3)
 
 
+@pytest.mark.slow
 def test_a_sharded_store_reads_like_one_file_for_tsn(tmp_path):
     from tsn.data import TestCrops, TSNDataset
 
