@@ -237,11 +237,11 @@ def export_rawframes(
     """
     from tqdm import tqdm
 
-    from flowkit.store.reader import FlowStore
+    from flowkit.store.opening import open_store
 
     out_dir = Path(out_dir)
     report = RawframesReport()
-    with FlowStore(store_path) as store:
+    with open_store(store_path) as store:
         ok = [(i, v) for i, v in enumerate(store.videos) if v.status == fmt.STATUS_OK]
         folders = _export_folders(out_dir, {i: v.name for i, v in ok})
         clashes = [str(f) for f in folders.values() if f.exists()]

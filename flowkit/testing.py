@@ -23,6 +23,7 @@ from flowkit.quantize import DEFAULT_BOUND
 from flowkit.store import StoreWriter, VideoRecord
 from flowkit.store.encode import encode_streams
 from flowkit.store.format import DEFAULT_CODEC, SPLIT_TEST, SPLIT_TRAIN
+from flowkit.store.sharded_writer import ShardedStoreWriter
 
 FLOW_NOISE = 0.5  # pixels, standard deviation
 
@@ -66,6 +67,7 @@ def make_tiny_store(
     flow_codec: str = "png",
     bound: float = DEFAULT_BOUND,
     sizes: Sequence[tuple[int, int]] | None = None,
+    shard_size: int = 0,
 ) -> Path:
     """Write a store at `path` and return its path.
 
@@ -73,7 +75,8 @@ def make_tiny_store(
     stores mixing frame sizes (the store then has no `size` attribute). Videos are named
     move_<deg>/v_move_<deg>_g<j>, labelled by class; split 1 puts the last
     held_out_count(videos_per_class) videos of each class in test, the rest in train. Flow streams use
-    `flow_codec` (png, or jpeg as dense_flow), RGB JPEG.
+    `flow_codec` (png, or jpeg as dense_flow), RGB JPEG. shard_size > 0 writes a sharded store (an
+    index at `path`, shards of that many videos beside it).
     """
     cycle = [tuple(s) for s in sizes] if sizes else [tuple(size)]
     rng = np.random.default_rng(seed)
@@ -81,10 +84,12 @@ def make_tiny_store(
     names = [f"move_{round(360 * c / classes):03d}" for c in range(classes)]
     path = Path(path)
     membership = {}
-    attrs = {"bound": bound, "algo": "synthetic", "step": 1}
+    attrs: dict = {"bound": bound, "algo": "synthetic", "step": 1}
     if len(set(cycle)) == 1:
         attrs["size"] = list(cycle[0])
-    with StoreWriter(path, codecs, attrs=attrs) as writer:
+    writer: StoreWriter | ShardedStoreWriter = (ShardedStoreWriter(path, codecs, attrs, shard_size) if shard_size
+                                                else StoreWriter(path, codecs, attrs=attrs))
+    with writer:
         for label, class_name in enumerate(names):
             for j in range(videos_per_class):
                 width, height = cycle[(label * videos_per_class + j) % len(cycle)]

@@ -111,10 +111,14 @@ def is_frame_folder(path: str | Path) -> bool:
 
 
 def _holds_frames_only(entries: list[os.DirEntry]) -> bool:
-    """Whether a folder's entries make it a frame folder (is_frame_folder)."""
-    if any(e.is_dir() for e in entries):
+    """Whether a folder's entries make it a frame folder (is_frame_folder). An entry that cannot be
+    followed (a symbolic link loop) makes it an ordinary folder, walked and reported entry by entry."""
+    try:
+        if any(e.is_dir() for e in entries):
+            return False
+        names = [e.name for e in entries if e.is_file()]
+    except OSError:
         return False
-    names = [e.name for e in entries if e.is_file()]
     return any(is_image_file(n) for n in names) and not any(Path(n).suffix.lower() in VIDEO_EXTENSIONS for n in names)
 
 

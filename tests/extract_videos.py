@@ -135,3 +135,30 @@ def write_vfr_mkv(path: str | Path, frames: np.ndarray, times_ms) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(header + segment)
     return path
+def records_of(path) -> dict:
+    """What a store holds, however it is laid out: every video's row (its place in the files aside)
+    and every record's bytes, in store order, with the classes, splits and content attributes."""
+    from flowkit.store import open_store
+
+    with open_store(path) as store:
+        rows, data = [], []
+        for i, video in enumerate(store.videos):
+            row = video.to_dict()
+            row.pop("rgb_start"), row.pop("flow_start")
+            rows.append(row)
+            for stream in sorted(store.streams):
+                count = store.num_records(i, stream)
+                data.append([r.tobytes() for r in store.read_encoded(stream, i, range(count))] if count else [])
+        attrs = {k: v for k, v in store.attrs.items() if k != "versions"}
+        splits = {k: v.tolist() for k, v in store.splits.items()}
+        return {"videos": rows, "data": data, "classes": store.classes, "splits": splits, "attrs": attrs,
+                "streams": store.streams}
+
+
+def sharded_content(index) -> dict:
+    """store_content of an index and of every shard it lists: equal for byte-identical sharded stores."""
+    from flowkit.store import ShardedStore
+
+    with ShardedStore(index) as store:
+        files = [entry.file for entry in store.shards]
+    return {"index": store_content(index), **{name: store_content(Path(index).parent / name) for name in files}}

@@ -183,14 +183,14 @@ def _tsn():
 def dry_train(config):
     """Stands in for tsn.train.train: everything up to the first epoch that can fail on the user's
     input (the configuration, the store's split and streams, the pretrained file, the checkpoint)."""
-    from flowkit.store import FlowStore
+    from flowkit.store import open_store
     from tsn.checkpoint import load_checkpoint
     from tsn.data import get_modality
     from tsn.models.pretrained import resolve_pretrained
     from tsn.config import resolve_config
 
     resolved = resolve_config(config)
-    with FlowStore(resolved.store) as store:
+    with open_store(resolved.store) as store:
         assert store.split_videos(resolved.split, "train"), f"{resolved.store}: split {resolved.split} has no videos"
         missing = set(get_modality(resolved.modality).streams) - set(store.streams)
         assert not missing, f"{resolved.store} lacks {missing}"

@@ -233,10 +233,10 @@ def _flow_picture(store_path: Path, path: Path, rows: int = 4) -> Path:
     import cv2
     import numpy as np
 
-    from flowkit.store import FlowStore
+    from flowkit.store import open_store
     from flowkit.store.show import compose, show_panels
 
-    with FlowStore(store_path) as store:
+    with open_store(store_path) as store:
         first_of_class: dict[int, int] = {}
         for index, record in enumerate(store.videos):
             if record.status == "ok":

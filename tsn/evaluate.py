@@ -31,7 +31,7 @@ def evaluate_checkpoint(store: str | os.PathLike, checkpoint: str | os.PathLike,
     skip_damaged) for a damaged record. With skip_damaged, videos with a damaged record are left
     out of the score file and their reasons listed under 'skipped_damaged'.
     """
-    from flowkit.store import FlowStore
+    from flowkit.store import open_store
     from tsn.checkpoint import load_checkpoint, model_from_checkpoint
     from tsn.data import TestCrops, TSNDataset, build_loader
     from tsn.data.presets import DEFAULT_INPUT_SIZE
@@ -48,7 +48,7 @@ def evaluate_checkpoint(store: str | os.PathLike, checkpoint: str | os.PathLike,
     preset = TestCrops(input_size, crops)
     if test_segments < 1:
         raise UserValueError(f"test segments must be at least 1, got {test_segments}")
-    flow_store = FlowStore(store)
+    flow_store = open_store(store)
     if len(flow_store.classes) != model_config["num_classes"] or list(flow_store.classes) != list(saved["classes"]):
         raise UserValueError(f"checkpoint {checkpoint} has {model_config['num_classes']} classes, "
                          f"store {store} has {len(flow_store.classes)}"

@@ -198,7 +198,7 @@ def train(config: TrainConfig) -> dict:
     the store, video, stream and frame) for the first damaged record read. With skip_damaged the
     clip is left out of its batch, counted in the epoch record (`skipped_damaged`) and its reason
     appended to <run>/skipped_damaged.txt."""
-    from flowkit.store import FlowStore
+    from flowkit.store import open_store
     from tsn.data import TestCrops, TSNDataset, build_loader, input_channels, train_crops
 
     notes = start_notes(config, world_size())
@@ -209,7 +209,7 @@ def train(config: TrainConfig) -> dict:
     threads = contextlib.ExitStack()
     try:
         threads.enter_context(cpu_threads_beside_workers(device, config.workers))
-        store = FlowStore(config.store)
+        store = open_store(config.store)
         crops = train_crops(config.modality, config.input_size, config.flip, config.crop_positions)
         train_set = TSNDataset(store, split=config.split, subset="train", modality=config.modality,
                                segments=config.segments, preset=crops, decode=config.decode, seed=config.seed,

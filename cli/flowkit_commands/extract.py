@@ -48,10 +48,15 @@ from flowkit.sizes import TSN_SIZE, format_size
 @click.option("--labels", type=click.Path(exists=True, path_type=str), default=None,
               help=LABELS_HELP)
 @click.option("--overwrite", is_flag=True, help="Replace an existing store and discard an interrupted run's parts.")
+@click.option("--shard-size", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Write a sharded store: N videos per shard file beside the index -o names (0: one file; "
+                   "default: one file unless the job is large, then shards of about 4 GiB).")
+@click.option("--append", is_flag=True,
+              help="Add the videos that are not in the existing store -o names as new shards, without rewriting it.")
 @click.option("--dashboard", is_flag=True, help="Start Ray's dashboard (local Ray only; listens on 127.0.0.1).")
 @max_pixels_option
 def extract(paths, output, gpu, cpu, workers, address, size, short_side, long_side, fps, step, bound, algo, warped,
-            no_rgb, max_frames, labels, overwrite, dashboard, **tvl1):
+            no_rgb, max_frames, labels, overwrite, shard_size, append, dashboard, **tvl1):
     """Extract RGB frames, TV-L1 flow and (with --warped) warped flow of every video under PATH...
     (video files, frame folders of images, folders searched recursively, or list files) into one
     HDF5 store. docs/extraction.md says what counts as a video and which frames are kept.
@@ -68,7 +73,8 @@ def extract(paths, output, gpu, cpu, workers, address, size, short_side, long_si
                              max_frames=max_frames, bound=bound, algo=algo,
                              flow_params=flow_params, warped=warped, rgb=not no_rgb)
     run = RunOptions(device=device, gpus=gpus, workers=available_cpus() if workers is None else workers,
-                     address=address, dashboard=dashboard, overwrite=overwrite, labels=labels)
+                     address=address, dashboard=dashboard, overwrite=overwrite, labels=labels,
+                     shard_size=shard_size, append=append)
     summary = run_extract(paths, output, content, run)
     click.echo(format_summary(summary))
     if summary.videos_failed:

@@ -57,7 +57,7 @@ class ContentOptions:
                 object.__setattr__(self, name, check_side(getattr(self, name), minimum=MIN_SIDE))
         given = [n for n in ("size", "short_side", "long_side") if getattr(self, n) is not None]
         if len(given) > 1:
-            raise ValueError(f"give one of {' and '.join(given)} (size must be None with a short or long side)")
+            raise UserValueError(f"give one of {' and '.join(given)} (size must be None with a short or long side)")
         if self.fps is not None:
             object.__setattr__(self, "fps", check_fps(self.fps))
         if int(self.step) != self.step or self.step < 1:
@@ -101,6 +101,9 @@ class RunOptions:
     max_retries: times Ray reruns a video whose worker died. compile: torch.compile the flow
     engine (CUDA). progress: show a tqdm bar on stderr. overwrite: replace an existing output and
     discard parts from an earlier run. labels: labels source (see flowkit.extract.labels).
+    shard_size: videos per shard of a sharded store (docs/store-format.md); 0 writes one file, None
+    decides from the job's estimated size (flowkit.extract.shards). append: add the videos that are
+    not in an existing store as new shards, without rewriting it.
     """
 
     device: str = "cpu"
@@ -114,6 +117,8 @@ class RunOptions:
     progress: bool = True
     overwrite: bool = False
     labels: str | None = None
+    shard_size: int | None = None
+    append: bool = False
 
     def __post_init__(self):
         if self.device not in ("cpu", "cuda"):
@@ -124,3 +129,5 @@ class RunOptions:
             raise UserValueError(f"batch_pairs must be >= 1, got {self.batch_pairs}")
         if self.max_retries < 0:
             raise UserValueError(f"max_retries must be >= 0, got {self.max_retries}")
+        if self.shard_size is not None and (int(self.shard_size) != self.shard_size or self.shard_size < 0):
+            raise UserValueError(f"shard size must be an integer >= 0 (videos per shard), got {self.shard_size}")

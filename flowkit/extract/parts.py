@@ -57,7 +57,7 @@ def parts_dir_for(output: str | os.PathLike) -> Path:
     return output.with_name(output.name + PARTS_SUFFIX)
 
 
-def _write_atomic(path: Path, write) -> None:
+def write_atomic(path: Path, write) -> None:
     """Call write(file object) on a temporary file, fsync it, and rename it to `path`."""
     tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}{TMP_SUFFIX}")
     try:
@@ -95,7 +95,7 @@ def prepare_parts_dir(parts_dir: Path, params: Mapping, overwrite: bool) -> int:
         leftover.unlink(missing_ok=True)
     if not params_file.is_file():
         text = json.dumps(params, indent=1, sort_keys=True).encode()
-        _write_atomic(params_file, lambda handle: handle.write(text))
+        write_atomic(params_file, lambda handle: handle.write(text))
     return len(list(parts_dir.glob("*.npz")))
 
 
@@ -114,7 +114,7 @@ def write_part(parts_dir: Path, record: VideoRecord, encoded: Mapping[str, Seque
         arrays[f"{stream}.offsets"] = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         arrays[f"{stream}.data"] = np.concatenate(buffers) if buffers else np.zeros(0, np.uint8)
     path = part_path(parts_dir, record.name)
-    _write_atomic(path, lambda handle: np.savez(handle, **arrays))
+    write_atomic(path, lambda handle: np.savez(handle, **arrays))
     return path
 
 

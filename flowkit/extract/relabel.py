@@ -4,7 +4,8 @@
 The labels source is what `flowkit extract --labels` takes (flowkit.extract.labels). Only the
 videos table's `label` column, `/classes` and `/splits` change; frames and flow are copied as
 they are. The new store is written as `<output>.partial` and renamed when complete, so a crash
-never leaves a half-labelled store (the copy costs one read of the file).
+never leaves a half-labelled store (the copy costs one read of the file; of a sharded store only its
+index is copied, the shards stay as they are).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import numpy as np
+
+from flowkit.errors import UserValueError
 
 
 @dataclass
@@ -42,16 +45,20 @@ def set_labels(store: str | os.PathLike, labels: str | os.PathLike,
 
     from flowkit.extract.labels import coverage_notes, load_labels
     from flowkit.store import format as fmt
-    from flowkit.store.reader import FlowStore
+    from flowkit.store.opening import open_store
+    from flowkit.store.shards import is_sharded
     from flowkit.store.writer import write_classes_and_splits
 
     source = load_labels(labels)
-    with FlowStore(store) as opened:
+    with open_store(store) as opened:
         videos = list(opened.videos)
     names = [v.name for v in videos]
     folder_of = {v.name: PurePosixPath(v.path or v.name).parent.name for v in videos}
     label_of, splits = source.resolve(names, folder_of)
     target = Path(output) if output is not None else Path(store)
+    if is_sharded(store) and target.absolute().parent != Path(store).absolute().parent:
+        raise UserValueError(f"{store} is a sharded store's index: write its relabelled index beside its shards "
+                         f"(in {Path(store).absolute().parent}), not in {target.absolute().parent}")
     partial = target.with_name(target.name + ".partial")
     shutil.copyfile(store, partial)
     try:

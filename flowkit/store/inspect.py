@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +15,10 @@ from flowkit.store import format as fmt
 from flowkit.store.checksums import dataset_sha256, offsets_digest, source_sha256
 from flowkit.store.errors import DamagedStoreError
 from flowkit.store.names import safe_join
+from flowkit.store.opening import Store, open_store
 from flowkit.store.reader import FlowStore
+from flowkit.store.sharded import ShardedStore
+from flowkit.store.shards import is_sharded, shard_entry
 
 MAX_PROBLEMS_PER_CHECK = 20
 MAX_FAILURES_SHOWN = 20  # failed videos `flowkit info` names (with --json: all)
@@ -24,16 +28,10 @@ def summarize(path: str | os.PathLike) -> dict:
     """What a store holds, as a JSON-able dict: file size, video counts (ok / failed), the failed
     videos ([name, reason]), classes, frames and flow pairs, per stream its codec, records and bytes,
     split sizes, and the store's attributes (size, bound, algorithm and flow parameters, versions...)."""
-    import h5py
-
     path = Path(path)
-    with FlowStore(path) as store, h5py.File(path, "r") as file:
+    with open_store(path) as store:
         ok = [v for v in store.videos if v.status == fmt.STATUS_OK]
-        streams = {}
-        for name, codec in sorted(store.streams.items()):
-            group = file[f"streams/{name}"]
-            streams[name] = {"codec": codec, "records": int(group["offsets"].shape[0] - 1),
-                             "bytes": int(group["data"].shape[0])}
+        streams, file_bytes, extra = _stream_sizes(store)
         splits = {}
         for number, codes in sorted(store.splits.items()):
             usable = np.array([v.status == fmt.STATUS_OK for v in store.videos], bool)
@@ -44,7 +42,7 @@ def summarize(path: str | os.PathLike) -> dict:
         attrs = {k: v for k, v in store.attrs.items() if k not in ("format", "format_version")}
         return {
             "path": str(path),
-            "file_bytes": path.stat().st_size,
+            "file_bytes": file_bytes,
             "format_version": int(store.attrs.get("format_version", 0)),
             "videos": len(store.videos),
             "videos_ok": len(ok),
@@ -58,6 +56,7 @@ def summarize(path: str | os.PathLike) -> dict:
             "streams": streams,
             "splits": splits,
             "attrs": attrs,
+            **extra,
         }
 
 
@@ -75,6 +74,27 @@ def _format_frame_sizes(sizes: dict[str, int], shown: int = 4) -> str:
     parts = [f"{size} ({count} video{'s' if count != 1 else ''})" for size, count in list(sizes.items())[:shown]]
     more = f", ... ({len(sizes)} sizes in all)" if len(sizes) > shown else ""
     return ", ".join(parts) + more
+def _stream_sizes(store: Store) -> tuple[dict, int, dict]:
+    """({stream: {codec, records, bytes}}, bytes on disk, extra summary keys) of an open store. A
+    sharded store answers from its index (no shard is opened) and says its shard count."""
+    import h5py
+
+    if isinstance(store, ShardedStore):
+        streams = {name: {"codec": codec, "records": sum(e.records.get(name, 0) for e in store.shards),
+                          "bytes": sum(e.bytes.get(name, 0) for e in store.shards)}
+                   for name, codec in sorted(store.streams.items())}
+        on_disk = store.path.stat().st_size
+        for k in range(len(store.shards)):
+            with contextlib.suppress(ValueError, OSError):
+                on_disk += store.shard_file(k).stat().st_size
+        return streams, on_disk, {"shards": len(store.shards)}
+    streams = {}
+    with h5py.File(store.path, "r") as file:
+        for name, codec in sorted(store.streams.items()):
+            group = file[f"streams/{name}"]
+            streams[name] = {"codec": codec, "records": int(group["offsets"].shape[0] - 1),
+                             "bytes": int(group["data"].shape[0])}
+    return streams, store.path.stat().st_size, {}
 
 
 def _human_bytes(count: float) -> str:
@@ -92,7 +112,8 @@ def format_summary(info: dict) -> str:
     shown = ", ".join(classes[:8]) + (f", ... ({len(classes)} in all)" if len(classes) > 8 else "")
     lines = [
         f"store: {info['path']} ({_human_bytes(info['file_bytes'])}, format {info['format_version']})",
-        f"videos: {info['videos']} ({info['videos_ok']} ok, {info['videos_failed']} failed)",
+        f"videos: {info['videos']} ({info['videos_ok']} ok, {info['videos_failed']} failed)"
+        + (f" in {info['shards']} shards" if "shards" in info else ""),
         f"classes: {len(classes)}" + (f" ({shown})" if classes else ""),
         f"frames: {info['frames']}, flow pairs: {info['flow_pairs']}"
         + (f", warp fallbacks: {info['warp_fallbacks']}" if "warp_x" in info["streams"] else ""),
@@ -159,6 +180,8 @@ def verify(
     """
     import h5py
 
+    if is_sharded(path):
+        return _verify_sharded(Path(path), source_root, decode, workers, progress)
     problems = _Problems()
     try:
         store = FlowStore(path, check=False)
@@ -174,6 +197,55 @@ def verify(
         if source_root is not None:
             _check_sources(store.videos, Path(source_root), problems)
     return problems.finish()
+
+
+def _verify_sharded(path: Path, source_root: str | os.PathLike | None, decode: bool, workers: int | None,
+                    progress: bool) -> list[str]:
+    """verify() of a sharded store: the index's tables, then each shard as a store of its own and
+    against the index (its videos, records and bytes); every problem of a shard names its file."""
+    from tqdm import tqdm
+
+    problems = _Problems()
+    try:
+        store = ShardedStore(path, check=False)
+    except DamagedStoreError as exc:
+        return list(getattr(exc, "problems", [str(exc)]))
+    with store:
+        for check, message in store.table_report.problems:
+            problems.add(check, message)
+        for k, entry in enumerate(tqdm(store.shards, desc="verify", unit="shard", disable=not progress)):
+            try:
+                shard = store.shard_file(k)
+            except ValueError:
+                continue  # an unsafe name: reported by the index checks, never opened
+            if not shard.is_file():
+                problems.add("shards", f"shard {entry.file}: missing")
+                continue
+            for problem in verify(shard, decode=decode, workers=workers):
+                problems.add("shards", f"shard {entry.file}: {problem}")
+            for problem in _shard_against_index(store, k, shard):
+                problems.add("shards", problem)
+        if source_root is not None:
+            _check_sources(store.videos, Path(source_root), problems)
+    return problems.finish()
+
+
+def _shard_against_index(store: ShardedStore, number: int, shard: Path) -> list[str]:
+    """How shard `number` (at `shard`) differs from what the index says of it."""
+    entry = store.shards[number]
+    try:
+        with FlowStore(shard, check=False) as opened:
+            problems = store.shard_mismatch(number, opened)
+        held = shard_entry(shard)
+    except (ValueError, OSError, KeyError):
+        return []  # unreadable: verify(shard) said why
+    for kind in ("records", "bytes"):
+        listed, actual = getattr(entry, kind), getattr(held, kind)
+        for stream in sorted(set(listed) | set(actual)):
+            if listed.get(stream) != actual.get(stream):
+                problems.append(f"shard {entry.file}: stream {stream} holds {actual.get(stream)} {kind}, "
+                                f"the index says {listed.get(stream)}")
+    return problems
 
 
 def _check_checksums(file, stream: str, per_record: bool, problems: _Problems) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 
 from flowkit.errors import UserKeyError, UserOSError, UserValueError, create_output_folder
 from flowkit.store import format as fmt
-from flowkit.store.reader import FlowStore
+from flowkit.store.opening import Store, open_store
 
 # Panels narrower than this are enlarged (nearest neighbour) so titles fit and pixels are visible.
 MIN_PANEL_WIDTH = 320
@@ -18,7 +18,7 @@ TITLE_HEIGHT = 28
 GAP = 8
 
 
-def find_video(store: FlowStore, video: str | int) -> int:
+def find_video(store: Store, video: str | int) -> int:
     """Index of a video given by name, or by its position in the table (an int or digits)."""
     if isinstance(video, int):
         index = video
@@ -34,7 +34,7 @@ def find_video(store: FlowStore, video: str | int) -> int:
     return index
 
 
-def show_panels(store: FlowStore, video: int, frame: int | None = None) -> tuple[list[tuple[str, np.ndarray]], int]:
+def show_panels(store: Store, video: int, frame: int | None = None) -> tuple[list[tuple[str, np.ndarray]], int]:
     """The panels for frame `frame` (default: the middle) of video index `video`: a list of
     (title, (H, W, 3) uint8 RGB image) with the RGB frame, the flow frame -> frame + 1 and the
     warped flow, for the streams the store has; flow and warped flow share one colour scale (the
@@ -92,7 +92,7 @@ def render_show(
     Returns the output path. KeyError for an unknown video, ValueError for a bad frame."""
     import cv2
 
-    with FlowStore(store_path) as store:
+    with open_store(store_path) as store:
         panels, _ = show_panels(store, find_video(store, video), frame)
     image = compose(panels)
     output = Path(output)

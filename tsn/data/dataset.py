@@ -28,9 +28,9 @@ from tsn.data.sampling import contiguous_runs, sample_indices
 
 def _open(store):
     if isinstance(store, (str, os.PathLike)):
-        from flowkit.store import FlowStore
+        from flowkit.store import open_store
 
-        return FlowStore(store)
+        return open_store(store)
     return store
 
 
