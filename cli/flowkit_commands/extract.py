@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from cli.options import SIZE, max_pixels_option, tvl1_options
+from cli.options import SIZE, max_pixels_option, raft_options, raft_settings, tvl1_options
 from flowkit.quantize import DEFAULT_BOUND
 from flowkit.sizes import TSN_SIZE, format_size
 
@@ -28,8 +28,12 @@ from flowkit.sizes import TSN_SIZE, format_size
 @click.option("--step", type=click.IntRange(min=1), default=1, show_default=True, help="Keep every STEP-th frame.")
 @click.option("--bound", type=float, default=DEFAULT_BOUND, show_default=True,
               help="Flow quantization bound in pixels.")
-@click.option("--algo", default="tvl1", show_default=True, help="Flow algorithm: tvl1, opencv-tvl1 or farneback.")
+@click.option("--algo", default="tvl1", show_default=True,
+              help="Flow algorithm: tvl1, opencv-tvl1, farneback or raft.")
 @tvl1_options
+@click.option("--warm-start", is_flag=True, help="tvl1: start each pair from the previous pair's flow (docs/flow.md).")
+@click.option("--fast", is_flag=True, help="tvl1: a looser tolerance at the finest scale (docs/flow.md).")
+@raft_options
 @click.option("--warped", is_flag=True, help="Also store warped (camera-motion-compensated) flow.")
 @click.option("--no-rgb", is_flag=True, help="Do not store RGB frames.")
 @click.option("--max-frames", type=click.IntRange(min=2), default=None, help="Keep at most this many frames per video.")
@@ -39,7 +43,7 @@ from flowkit.sizes import TSN_SIZE, format_size
 @click.option("--dashboard", is_flag=True, help="Start Ray's dashboard (local Ray only; listens on 127.0.0.1).")
 @max_pixels_option
 def extract(paths, output, gpu, cpu, workers, address, size, step, bound, algo, warped, no_rgb, max_frames, labels,
-            overwrite, dashboard, **tvl1):
+            overwrite, dashboard, warm_start, fast, raft_model, flow_weights, **tvl1):
     """Extract RGB frames, TV-L1 flow and (with --warped) warped flow of every video under PATH...
     (video files, folders searched recursively, or list files) into one HDF5 store.
 
@@ -49,9 +53,9 @@ def extract(paths, output, gpu, cpu, workers, address, size, step, bound, algo, 
     from flowkit.extract.devices import choose_device
 
     device, gpus = choose_device(gpu, cpu, address)
-    flow_params = {k: v for k, v in tvl1.items() if v is not None}
+    flow_params = {k: v for k, v in tvl1.items() if v is not None} | raft_settings(algo, raft_model, flow_weights)
     content = ContentOptions(size=size, step=step, max_frames=max_frames, bound=bound, algo=algo,
-                             flow_params=flow_params, warped=warped, rgb=not no_rgb)
+                             flow_params=flow_params, warped=warped, rgb=not no_rgb, warm_start=warm_start, fast=fast)
     run = RunOptions(device=device, gpus=gpus, workers=(os.cpu_count() or 1) if workers is None else workers,
                      address=address, dashboard=dashboard, overwrite=overwrite, labels=labels)
     summary = run_extract(paths, output, content, run)

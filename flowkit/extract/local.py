@@ -31,7 +31,7 @@ def run_in_process(
     cpu_tvl1 = run.device == "cpu" and content.algo == "tvl1"
     flow_fn = local_flow_fn(content, device, run.compile, threads if cpu_tvl1 else None)
     batcher = None
-    if threads > 1 and (run.device == "cuda" or cpu_tvl1):
+    if threads > 1 and (run.device == "cuda" or cpu_tvl1) and not content.warm_start:  # warm: pairs chain
         batcher = FlowBatcher(flow_fn, max_pairs=run.batch_pairs * BATCH_CHUNKS)
         flow_fn = batcher
     # CPU flow: one torch thread; parallelism across pairs (the engine's threads) and videos.

@@ -47,14 +47,17 @@ class VideoResult:
 
 
 @functools.lru_cache(maxsize=4)
-def _cached_flow_fn(algo: str, params_json: str, device: str, compile: bool, threads: int | None) -> FlowFn:
-    return make_flow_fn(algo, json.loads(params_json), device, compile, threads)
+def _cached_flow_fn(algo: str, params_json: str, device: str, compile: bool, threads: int | None,
+                    warm_start: bool = False, fast: bool = False) -> FlowFn:
+    return make_flow_fn(algo, json.loads(params_json), device, compile, threads, warm_start, fast)
 
 
 def local_flow_fn(content: ContentOptions, device: str = "cpu", compile: bool = False,
                   threads: int | None = None) -> FlowFn:
-    """make_flow_fn for the run's settings, built once per process (engines keep compiled kernels)."""
-    return _cached_flow_fn(content.algo, json.dumps(content.flow_params, sort_keys=True), device, compile, threads)
+    """make_flow_fn for the run's settings, built once per process (engines keep compiled kernels).
+    With warm start, it takes the flow of the pair before as a third argument (flowkit.flow.warm)."""
+    return _cached_flow_fn(content.algo, json.dumps(content.flow_params, sort_keys=True), device, compile, threads,
+                           content.warm_start, content.fast)
 
 
 def _windows(frames: Iterator[np.ndarray], pairs: int) -> Iterator[tuple[np.ndarray, int]]:
@@ -95,12 +98,16 @@ def extract_video(
         frames = iter_frames(job.source, size=content.size, step=content.step, max_frames=content.max_frames)
         stored = 0
         fallbacks = 0
+        carry = None  # warm start: the flow of the last pair of the window before
         with _collect_decode_warnings() as caught:
             for window, first_new in _windows(frames, batch_pairs):
                 if len(window) < 2:
                     raise ValueError(f"only {len(window)} frame decodes; flow needs at least 2")
                 gray = rgb_to_gray(window)
-                flow, warp, fell_back = _window_flow(gray, flow_fn, content.warped)
+                known = flow_fn(np.ascontiguousarray(gray[:-1]), np.ascontiguousarray(gray[1:]), carry) \
+                    if content.warm_start else None
+                flow, warp, fell_back = _window_flow(gray, flow_fn, content.warped, known)
+                carry = flow[-1]
                 fallbacks += fell_back
                 parts = encode_streams(
                     streams,
@@ -174,15 +181,16 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
-def _window_flow(gray, flow_fn: FlowFn, warped: bool):
+def _window_flow(gray, flow_fn: FlowFn, warped: bool, flow=None):
     """Flow (and warped flow) of the consecutive pairs of a (K, H, W) uint8 gray numpy window:
-    ((K-1, 2, H, W) float32 numpy, same or None, number of identity-fallback pairs)."""
+    ((K-1, 2, H, W) float32 numpy, same or None, number of identity-fallback pairs). flow: the
+    window's flow when already computed (warm start: the warped pairs chain within the window)."""
     prev, next = np.ascontiguousarray(gray[:-1]), np.ascontiguousarray(gray[1:])
     if not warped:
-        return np.asarray(flow_fn(prev, next), dtype=np.float32), None, 0
+        return np.asarray(flow_fn(prev, next) if flow is None else flow, dtype=np.float32), None, 0
     from flowkit.warp import warped_flow_batch
 
-    result = warped_flow_batch(prev, next, flow_fn=flow_fn)
+    result = warped_flow_batch(prev, next, flow=flow, flow_fn=flow_fn)
     return result.flow, result.warped_flow, int(result.fallback.sum())
 
 
