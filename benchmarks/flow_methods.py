@@ -36,6 +36,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +52,7 @@ METHODS: dict[str, dict] = {
 }
 DEFAULT_METHODS = ("tvl1", "tvl1-warm", "tvl1-fast", "farneback", "raft", "learned-flow")
 # Datasets --synth makes: the demo's (kind-motion, camera pan) and motion-only classes.
-SYNTH = {
+SYNTH: dict[str, dict[str, Any]] = {
     "kind-motion": dict(family="kind-motion", classes=6, videos_per_class=48, frames=16, camera_motion="pan"),
     "motion": dict(family="motion", classes=6, videos_per_class=24, frames=16, camera_motion="none"),
 }
@@ -187,7 +188,7 @@ def train_stream(store: str | Path, run_dir: Path, modality: str, seed: int, con
     if scores.exists():
         return scores
     # lr and the rest passed explicitly: recipe changes (tsn.recipe) do not move the study
-    recipe = DEMO_TRAINING["rgb" if modality == "rgb" else "flow"]
+    recipe: dict[str, Any] = DEMO_TRAINING["rgb" if modality == "rgb" else "flow"]
     train(TrainConfig(store=str(store), output=str(run_dir), modality=modality, arch=config.arch,
                       input_size=config.input_size, epochs=config.epochs, lr_steps=(config.epochs * 2 // 3,),
                       batch_size=8, eval_every=config.epochs, seed=seed, device=config.device, workers=1,

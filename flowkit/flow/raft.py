@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -135,7 +136,7 @@ class RaftFlow:
     """A RAFT flow function (module docstring). net: a torchvision RAFT in eval mode on `device`;
     updates: its num_flow_updates; batch: pairs per forward pass."""
 
-    net: object
+    net: Callable  # (image1, image2, num_flow_updates=) -> list of (N, 2, H, W) flows, the last the final
     device: str = "cpu"
     updates: int = 12
     batch: int = 8
