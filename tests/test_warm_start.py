@@ -46,16 +46,22 @@ def test_warm_start_needs_fewer_iterations_at_the_same_error():
         for x, y in zip(a, b):
             assert endpoint_error(y, seq.flow, seq.valid) <= 1.2 * endpoint_error(x, seq.flow, seq.valid) + 0.01
         # chained across calls: the second half from the first half's last flow equals one call
-        tail = warm(prev[3:], next[3:], b[2])
+        tail = warm(prev[3:], next[3:], b[2], first_pair=3)
         np.testing.assert_array_equal(tail, b[3:])
 
 
-def test_chains_start_cold_and_use_the_threads():
-    seq = synthetic_sequence("translation", frames=7, height=48, width=64, seed=1)
-    plain = SequenceTVL1(_solver, TVL1Params(), warm_start=False)(seq.frames[:-1], seq.frames[1:])
-    two = SequenceTVL1(_solver, TVL1Params(), warm_start=True, chains=2)(seq.frames[:-1], seq.frames[1:])
-    np.testing.assert_array_equal(two[[0, 3]], plain[[0, 3]])  # runs [0, 1, 2] and [3, 4, 5]: heads cold
-    assert not np.array_equal(two[1], plain[1])
+def test_chains_restart_cold_at_fixed_pairs_however_the_calls_cut_them():
+    seq = synthetic_sequence("translation", frames=8, height=48, width=64, seed=1)
+    prev, next = seq.frames[:-1], seq.frames[1:]
+    plain = SequenceTVL1(_solver, TVL1Params(), warm_start=False)(prev, next)
+    warm = SequenceTVL1(_solver, TVL1Params(), warm_start=True, restart=3)
+    whole = warm(prev, next)
+    np.testing.assert_array_equal(whole[[0, 3, 6]], plain[[0, 3, 6]])  # chains [0, 1, 2], [3, 4, 5], [6]
+    assert not np.array_equal(whole[1], plain[1]) and not np.array_equal(whole[4], plain[4])
+    pieces = [warm(prev[:2], next[:2])]
+    pieces.append(warm(prev[2:5], next[2:5], pieces[-1][-1], first_pair=2))
+    pieces.append(warm(prev[5:], next[5:], pieces[-1][-1], first_pair=5))
+    np.testing.assert_array_equal(np.concatenate(pieces), whole)
 
 
 def test_fast_is_plain_tvl1_with_a_looser_finest_scale(monkeypatch):
@@ -87,22 +93,22 @@ def test_make_flow_fn_and_options_refuse_other_algorithms():
         ContentOptions(algo="farneback", fast=True)
 
 
-def test_extraction_with_warm_start_chains_across_windows(tmp_path):
+def test_extraction_with_warm_start_depends_on_neither_windows_nor_workers(tmp_path):
     from extract_videos import write_video
     from flowkit.extract import ContentOptions, RunOptions, extract
     from flowkit.store import FlowStore
 
-    video = write_video(tmp_path / "v" / "clip.mp4", frames=9, size=(64, 48), shift=(1, 1))
+    video = write_video(tmp_path / "v" / "clip.mp4", frames=12, size=(64, 48), shift=(1, 1))
     content = ContentOptions(size=(64, 48), warm_start=True, fast=True, rgb=False)
     stores = {}
-    for batch in (3, 16):  # windows of 3 pairs or one window: the chain carries over, same bytes
+    for batch, workers in ((3, 0), (16, 2)):  # windows of 3 pairs or one window: the chain carries over
         out = tmp_path / f"b{batch}.h5"
-        extract([video], out, content, RunOptions(workers=0, progress=False, batch_pairs=batch))
+        extract([video], out, content, RunOptions(workers=workers, progress=False, batch_pairs=batch))
         stores[batch] = out
     plain = tmp_path / "plain.h5"
     extract([video], plain, ContentOptions(size=(64, 48), rgb=False), RunOptions(workers=0, progress=False))
     with FlowStore(stores[3]) as a, FlowStore(stores[16]) as b, FlowStore(plain) as c:
         assert a.attrs["warm_start"] and a.attrs["fast"] and "warm_start" not in c.attrs
-        fa, fb, fc = (s.read_flow(0, range(8)) for s in (a, b, c))
+        fa, fb, fc = (s.read_flow(0, range(11)) for s in (a, b, c))
     np.testing.assert_array_equal(fa, fb)
     assert np.abs(fa - fc).mean() < 0.1  # close to plain TV-L1, not the same

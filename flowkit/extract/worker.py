@@ -104,8 +104,10 @@ def extract_video(
                 if len(window) < 2:
                     raise ValueError(f"only {len(window)} frame decodes; flow needs at least 2")
                 gray = rgb_to_gray(window)
-                known = flow_fn(np.ascontiguousarray(gray[:-1]), np.ascontiguousarray(gray[1:]), carry) \
-                    if content.warm_start else None
+                known = None
+                if content.warm_start:  # the window's first pair has index stored - first_new in the video
+                    known = flow_fn(np.ascontiguousarray(gray[:-1]), np.ascontiguousarray(gray[1:]), carry,
+                                    stored - first_new)
                 flow, warp, fell_back = _window_flow(gray, flow_fn, content.warped, known)
                 carry = flow[-1]
                 fallbacks += fell_back

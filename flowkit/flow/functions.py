@@ -60,8 +60,7 @@ def make_flow_fn(algo: str, flow_params: dict, device: str = "cpu", compile: boo
 def _sequence_tvl1(flow_params: dict, device: str, compile: bool, threads: int | None, warm_start: bool,
                    fast: bool) -> FlowFn:
     """flowkit.flow.warm.SequenceTVL1 on the solver make_flow_fn would pick (the CPU kernel, else the
-    torch engine); its chains keep the solver's threads (CPU) or a batch of 8 (GPU) busy."""
-    from flowkit.cpus import available_cpus
+    torch engine)."""
     from flowkit.flow.params import TVL1Params
     from flowkit.flow.warm import SequenceTVL1
 
@@ -76,14 +75,10 @@ def _sequence_tvl1(flow_params: dict, device: str, compile: bool, threads: int |
 
         def make_solver(p: TVL1Params):
             return NativeTVL1(kernel, p, threads)
-
-        chains = threads or available_cpus()
     else:
         def make_solver(p: TVL1Params):
             return _EngineSolver(p, device, compile, threads)
-
-        chains = 8 if device != "cpu" else (threads or available_cpus())
-    return SequenceTVL1(make_solver, params, warm_start=warm_start, fast=fast, chains=chains)
+    return SequenceTVL1(make_solver, params, warm_start=warm_start, fast=fast)
 
 
 class _EngineSolver:

@@ -7,12 +7,13 @@ Warm start: a pair starts from the flow of the pair before it, on the `warm_scal
 only: the solver runs with nscales=warm_scales and that flow as its initial flow (downscaled to the
 coarsest of those scales, as OpenCV's use_initial_flow does). The coarser scales, which exist to
 find large motions from zero, are skipped; a pair whose motion is close to its predecessor's
-converges in fewer iterations. The first pair of a video (and of each chain, below) is solved from
-zero on every scale, as plain TV-L1.
-
-Chains: a window's pairs are split into `chains` runs of consecutive pairs; step k solves the k-th
-pair of every run in one batch, so a multi-threaded (or GPU) solver keeps `chains` pairs in flight.
-Each run after the first starts cold; the first continues from the previous window's last flow.
+converges in fewer iterations. Pair 0 of a video, and every `restart`-th pair after it (pair k with
+k % restart == 0), is solved from zero on every scale, as plain TV-L1: a chain never runs longer
+than `restart` pairs (what a cut or a sudden motion can spoil), and the chains of a batch of pairs
+are independent, so step j solves the j-th pair of every chain in one batch and a multi-threaded
+(or GPU) solver keeps several pairs in flight. Which pairs start cold depends only on their index
+in the video, so the flow does not depend on how a video's pairs are cut into calls (windows),
+nor on threads.
 
 Fast: the finest scale stops once the mean squared flow change per pixel falls to FAST_EPSILON**2
 instead of epsilon**2 (OpenCV's test, a looser tolerance); the coarser scales are solved as usual
@@ -34,6 +35,7 @@ from flowkit.flow.native_solver import gray_batch
 from flowkit.flow.params import TVL1Params, pyramid_sizes
 
 WARM_SCALES = 2  # finest pyramid scales a warm-started pair is solved on
+WARM_RESTART = 8  # pairs: every restart-th pair of a video is solved from zero
 FAST_EPSILON = 0.05  # px: the stopping threshold of the finest scale with fast=True (OpenCV's default: 0.01)
 
 
@@ -50,26 +52,27 @@ SolverFactory = Callable[[TVL1Params], Solver]
 class SequenceTVL1:
     """TV-L1 for consecutive pairs of one video (module docstring). make_solver: builds a solver for
     a TVL1Params. params: the run's TV-L1 settings. warm_start / fast: the two options. warm_scales:
-    scales a warm pair is solved on. chains: runs of pairs solved side by side (>= 1).
+    scales a warm pair is solved on. restart: a pair whose index in the video is a multiple of it
+    starts from zero.
 
-    Call with prev, next (N, H, W) gray frames (uint8, or float in [0, 1]) of N consecutive pairs
-    and `previous_flow`, the (2, H, W) flow of the pair just before them (None at a video's start);
-    returns (N, 2, H, W) float32. `iterations` holds the (N,) iterations each pair ran after each call. Stateless
-    between calls, so one instance serves several videos (and threads: each has its own solvers).
+    Call with prev, next (N, H, W) gray frames (uint8, or float in [0, 1]) of N consecutive pairs,
+    `previous_flow`, the (2, H, W) flow of the pair just before them (None at a video's start), and
+    `first_pair`, the index in the video of the first of them; returns (N, 2, H, W) float32.
+    `iterations` holds the (N,) iterations each pair ran after the latest call (of any thread). No
+    other state between calls, so one instance serves several videos and threads at once.
     """
 
     def __init__(self, make_solver: SolverFactory, params: TVL1Params, warm_start: bool = True, fast: bool = False,
-                 warm_scales: int = WARM_SCALES, chains: int = 1):
-        if int(warm_scales) != warm_scales or warm_scales < 1:
-            raise ValueError(f"warm_scales must be an integer >= 1, got {warm_scales!r}")
-        if int(chains) != chains or chains < 1:
-            raise ValueError(f"chains must be an integer >= 1, got {chains!r}")
+                 warm_scales: int = WARM_SCALES, restart: int = WARM_RESTART):
+        for name, value in (("warm_scales", warm_scales), ("restart", restart)):
+            if int(value) != value or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         self.make_solver, self.params = make_solver, params
-        self.warm_start, self.fast, self.warm_scales, self.chains = warm_start, fast, int(warm_scales), int(chains)
+        self.warm_start, self.fast, self.warm_scales, self.restart = warm_start, fast, int(warm_scales), int(restart)
         self.iterations: np.ndarray | None = None
         self._solvers: dict[tuple, Solver] = {}
 
-    def __call__(self, prev, next, previous_flow=None) -> np.ndarray:
+    def __call__(self, prev, next, previous_flow=None, first_pair: int = 0) -> np.ndarray:
         prev, next = gray_batch(prev), gray_batch(next)
         if prev.shape != next.shape:
             raise ValueError(f"prev and next frames differ in shape: {prev.shape} vs {next.shape}")
@@ -80,13 +83,14 @@ class SequenceTVL1:
             flow[:], counts[:] = self._solve(prev, next, None, self.params.nscales)
             self.iterations = counts
             return flow
-        runs = [r for r in np.array_split(np.arange(n), min(self.chains, n)) if len(r)]
+        heads = [i for i in range(n) if (first_pair + i) % self.restart == 0 or (i == 0 and previous_flow is None)]
+        runs = [np.arange(a, b) for a, b in zip([0, *heads], [*heads, n]) if b > a]
         for k in range(max(len(r) for r in runs)):
             cold, warm, starts = [], [], []
-            for c, run in enumerate(runs):
+            for run in runs:
                 if k >= len(run):
                     continue
-                start = flow[run[k - 1]] if k else (previous_flow if c == 0 else None)
+                start = flow[run[k - 1]] if k else (None if run[0] in heads else previous_flow)
                 if start is None:
                     cold.append(run[k])
                 else:
