@@ -112,3 +112,20 @@ def test_extraction_with_warm_start_depends_on_neither_windows_nor_workers(tmp_p
         fa, fb, fc = (s.read_flow(0, range(11)) for s in (a, b, c))
     np.testing.assert_array_equal(fa, fb)
     assert np.abs(fa - fc).mean() < 0.1  # close to plain TV-L1, not the same
+
+
+@pytest.mark.slow
+def test_the_torch_engine_runs_the_same_schedule(monkeypatch):
+    pytest.importorskip("torch")
+    from flowkit.flow import functions
+
+    seq = synthetic_sequence("zoom", frames=5, height=40, width=48, seed=4)
+    params = {"nscales": 3, "warps": 2}
+    native_fn = make_flow_fn("tvl1", params, warm_start=True, fast=True)
+    expected = native_fn(seq.frames[:-1], seq.frames[1:])
+    monkeypatch.setattr(native, "load", lambda: None)  # no kernel: the torch engine (the GPU's solver)
+    engine_fn = functions.make_flow_fn("tvl1", params, warm_start=True, fast=True)
+    assert isinstance(engine_fn._solver(3, 0.01, False), functions._EngineSolver)
+    flow = engine_fn(seq.frames[:-1], seq.frames[1:])
+    assert np.abs(flow - expected).mean() < 0.01
+    np.testing.assert_array_equal(engine_fn.iterations > 0, True)
