@@ -71,6 +71,9 @@ class ContentOptions:
         values = asdict(self)
         values["size"] = list(self.size) if self.size is not None else None
         values["flow_params"] = dict(sorted(self.flow_params.items()))
+        for name in ("warm_start", "fast"):  # recorded when set: an interrupted plain run still resumes
+            if not values[name]:
+                del values[name]
         return values
 
 
