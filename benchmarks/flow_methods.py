@@ -219,7 +219,7 @@ def run_study(config: StudyConfig) -> dict:
         if method == "learned-flow":
             continue
         if METHODS[method]["algo"] == "raft" and not config.raft_weights:
-            row["note"] = "no RAFT weights (--raft-weights torchvision|FILE)"
+            row["note"] = "not run: no weights; --raft-weights torchvision or FILE"
             continue
         _say(f"[extract] {method}")
         extracted = extract_method(method, config)
