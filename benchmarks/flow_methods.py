@@ -4,7 +4,7 @@ stream (and its late fusion with RGB) with one recipe and the same seeds (docs/r
     python -m benchmarks.flow_methods --videos DIR --labels DIR [--workdir flow_methods]
         [--methods tvl1,tvl1-warm,tvl1-fast,farneback,raft,learned-flow] [--seeds 0,1,2] [--epochs 20]
         [--size 128x96] [--tvl1 demo|opencv] [--raft-weights torchvision|FILE] [--raft-model small]
-        [--device cpu|cuda] [--workers 0]
+        [--device cpu|cuda] [--workers 0] [--arch tiny] [--input-size 64]
     python -m benchmarks.flow_methods --synth kind-motion|motion [...]   # generate the videos first
 
 Methods: tvl1 (flowkit's TV-L1), tvl1-warm (--warm-start), tvl1-fast (--fast), tvl1-warm-fast,
@@ -112,8 +112,10 @@ def extract_method(method: str, config: StudyConfig) -> dict:
     store.parent.mkdir(parents=True, exist_ok=True)
     settings = {k: v for k, v in METHODS[method].items()}
     content = ContentOptions(size=config.size, flow_params=flow_params(method, config), **settings)
-    run = RunOptions(device=config.device, workers=config.workers, labels=str(config.labels), progress=False,
-                     overwrite=True)
+    # On a GPU, warm start and fast solve in the worker (flowkit.extract.options.check_flow_schedule).
+    in_worker = config.device == "cuda" and (content.warm_start or content.fast)
+    run = RunOptions(device=config.device, workers=0 if in_worker else config.workers, labels=str(config.labels),
+                     progress=False, overwrite=True)
     started, cpu_started = time.perf_counter(), time.process_time()
     summary = extract([config.videos], store, content, run)
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
@@ -307,7 +309,9 @@ def main(argv=None) -> dict:
                         help="TV-L1 settings: the demo's (3 scales, 2 warps, 10x2 iterations) or OpenCV's defaults")
     parser.add_argument("--raft-model", choices=("small", "large"), default="small")
     parser.add_argument("--raft-weights", default=None, help="torchvision (its cache; may download) or a file")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--arch", default="tiny", help="backbone of every stream (tsn train --arch)")
+    parser.add_argument("--input-size", type=int, default=64, help="crop side in pixels (tsn train --input-size)")
     parser.add_argument("--workers", type=int, default=0, help="extraction workers (0: one thread, in process)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of this process")
     args = parser.parse_args(argv)
@@ -328,7 +332,7 @@ def main(argv=None) -> dict:
     config = StudyConfig(workdir=args.workdir, videos=videos, labels=labels, methods=args.methods, seeds=args.seeds,
                          epochs=args.epochs, size=args.size, tvl1_params=None if args.tvl1 == "demo" else {},
                          raft_model=args.raft_model, raft_weights=args.raft_weights, device=args.device,
-                         workers=args.workers)
+                         workers=args.workers, arch=args.arch, input_size=args.input_size)
     started = time.perf_counter()
     results = run_study(config)
     results["wall_s"] = round(time.perf_counter() - started, 1)
