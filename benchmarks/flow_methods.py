@@ -179,8 +179,9 @@ def ground_truth_error(method: str, config: StudyConfig) -> dict:
 
 
 def train_stream(store: str | Path, run_dir: Path, modality: str, seed: int, config: StudyConfig) -> Path:
-    """Train and test one stream with the demo's recipe (tsn.demo.DEMO_TRAINING, learned-flow as flow);
-    returns its score file (reused when present)."""
+    """Train and test one stream: the tiny net with the demo's settings (tsn.demo.DEMO_TRAINING,
+    learned-flow as flow), any other arch with its recipe's (tsn.recipe); returns its score file
+    (reused when present)."""
     from tsn.config import TrainConfig
     from tsn.demo import DEMO_TRAINING
     from tsn.evaluate import evaluate_checkpoint
@@ -189,8 +190,8 @@ def train_stream(store: str | Path, run_dir: Path, modality: str, seed: int, con
     scores = run_dir / "scores.npz"
     if scores.exists():
         return scores
-    # lr and the rest passed explicitly: recipe changes (tsn.recipe) do not move the study
-    recipe: dict[str, Any] = DEMO_TRAINING["rgb" if modality == "rgb" else "flow"]
+    # The tiny net's lr and the rest passed explicitly: recipe changes (tsn.recipe) do not move the study.
+    recipe: dict[str, Any] = DEMO_TRAINING["rgb" if modality == "rgb" else "flow"] if config.arch == "tiny" else {}
     train(TrainConfig(store=str(store), output=str(run_dir), modality=modality, arch=config.arch,
                       input_size=config.input_size, epochs=config.epochs, lr_steps=(config.epochs * 2 // 3,),
                       batch_size=8, eval_every=config.epochs, seed=seed, device=config.device, workers=1,
