@@ -4,7 +4,7 @@ stream (and its late fusion with RGB) with one recipe and the same seeds (docs/r
     python -m benchmarks.flow_methods --videos DIR --labels DIR [--workdir flow_methods]
         [--methods tvl1,tvl1-warm,tvl1-fast,farneback,raft,learned-flow] [--seeds 0,1,2] [--epochs 20]
         [--size 128x96] [--tvl1 demo|opencv] [--raft-weights torchvision|FILE] [--raft-model small]
-        [--device cpu|cuda] [--workers 0] [--arch tiny] [--input-size 64]
+        [--device cpu|cuda] [--workers 0] [--arch tiny] [--input-size 64] [--pretrained FILE]
     python -m benchmarks.flow_methods --synth kind-motion|motion [...]   # generate the videos first
 
 Methods: tvl1 (flowkit's TV-L1), tvl1-warm (--warm-start), tvl1-fast (--fast), tvl1-warm-fast,
@@ -80,6 +80,7 @@ class StudyConfig:
     input_size: int = 64
     test_segments: int = 9
     arch: str = "tiny"
+    pretrained: str | None = None  # ImageNet weights file of the arch (tsn train --pretrained)
     epe_frames: int = EPE_FRAMES
 
 
@@ -195,7 +196,7 @@ def train_stream(store: str | Path, run_dir: Path, modality: str, seed: int, con
     train(TrainConfig(store=str(store), output=str(run_dir), modality=modality, arch=config.arch,
                       input_size=config.input_size, epochs=config.epochs, lr_steps=(config.epochs * 2 // 3,),
                       batch_size=8, eval_every=config.epochs, seed=seed, device=config.device, workers=1,
-                      progress=False, flip=False, **recipe))
+                      progress=False, flip=False, pretrained=config.pretrained, **recipe))
     evaluate_checkpoint(store, run_dir / "checkpoint.pt", scores, test_segments=config.test_segments,
                         device=config.device, workers=1, progress=False)
     return scores
@@ -313,6 +314,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--arch", default="tiny", help="backbone of every stream (tsn train --arch)")
     parser.add_argument("--input-size", type=int, default=64, help="crop side in pixels (tsn train --input-size)")
+    parser.add_argument("--pretrained", default=None, help="ImageNet weights file of --arch (tsn train --pretrained)")
     parser.add_argument("--workers", type=int, default=0, help="extraction workers (0: one thread, in process)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of this process")
     args = parser.parse_args(argv)
@@ -333,7 +335,8 @@ def main(argv=None) -> dict:
     config = StudyConfig(workdir=args.workdir, videos=videos, labels=labels, methods=args.methods, seeds=args.seeds,
                          epochs=args.epochs, size=args.size, tvl1_params=None if args.tvl1 == "demo" else {},
                          raft_model=args.raft_model, raft_weights=args.raft_weights, device=args.device,
-                         workers=args.workers, arch=args.arch, input_size=args.input_size)
+                         workers=args.workers, arch=args.arch, input_size=args.input_size,
+                         pretrained=args.pretrained)
     started = time.perf_counter()
     results = run_study(config)
     results["wall_s"] = round(time.perf_counter() - started, 1)
