@@ -129,3 +129,26 @@ def test_the_torch_engine_runs_the_same_schedule(monkeypatch):
     flow = engine_fn(seq.frames[:-1], seq.frames[1:])
     assert np.abs(flow - expected).mean() < 0.01
     np.testing.assert_array_equal(engine_fn.iterations > 0, True)
+
+
+def test_cpu_extraction_with_warm_start_and_fast_never_imports_torch(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    code = f"""
+import json, sys
+sys.path.insert(0, {str(repo / "tests")!r})
+from extract_videos import make_tree
+from flowkit.extract import ContentOptions, RunOptions, extract
+make_tree({str(tmp_path)!r} + "/clips", {{"A/a1": 6, "B/b1": 5}})
+options = ContentOptions(size=(64, 48), warm_start=True, fast=True, warped=True)
+summary = extract([{str(tmp_path)!r} + "/clips"], {str(tmp_path)!r} + "/out.h5", options,
+                  RunOptions(workers=2, progress=False))
+print(json.dumps({{"ok": summary.videos_ok, "torch": "torch" in sys.modules}}))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"ok": 2, "torch": False}
