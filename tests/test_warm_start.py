@@ -99,7 +99,7 @@ def test_extraction_with_warm_start_depends_on_neither_windows_nor_workers(tmp_p
     from flowkit.store import FlowStore
 
     video = write_video(tmp_path / "v" / "clip.mp4", frames=12, size=(64, 48), shift=(1, 1))
-    content = ContentOptions(size=(64, 48), warm_start=True, fast=True, rgb=False)
+    content = ContentOptions(size=(64, 48), warm_start=True, fast=True, rgb=False, warped=True)
     stores = {}
     for batch, workers in ((3, 0), (16, 2)):  # windows of 3 pairs or one window: the chain carries over
         out = tmp_path / f"b{batch}.h5"
@@ -110,6 +110,7 @@ def test_extraction_with_warm_start_depends_on_neither_windows_nor_workers(tmp_p
     with FlowStore(stores[3]) as a, FlowStore(stores[16]) as b, FlowStore(plain) as c:
         assert a.attrs["warm_start"] and a.attrs["fast"] and "warm_start" not in c.attrs
         fa, fb, fc = (s.read_flow(0, range(11)) for s in (a, b, c))
+        np.testing.assert_array_equal(a.read("warp_x", 0, range(11)), b.read("warp_x", 0, range(11)))
     np.testing.assert_array_equal(fa, fb)
     assert np.abs(fa - fc).mean() < 0.1  # close to plain TV-L1, not the same
 

@@ -104,11 +104,12 @@ def extract_video(
                 if len(window) < 2:
                     raise ValueError(f"only {len(window)} frame decodes; flow needs at least 2")
                 gray = rgb_to_gray(window)
-                known = None
+                known, warp_fn = None, flow_fn
                 if content.warm_start:  # the window's first pair has index stored - first_new in the video
                     known = flow_fn(np.ascontiguousarray(gray[:-1]), np.ascontiguousarray(gray[1:]), carry,
                                     stored - first_new)
-                flow, warp, fell_back = _window_flow(gray, flow_fn, content.warped, known)
+                    warp_fn = flow_fn.plain  # camera-compensated pairs from zero: windows never show
+                flow, warp, fell_back = _window_flow(gray, warp_fn, content.warped, known)
                 carry = flow[-1]
                 fallbacks += fell_back
                 parts = encode_streams(
@@ -186,7 +187,7 @@ def _reason(exc: BaseException) -> str:
 def _window_flow(gray, flow_fn: FlowFn, warped: bool, flow=None):
     """Flow (and warped flow) of the consecutive pairs of a (K, H, W) uint8 gray numpy window:
     ((K-1, 2, H, W) float32 numpy, same or None, number of identity-fallback pairs). flow: the
-    window's flow when already computed (warm start: the warped pairs chain within the window)."""
+    window's flow when already computed (warm start)."""
     prev, next = np.ascontiguousarray(gray[:-1]), np.ascontiguousarray(gray[1:])
     if not warped:
         return np.asarray(flow_fn(prev, next) if flow is None else flow, dtype=np.float32), None, 0

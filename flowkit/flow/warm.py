@@ -104,6 +104,11 @@ class SequenceTVL1:
         self.iterations = counts
         return flow
 
+    def plain(self, prev, next) -> np.ndarray:
+        """Every pair from zero (no warm start; fast still applies): (N, H, W) gray -> (N, 2, H, W)."""
+        flow, self.iterations = self._solve(gray_batch(prev), gray_batch(next), None, self.params.nscales)
+        return flow
+
     def _solver(self, nscales: int, epsilon: float, initial: bool) -> Solver:
         key = (nscales, epsilon, initial)
         if key not in self._solvers:  # a race builds one twice, harmlessly
