@@ -108,7 +108,7 @@ def extract_video(
                 if content.warm_start:  # the window's first pair has index stored - first_new in the video
                     known = flow_fn(np.ascontiguousarray(gray[:-1]), np.ascontiguousarray(gray[1:]), carry,
                                     stored - first_new)
-                    warp_fn = flow_fn.plain  # camera-compensated pairs from zero: windows never show
+                    warp_fn = getattr(flow_fn, "plain")  # camera-compensated pairs from zero: windows never show
                 flow, warp, fell_back = _window_flow(gray, warp_fn, content.warped, known)
                 carry = flow[-1]
                 fallbacks += fell_back
