@@ -72,6 +72,25 @@ def tvl1_options(command):
     return command
 
 
+def raft_options(command):
+    """Add --raft-model and --flow-weights (RAFT's settings, flowkit.flow.raft) to a command; the
+    command passes them through raft_settings."""
+    command = click.option("--flow-weights", default=None, metavar="torchvision|FILE",
+                           help="RAFT weights: 'torchvision' (its cache; downloaded there on this request) or a "
+                                "state-dict file.")(command)
+    return click.option("--raft-model", type=click.Choice(("small", "large")), default=None,
+                        help="RAFT model (--algo raft) [default: small].")(command)
+
+
+def raft_settings(algo: str, raft_model: str | None, flow_weights: str | None) -> dict:
+    """The flow parameters the RAFT options give (empty when unset); ValueError when given for another
+    algorithm."""
+    given = {k: v for k, v in (("model", raft_model), ("weights", flow_weights)) if v is not None}
+    if given and algo != "raft":
+        raise UserValueError("--raft-model and --flow-weights apply to --algo raft only")
+    return given
+
+
 def max_pixels_option(command):
     """Add --max-pixels (the decompression-bomb limit, flowkit.limits) to a command; a value given
     is set for this process and those it starts before anything is decoded."""

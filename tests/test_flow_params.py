@@ -23,9 +23,9 @@ def test_same_request_in_other_words_resolves_the_same():
 
 
 def test_unknown_algorithms_names_and_values_are_refused():
-    assert ff.ALGORITHMS == ("tvl1", "opencv-tvl1", "farneback")
-    with pytest.raises(ValueError, match="unknown flow algorithm 'raft'; choose from tvl1, opencv-tvl1, farneback"):
-        resolve_flow_params("raft", {})
+    assert ff.ALGORITHMS == ("tvl1", "opencv-tvl1", "farneback", "raft")
+    with pytest.raises(ValueError, match="unknown flow algorithm 'pwc'; choose from tvl1, opencv-tvl1, farneback, raf"):
+        resolve_flow_params("pwc", {})
     with pytest.raises(ValueError, match="unknown TV-L1 parameter"):
         resolve_flow_params("tvl1", {"levels": 3})
     with pytest.raises(ValueError, match="tau must be a positive number"):
@@ -44,8 +44,9 @@ def test_every_algorithm_runs_on_the_cpu(device):
         check_device(algo, device)
 
 
-def test_only_tvl1_runs_on_gpus():
+def test_only_tvl1_and_raft_run_on_gpus():
     check_device("tvl1", "cuda:1")
+    check_device("raft", "cuda")
     for algo in ("opencv-tvl1", "farneback"):
         with pytest.raises(ValueError, match=f"^{algo} runs on the CPU only, got device 'cuda'"):
             check_device(algo, "cuda")

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from cli.options import LABELS_HELP, SIZE, max_pixels_option, tvl1_options
+from cli.options import LABELS_HELP, SIZE, max_pixels_option, raft_options, raft_settings, tvl1_options
 from flowkit.cpus import available_cpus
 from flowkit.errors import UserValueError
 from flowkit.quantize import DEFAULT_BOUND
@@ -40,8 +40,12 @@ from flowkit.sizes import TSN_SIZE, format_size
               help="Keep every STEP-th frame (of those --fps keeps).")
 @click.option("--bound", type=float, default=DEFAULT_BOUND, show_default=True,
               help="Flow quantization bound in pixels.")
-@click.option("--algo", default="tvl1", show_default=True, help="Flow algorithm: tvl1, opencv-tvl1 or farneback.")
+@click.option("--algo", default="tvl1", show_default=True,
+              help="Flow algorithm: tvl1, opencv-tvl1, farneback or raft.")
 @tvl1_options
+@click.option("--warm-start", is_flag=True, help="tvl1: start each pair from the previous pair's flow (docs/flow.md).")
+@click.option("--fast", is_flag=True, help="tvl1: a looser tolerance at the finest scale (docs/flow.md).")
+@raft_options
 @click.option("--warped", is_flag=True, help="Also store warped (camera-motion-compensated) flow.")
 @click.option("--no-rgb", is_flag=True, help="Do not store RGB frames.")
 @click.option("--max-frames", type=click.IntRange(min=2), default=None, help="Keep at most this many frames per video.")
@@ -56,7 +60,8 @@ from flowkit.sizes import TSN_SIZE, format_size
 @click.option("--dashboard", is_flag=True, help="Start Ray's dashboard (local Ray only; listens on 127.0.0.1).")
 @max_pixels_option
 def extract(paths, output, gpu, cpu, workers, address, size, short_side, long_side, fps, step, bound, algo, warped,
-            no_rgb, max_frames, labels, overwrite, shard_size, append, dashboard, **tvl1):
+            no_rgb, max_frames, labels, overwrite, shard_size, append, dashboard, warm_start, fast, raft_model,
+            flow_weights, **tvl1):
     """Extract RGB frames, TV-L1 flow and (with --warped) warped flow of every video under PATH...
     (video files, frame folders of images, folders searched recursively, or list files) into one
     HDF5 store. docs/extraction.md says what counts as a video and which frames are kept.
@@ -68,10 +73,10 @@ def extract(paths, output, gpu, cpu, workers, address, size, short_side, long_si
 
     size = _one_sizing(click.get_current_context(), size, short_side, long_side)
     device, gpus = choose_device(gpu, cpu, address)
-    flow_params = {k: v for k, v in tvl1.items() if v is not None}
+    flow_params = {k: v for k, v in tvl1.items() if v is not None} | raft_settings(algo, raft_model, flow_weights)
     content = ContentOptions(size=size, short_side=short_side, long_side=long_side, fps=fps, step=step,
-                             max_frames=max_frames, bound=bound, algo=algo,
-                             flow_params=flow_params, warped=warped, rgb=not no_rgb)
+                             max_frames=max_frames, bound=bound, algo=algo, flow_params=flow_params,
+                             warped=warped, rgb=not no_rgb, warm_start=warm_start, fast=fast)
     run = RunOptions(device=device, gpus=gpus, workers=available_cpus() if workers is None else workers,
                      address=address, dashboard=dashboard, overwrite=overwrite, labels=labels,
                      shard_size=shard_size, append=append)

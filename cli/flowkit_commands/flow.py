@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cli.options import converted, max_pixels_option, tvl1_options
+from cli.options import converted, max_pixels_option, raft_options, raft_settings, tvl1_options
 from flowkit.flow import ALGORITHMS  # the package itself is import-light (no torch, no cv2)
 
 
@@ -16,8 +16,8 @@ from flowkit.flow import ALGORITHMS  # the package itself is import-light (no to
 @click.option("--algo", type=click.Choice(ALGORITHMS), default="tvl1", show_default=True,
               help="tvl1: flowkit's TV-L1 (OpenCV's algorithm; on the CPU numpy, OpenCV and a C kernel, on CUDA or "
                    "with --compile the torch engine); opencv-tvl1: OpenCV's own (CPU reference); farneback: fast "
-                   "preview.")
-@click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:index] (tvl1 only).")
+                   "preview; raft: torchvision's RAFT (needs --flow-weights).")
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:index] (tvl1 and raft).")
 @click.option("--threads", default="1", show_default=True, callback=converted(int),
               help="CPU threads for tvl1 (one pair of video frames gains little from more, and loses much on a "
                    "busy machine).")
@@ -29,8 +29,10 @@ from flowkit.flow import ALGORITHMS  # the package itself is import-light (no to
 @click.option("--warped-output", default=None,
               help="Where to save the warped flow (default: OUTPUT's stem + _warped.npy).")
 @tvl1_options
+@raft_options
 @max_pixels_option
-def flow(prev_image, next_image, output, viz, algo, device, threads, compile_, warped, warped_output, **params):
+def flow(prev_image, next_image, output, viz, algo, device, threads, compile_, warped, warped_output, raft_model,
+         flow_weights, **params):
     """Optical flow from image A (prev) to image B (next).
 
     Saves float32 flow of shape (2, H, W) in pixels, x then y, with OpenCV's convention: flow maps
@@ -38,7 +40,8 @@ def flow(prev_image, next_image, output, viz, algo, device, threads, compile_, w
     """
     from flowkit.flow.pair import flow_between_files
 
-    params = {key: value for key, value in params.items() if value is not None}
+    params = {key: value for key, value in params.items() if value is not None} | raft_settings(algo, raft_model,
+                                                                                                 flow_weights)
     done = flow_between_files(prev_image, next_image, output, viz=viz, algo=algo, device=device, threads=threads,
                               compile=compile_, warped=warped, warped_output=warped_output, params=params)
     click.echo(done.describe(), err=True)

@@ -32,10 +32,11 @@ def run_in_process(
     cpu_tvl1 = run.device == "cpu" and content.algo == "tvl1"
     engine = local_flow_fn(content, device, run.compile, threads if cpu_tvl1 else None)
     batcher = None
-    if threads > 1 and (run.device == "cuda" or cpu_tvl1):
+    if threads > 1 and (run.device == "cuda" or cpu_tvl1) and not content.warm_start:  # warm: pairs chain
         batcher = FlowBatcher(engine, max_pairs=run.batch_pairs * BATCH_CHUNKS)
     # Either way an out-of-memory error retries smaller parts of the call (flowkit.extract.splitting).
-    flow_fn = batcher if batcher is not None else SplittingFlow(engine)
+    # A warm-started solver chains a video's pairs in order: it is called whole, never split.
+    flow_fn = batcher if batcher is not None else engine if content.warm_start else SplittingFlow(engine)
     # CPU flow: one torch thread; parallelism across pairs (the engine's threads) and videos.
     # Intra-op threads on frame-sized tensors mostly wait at barriers when the cores are busy, and
     # one thread matches Ray's workers (OMP_NUM_THREADS=1).

@@ -32,7 +32,8 @@ class ContentOptions:
     bound: flow quantization bound in pixels. algo: flowkit.flow algorithm name. flow_params:
     {OpenCV parameter name: value} for the algorithm. warped: also store warped flow. rgb: store
     RGB frames. flow_codec: 'zstd' (lossless, fast), 'png' (lossless) or 'jpeg' (lossy, dense_flow's).
-    jpeg_quality: for RGB (and JPEG flow).
+    jpeg_quality: for RGB (and JPEG flow). warm_start / fast: TV-L1 from the previous pair's flow /
+    with a looser tolerance at the finest scale (flowkit.flow.warm).
     """
 
     size: tuple[int, int] | None = TSN_SIZE
@@ -48,8 +49,12 @@ class ContentOptions:
     rgb: bool = True
     flow_codec: str = fmt.DEFAULT_CODEC[fmt.FLOW_X]
     jpeg_quality: int = DEFAULT_JPEG_QUALITY
+    warm_start: bool = False
+    fast: bool = False
 
     def __post_init__(self):
+        if (self.warm_start or self.fast) and self.algo != "tvl1":
+            raise UserValueError(f"--warm-start and --fast apply to --algo tvl1 only, got {self.algo}")
         if self.size is not None:
             object.__setattr__(self, "size", check_size(self.size, minimum=MIN_SIDE))
         for name in ("short_side", "long_side"):
@@ -87,6 +92,9 @@ class ContentOptions:
         values = asdict(self)
         values["size"] = list(self.size) if self.size is not None else None
         values["flow_params"] = dict(sorted(self.flow_params.items()))
+        for name in ("warm_start", "fast"):  # recorded when set: an interrupted plain run still resumes
+            if not values[name]:
+                del values[name]
         return values
 
 
@@ -131,3 +139,10 @@ class RunOptions:
             raise UserValueError(f"max_retries must be >= 0, got {self.max_retries}")
         if self.shard_size is not None and (int(self.shard_size) != self.shard_size or self.shard_size < 0):
             raise UserValueError(f"shard size must be an integer >= 0 (videos per shard), got {self.shard_size}")
+
+
+def check_flow_schedule(content: ContentOptions, run: RunOptions) -> None:
+    """ValueError when warm start or fast TV-L1 cannot run as asked: on a GPU their solver must live
+    in the worker (--workers 0); GPU servers shared by workers solve plain TV-L1."""
+    if (content.warm_start or content.fast) and run.device == "cuda" and (run.workers > 0 or run.address):
+        raise UserValueError("--warm-start and --fast on a GPU run with --workers 0")

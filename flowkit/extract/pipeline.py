@@ -29,7 +29,7 @@ from flowkit.errors import UserFileExistsError, UserIsADirectoryError, UserValue
 from flowkit.extract.assemble import assemble_store
 from flowkit.extract.jobs import VideoJob, default_output, plan_jobs
 from flowkit.extract.labels import coverage_notes, labels_from_folders, load_labels
-from flowkit.extract.options import ContentOptions, RunOptions
+from flowkit.extract.options import ContentOptions, RunOptions, check_flow_schedule
 from flowkit.extract.parts import DamagedPartError, parts_dir_for, part_path, prepare_parts_dir, read_part_record
 from flowkit.extract.shards import ExistingStore, ShardAssembler, ShardPlan, assemblers_for, default_shard_size, \
     load_plan, make_plan, remove_leftovers, save_plan, shard_result_of, unlink_quietly
@@ -90,6 +90,9 @@ def store_attrs(content: ContentOptions) -> dict:
         attrs["fps"] = float(content.fps)
     if content.max_frames is not None:
         attrs["max_frames"] = int(content.max_frames)
+    for name in ("warm_start", "fast"):  # recorded only when set: plain stores keep their attributes
+        if getattr(content, name):
+            attrs[name] = True
     return attrs
 
 
@@ -176,6 +179,11 @@ def extract(
     labels = load_labels(run.labels) if run.labels else None
     run = _check_devices(run)
     check_device(content.algo, run.device)
+    check_flow_schedule(content, run)
+    if content.algo == "raft":
+        from flowkit.flow.raft import check_weights
+
+        check_weights(content.flow_params)
     _check_dashboard(run)
     parts_dir = parts_dir_for(output)
     if output.is_dir():

@@ -15,7 +15,7 @@ import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator, cast
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from flowkit.flow.functions import FlowFn, make_flow_fn
 from flowkit.store import format as fmt
 from flowkit.store.checksums import source_sha256
 from flowkit.store.records import VideoRecord
+
+if TYPE_CHECKING:
+    from flowkit.flow.warm import SequenceTVL1
 
 
 @dataclass
@@ -47,14 +50,17 @@ class VideoResult:
 
 
 @functools.lru_cache(maxsize=4)
-def _cached_flow_fn(algo: str, params_json: str, device: str, compile: bool, threads: int | None) -> FlowFn:
-    return make_flow_fn(algo, json.loads(params_json), device, compile, threads)
+def _cached_flow_fn(algo: str, params_json: str, device: str, compile: bool, threads: int | None,
+                    warm_start: bool = False, fast: bool = False) -> FlowFn:
+    return make_flow_fn(algo, json.loads(params_json), device, compile, threads, warm_start, fast)
 
 
 def local_flow_fn(content: ContentOptions, device: str = "cpu", compile: bool = False,
                   threads: int | None = None) -> FlowFn:
-    """make_flow_fn for the run's settings, built once per process (engines keep compiled kernels)."""
-    return _cached_flow_fn(content.algo, json.dumps(content.flow_params, sort_keys=True), device, compile, threads)
+    """make_flow_fn for the run's settings, built once per process (engines keep compiled kernels).
+    With warm start, it takes the flow of the pair before as a third argument (flowkit.flow.warm)."""
+    return _cached_flow_fn(content.algo, json.dumps(content.flow_params, sort_keys=True), device, compile, threads,
+                           content.warm_start, content.fast)
 
 
 def _windows(frames: Iterator[np.ndarray], pairs: int) -> Iterator[tuple[np.ndarray, int]]:
@@ -96,6 +102,7 @@ def extract_video(
                              fps=content.fps)
         stored = 0
         fallbacks = 0
+        carry = None  # warm start: the flow of the last pair of the window before
         with _collect_decode_warnings() as caught:
             for window, first_new in _windows(frames, batch_pairs):
                 if len(window) < 2:
@@ -103,7 +110,14 @@ def extract_video(
                 if not stored:
                     record.height, record.width = (int(n) for n in window.shape[1:3])
                 gray = rgb_to_gray(window)
-                flow, warp, fell_back = _window_flow(gray, flow_fn, content.warped)
+                known, warp_fn = None, flow_fn
+                if content.warm_start:  # the window's first pair has index stored - first_new in the video
+                    sequence = cast("SequenceTVL1", flow_fn)
+                    known = sequence(np.ascontiguousarray(gray[:-1]), np.ascontiguousarray(gray[1:]), carry,
+                                     stored - first_new)
+                    warp_fn = sequence.plain  # camera-compensated pairs from zero: windows never show
+                flow, warp, fell_back = _window_flow(gray, warp_fn, content.warped, known)
+                carry = flow[-1]
                 fallbacks += fell_back
                 parts = encode_streams(
                     streams,
@@ -179,15 +193,16 @@ def _reason(exc: BaseException) -> str:
     return describe(exc)
 
 
-def _window_flow(gray, flow_fn: FlowFn, warped: bool):
+def _window_flow(gray, flow_fn: FlowFn, warped: bool, flow=None):
     """Flow (and warped flow) of the consecutive pairs of a (K, H, W) uint8 gray numpy window:
-    ((K-1, 2, H, W) float32 numpy, same or None, number of identity-fallback pairs)."""
+    ((K-1, 2, H, W) float32 numpy, same or None, number of identity-fallback pairs). flow: the
+    window's flow when already computed (warm start)."""
     prev, next = np.ascontiguousarray(gray[:-1]), np.ascontiguousarray(gray[1:])
     if not warped:
-        return np.asarray(flow_fn(prev, next), dtype=np.float32), None, 0
+        return np.asarray(flow_fn(prev, next) if flow is None else flow, dtype=np.float32), None, 0
     from flowkit.warp import warped_flow_batch
 
-    result = warped_flow_batch(prev, next, flow_fn=flow_fn)
+    result = warped_flow_batch(prev, next, flow=flow, flow_fn=flow_fn)
     return result.flow, result.warped_flow, int(result.fallback.sum())
 
 

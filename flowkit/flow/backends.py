@@ -71,9 +71,10 @@ def farneback(prev, next, device="cpu", **params) -> torch.Tensor:
 def compute_flow(prev, next, algo: str = "tvl1", device="cpu", **params) -> torch.Tensor:
     """Flow between frame batches with the chosen algorithm (one of ALGORITHMS).
 
-    "tvl1": flowkit's Dual TV-L1 (flowkit.flow.engine.tvl1) on `device`; "opencv-tvl1": OpenCV's CPU
-    TV-L1 with the same parameters; "farneback": OpenCV's Farneback. Returns float32 (N, 2, H, W) flow
-    in pixels, x then y, with next(p + flow(p)) ~ prev(p).
+    "tvl1": flowkit's Dual TV-L1 (flowkit.flow.engine.tvl1) on `device`; "opencv-tvl1": OpenCV's CPU TV-L1
+    with the same parameters; "farneback": OpenCV's Farneback; "raft": torchvision's RAFT on the gray
+    frames (params: flowkit.flow.raft.raft_params, `weights` needed). Returns float32 (N, 2, H, W) flow in
+    pixels, x then y, with next(p + flow(p)) ~ prev(p).
     """
     check_algorithm(algo)
     if algo == "tvl1":
@@ -82,4 +83,10 @@ def compute_flow(prev, next, algo: str = "tvl1", device="cpu", **params) -> torc
         return tvl1(prev, next, device=device, **params)
     if algo == "opencv-tvl1":
         return opencv_tvl1(prev, next, device=device, **params)
+    if algo == "raft":
+        from flowkit.flow.raft import RaftFlow
+
+        a, b = frame_pair(prev, next, "cpu")
+        flow = RaftFlow.from_params(params, str(device or "cpu"))(a.numpy() / 255.0, b.numpy() / 255.0)
+        return torch.from_numpy(flow)
     return farneback(prev, next, device=device, **params)

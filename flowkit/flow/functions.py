@@ -23,14 +23,24 @@ FlowFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def make_flow_fn(algo: str, flow_params: dict, device: str = "cpu", compile: bool = False,
-                 threads: int | None = None) -> FlowFn:
+                 threads: int | None = None, warm_start: bool = False, fast: bool = False) -> FlowFn:
     """A flow function (module docstring) for `algo` (one of flowkit.flow.ALGORITHMS) with
-    `flow_params` (OpenCV's names) on `device` ("cpu", "cuda", "cuda:1"). compile: torch.compile the
-    TV-L1 iterations. threads: CPU TV-L1 solves that many pairs of a batch at once (None: the CPUs
-    this process may use). Invalid parameters raise ValueError here, before any frame is read."""
+    `flow_params` (OpenCV's names; raft: flowkit.flow.raft's) on `device` ("cpu", "cuda", "cuda:1").
+    compile: torch.compile the TV-L1 iterations. threads: CPU TV-L1 solves that many pairs of a batch
+    at once (None: the CPUs this process may use). warm_start / fast (tvl1 only): a
+    flowkit.flow.warm.SequenceTVL1, whose calls take the flow of the pair before as a third argument.
+    Invalid parameters raise ValueError here, before any frame is read."""
     from flowkit.flow.params import TVL1Params, check_algorithm
 
     check_algorithm(algo)
+    if warm_start or fast:
+        if algo != "tvl1":
+            raise ValueError(f"--warm-start and --fast apply to --algo tvl1 only, got {algo}")
+        return _sequence_tvl1(flow_params, device, compile, threads, warm_start, fast)
+    if algo == "raft":
+        from flowkit.flow.raft import RaftFlow
+
+        return RaftFlow.from_params(flow_params, device)
     if algo == "tvl1" and device == "cpu" and not compile:
         from flowkit.flow import native
         from flowkit.flow.native_solver import NativeTVL1
@@ -47,6 +57,44 @@ def make_flow_fn(algo: str, flow_params: dict, device: str = "cpu", compile: boo
     from flowkit.flow.backends import compute_flow
 
     return lambda prev, next: compute_flow(prev, next, algo=algo, device=device, **flow_params).numpy()
+
+
+def _sequence_tvl1(flow_params: dict, device: str, compile: bool, threads: int | None, warm_start: bool,
+                   fast: bool) -> FlowFn:
+    """flowkit.flow.warm.SequenceTVL1 on the solver make_flow_fn would pick (the CPU kernel, else the
+    torch engine)."""
+    from flowkit.flow.params import TVL1Params
+    from flowkit.flow.warm import SequenceTVL1
+
+    params = TVL1Params.from_kwargs(**flow_params)
+    kernel = None
+    if device == "cpu" and not compile:
+        from flowkit.flow import native
+
+        kernel = native.load()
+    if kernel is not None:
+        from flowkit.flow.native_solver import NativeTVL1
+
+        def make_solver(p: TVL1Params):
+            return NativeTVL1(kernel, p, threads)
+    else:
+        def make_solver(p: TVL1Params):
+            return _EngineSolver(p, device, compile, threads)
+    return SequenceTVL1(make_solver, params, warm_start=warm_start, fast=fast)
+
+
+class _EngineSolver:
+    """The torch engine as a flowkit.flow.warm.Solver (float frames in 0..255 in, numpy out)."""
+
+    def __init__(self, params, device: str, compile: bool, threads: int | None):
+        from flowkit.flow.engine import TVL1Engine
+
+        self.engine = TVL1Engine(device=device, compile=compile, threads=threads, **params.as_dict())
+
+    def solve(self, i0: np.ndarray, i1: np.ndarray, initial_flow: np.ndarray | None = None) -> tuple:
+        scale = np.float32(1 / 255)  # the engine takes float frames in [0, 1]
+        flow = self.engine(i0 * scale, i1 * scale, initial_flow).detach().float().cpu().numpy()
+        return flow, np.asarray(self.engine.iterations)
 
 
 def host_array(x) -> np.ndarray:

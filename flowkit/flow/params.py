@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass, fields
 
 from flowkit.errors import UserValueError
 
-ALGORITHMS = ("tvl1", "opencv-tvl1", "farneback")
+ALGORITHMS = ("tvl1", "opencv-tvl1", "farneback", "raft")
 TVL1_ALGORITHMS = ("tvl1", "opencv-tvl1")  # the ones taking TVL1Params
-GPU_ALGORITHMS = ("tvl1",)  # the others run on the CPU only
+GPU_ALGORITHMS = ("tvl1", "raft")  # the others run on the CPU only
 # cv2.calcOpticalFlowFarneback settings commonly used for previews (OpenCV's sample values).
 FARNEBACK_DEFAULTS = dict(pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_n=5, poly_sigma=1.2, flags=0)
 
@@ -124,7 +124,8 @@ def check_device(algo: str, device) -> None:
     None for the default): only GPU_ALGORITHMS run off the CPU."""
     check_algorithm(algo)
     if device is not None and algo not in GPU_ALGORITHMS and str(device).split(":")[0] != "cpu":
-        raise UserValueError(f"{algo} runs on the CPU only, got device {str(device)!r}; use the CPU, or tvl1 on a GPU")
+        raise UserValueError(f"{algo} runs on the CPU only, got device {str(device)!r}; "
+                             "use the CPU, or tvl1 or raft on a GPU")
 
 
 def farneback_params(params: dict) -> dict:
@@ -145,6 +146,10 @@ def resolve_flow_params(algo: str, params: dict) -> dict:
     check_algorithm(algo)
     if algo in TVL1_ALGORITHMS:
         return TVL1Params.from_kwargs(**params).as_dict()
+    if algo == "raft":
+        from flowkit.flow.raft import raft_params
+
+        return raft_params(params)
     return farneback_params(params)
 
 

@@ -151,6 +151,45 @@ def synthetic_pairs(count: int, height: int = 96, width: int = 128, magnitude: f
     return [synthetic_pair(motions[i % len(motions)], height, width, magnitude, seed + i) for i in range(count)]
 
 
+@dataclass(frozen=True)
+class FlowSequence:
+    """frames: (K, H, W) uint8 gray frames of one motion repeated; flow: (2, H, W) float32 ground truth
+    in pixels, x then y, of every consecutive pair (frames[k] -> frames[k + 1]); valid: (H, W) bool;
+    motion: its name."""
+
+    frames: np.ndarray
+    flow: np.ndarray
+    valid: np.ndarray
+    motion: str
+
+
+def synthetic_sequence(motion: str, frames: int = 8, height: int = 96, width: int = 128, magnitude: float = 2.0,
+                       seed: int = 0) -> FlowSequence:
+    """`frames` frames of a procedural texture moved by the same motion T (one of MOTIONS) between every
+    two consecutive frames: frame k is the texture seen through T^-k, so every pair has the true flow
+    T(p) - p (largest length `magnitude` px), the case a warm-started solver sees in a steady shot."""
+    if motion not in MOTIONS:
+        raise ValueError(f"unknown motion {motion!r}; choose from {MOTIONS}")
+    if int(frames) != frames or frames < 2:
+        raise ValueError(f"frames must be an integer >= 2, got {frames!r}")
+    rng = np.random.default_rng(seed)
+    margin = int(np.ceil(magnitude * (frames - 1))) + 4
+    canvas = textured_image(height + 2 * margin, width + 2 * margin, seed).astype(np.float32)
+    flow_fn = motion_flow(motion, height, width, magnitude, rng)
+    offset = margin + rng.uniform(0, 1, size=2)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
+    fx, fy = flow_fn(xs, ys)
+    out, map_x, map_y = [], xs, ys
+    for k in range(frames):
+        if k:
+            map_x, map_y = _invert(flow_fn, map_x, map_y)  # T^-k = T^-1 applied k times
+        sx, sy = (map_x + offset[0]).astype(np.float32), (map_y + offset[1]).astype(np.float32)
+        frame = cv2.remap(canvas, sx, sy, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
+        out.append(np.clip(np.rint(frame), 0, 255).astype(np.uint8))
+    valid = (xs + fx >= 0) & (xs + fx <= width - 1) & (ys + fy >= 0) & (ys + fy <= height - 1)
+    return FlowSequence(np.stack(out), np.stack((fx, fy)).astype(np.float32), valid, motion)
+
+
 def stereo_pair(width: int = 148) -> FlowPair:
     """A real rectified stereo pair with ground truth: scikit-image's Middlebury motorcycle (bundled
     with scikit-image, no download), scaled to `width` px wide, as a FlowPair from left (prev) to right
