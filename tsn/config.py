@@ -1,5 +1,6 @@
 """What a training run is asked to do: TrainConfig, its defaults from the modality's recipe
-(tsn.recipe: lr scaled to the global batch, batch_size per process x processes) and its checks
+(tsn.recipe: the fine-tune lr with pretrained weights, the from-scratch lr without, scaled to the
+global batch, batch_size per process x processes) and its checks
 (resolve_config), the learned-flow layers' settings, and the lines a run prints before it starts.
 """
 
@@ -77,8 +78,8 @@ def world_size() -> int:
 
 def resolve_config(config: TrainConfig, processes: int | None = None) -> TrainConfig:
     """A copy of `config` with every None default filled in from the modality's recipe
-    (tsn.recipe; lr scaled to batch_size x `processes`, default world_size()) and the values
-    checked (ValueError)."""
+    (tsn.recipe; lr from the fine-tune recipe with config.pretrained, the from-scratch one without,
+    scaled to batch_size x `processes`, default world_size()) and the values checked (ValueError)."""
     if config.modality not in MODALITIES:
         raise ValueError(f"unknown modality {config.modality!r}; choose from {', '.join(MODALITIES)}")
     if config.arch not in ARCHS:
@@ -103,7 +104,8 @@ def resolve_config(config: TrainConfig, processes: int | None = None) -> TrainCo
         raise ValueError(f"crop positions must be one of {', '.join(map(str, CROP_POSITIONS))}, got {crop_positions}")
     lr = config.lr
     if lr is None:
-        lr, _ = scaled_lr(config.modality, config.batch_size, world_size() if processes is None else processes)
+        lr, _ = scaled_lr(config.modality, config.batch_size, world_size() if processes is None else processes,
+                          pretrained=config.pretrained is not None)
     resolved = replace(
         config,
         store=str(config.store),
@@ -141,10 +143,11 @@ def flow_layer_settings(config: TrainConfig, bound: float) -> dict | None:
 
 def start_notes(config: TrainConfig, processes: int) -> list[str]:
     """The lines a run prints before training (config as given, before resolve_config): where
-    its lr comes from, e.g. 'lr 0.00025 = 0.001 x 32/128 (...)', and a warning when BN-Inception
-    starts from random weights."""
+    its lr comes from and which recipe is in force, e.g. 'lr 0.00025 = 0.001 x 32/128 (fine-tune
+    recipe: ...)' or 'lr 0.0125 = 0.1 x 32/256 (from-scratch recipe: ...)', and a warning when
+    BN-Inception starts from random weights."""
     if config.lr is None:
-        notes = [scaled_lr(config.modality, config.batch_size, processes)[1]]
+        notes = [scaled_lr(config.modality, config.batch_size, processes, pretrained=config.pretrained is not None)[1]]
     else:
         notes = [f"lr {float(config.lr):g} (--lr, not scaled with the batch)"]
     if config.arch == "bninception" and config.pretrained is None and not config.resume:
