@@ -69,8 +69,9 @@ _ONE_PROCESS_SCRATCH_LR = FROM_SCRATCH_LR * _BATCH / FROM_SCRATCH_BATCH
               help=f"learned-flow: warps per scale [default: {LEARNED_FLOW_WARPS}].")
 @click.option("--flow-iterations", type=click.IntRange(min=1), default=None,
               help=f"learned-flow: TV-L1 iterations (layers) per warp [default: {LEARNED_FLOW_ITERATIONS}].")
-@click.option("--flow-checkpoint", is_flag=True,
-              help="learned-flow: recompute the TV-L1 layers in the backward pass (less memory, more compute).")
+@click.option("--flow-checkpoint/--no-flow-checkpoint", default=None,
+              help="learned-flow: recompute the TV-L1 layers in the backward pass, pairs in chunks (far less memory, "
+                   "some more compute) [default: on]; the run states its estimated peak memory at start.")
 @click.option("--learn-initial-flow", is_flag=True, help="learned-flow: also learn a coarse initial flow.")
 def train_command(store, modality, split, arch, segments, consensus, epochs, batch_size, lr, lr_steps, weight_decay,
                   clip_grad, dropout, crop_positions, partial_bn, pretrained, input_size, workers, device, amp, decode,
