@@ -147,7 +147,8 @@ def flow_memory_note(config: TrainConfig) -> str | None:
     """For a learned-flow run (config resolved), the line stating the memory its TV-L1 layers take
     at the peak of a step's backward pass (UnrolledTVL1.backward_bytes for batch_size x segments x
     5 pairs of input_size pixels), with the other checkpointing setting's figure; None otherwise.
-    The network's own activations and the process's base come on top."""
+    The network's own activations, the process's base and, on CPU, the memory the C allocator keeps
+    after freeing come on top (docs/learned-flow.md)."""
     if config.modality != LEARNED_FLOW:
         return None
     from tsn.data.modalities import get_modality
@@ -166,7 +167,8 @@ def flow_memory_note(config: TrainConfig) -> str | None:
     else:
         how = f"every layer kept; --flow-checkpoint: {_gib(other_peak)}"
     return (f"learned flow: estimated peak {_gib(peak)} in the TV-L1 layers' backward pass ({pairs} pairs of "
-            f"{size}x{size} per step, {budget}, {how}), plus the network's activations")
+            f"{size}x{size} per step, {budget}, {how}); the network, the process and, on CPU, freed memory the "
+            "allocator keeps come on top (docs/learned-flow.md)")
 
 
 def _gib(count: int) -> str:
