@@ -161,3 +161,22 @@ def test_from_scratch_defaults_learn_where_the_fine_tune_lr_does_not(store, tmp_
     assert scratch["metrics"]["train_loss"] < 0.6 * np.log(3)
     assert scratch["metrics"]["val_top1"] >= chance + 1 / 3  # 4 of the 6 test videos at least
     assert fine_tune["metrics"]["train_loss"] > 0.95 * np.log(3)  # 6 test videos: its top-1 is noise
+
+
+def test_training_builds_each_loader_once(store, tmp_path, monkeypatch):
+    """The training and validation loaders live for the whole run (their workers persist across
+    epochs: tests/test_tsn_data.py); each epoch only reseeds them."""
+    import tsn.data
+
+    built = []
+
+    def counting_build_loader(dataset, *args, **kwargs):
+        built.append(dataset.subset)
+        return build_loader(dataset, *args, **kwargs)
+
+    build_loader = tsn.data.build_loader
+    monkeypatch.setattr(tsn.data, "build_loader", counting_build_loader)
+    train(TrainConfig(store=str(store), modality="flow", epochs=3, lr=0.01, eval_every=1, output=str(tmp_path / "run"),
+                      **FAST))
+    assert sorted(built) == ["test", "train"]
+    assert [r["epoch"] for r in _records(tmp_path / "run", "epoch") if "val_top1" in r] == [1, 2, 3]

@@ -151,8 +151,10 @@ def seed_worker(worker_id: int) -> None:
 
 def worker_context() -> multiprocessing.context.BaseContext:
     """The multiprocessing context loader workers start from (WORKER_START_METHOD), its server
-    preloading WORKER_PRELOAD so that a worker starts without importing torch again. The dataset
-    (and its class) must be importable by the workers."""
+    preloading WORKER_PRELOAD so that a worker starts without importing torch again. As with
+    multiprocessing's spawn: the dataset (and its class) must be importable by the workers, and a
+    script that builds a loader with workers runs its work under `if __name__ == "__main__":` (each
+    worker imports the main module)."""
     context = multiprocessing.get_context(WORKER_START_METHOD)
     context.set_forkserver_preload(WORKER_PRELOAD)
     return context
