@@ -32,8 +32,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data.distributed import DistributedSampler
 
 from tsn.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from tsn.data.device_decode import EncodedBatch
 from tsn.config import (TrainConfig, flow_layer_settings, flow_memory_note, resolve_config, start_notes,
                         world_size)
 from tsn.metrics import summarize_labelled
@@ -104,13 +106,23 @@ def _global_clips(count: int, context: DistributedContext, device: torch.device)
     return int(_all_reduce_sum([float(count)], context, device)[0])
 
 
-def _stand_in_clips(model: nn.Module, config: TrainConfig, device: torch.device) -> torch.Tensor:
+def _stand_in_clips(config: TrainConfig, device: torch.device) -> torch.Tensor:
     """Zeros shaped like one training clip (1, segments, C, s, s): the input of the zero-weighted
     step of a rank whose whole batch was skipped."""
-    from tsn.checkpoint import unwrap
+    from tsn.data import input_channels
 
-    tsn = unwrap(model)
-    return torch.zeros(1, config.segments, tsn.in_channels, config.input_size, config.input_size, device=device)
+    side = int(config.input_size or 0)
+    return torch.zeros(1, int(config.segments or 1), input_channels(config.modality), side, side, device=device)
+
+
+def _clips_in(batch: object) -> int:
+    """Clips in a loader batch after split_skipped: (clips, labels) or an EncodedBatch; 0 for None."""
+    if batch is None:
+        return 0
+    labels = batch.labels if isinstance(batch, EncodedBatch) else batch[1] if isinstance(batch, (list, tuple)) else None
+    if labels is None:
+        raise TypeError(f"unexpected loader batch {type(batch).__name__}")
+    return int(torch.as_tensor(labels).numel())
 
 
 def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, device: torch.device, epoch: int,
@@ -146,7 +158,7 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
                 break
             batch, lost = split_skipped(batch)
             skipped += lost
-            count = 0 if batch is None else len(batch.labels if hasattr(batch, "labels") else batch[1])
+            count = _clips_in(batch)
             total_clips = _global_clips(count, context, device)
             if total_clips == 0:  # every clip of the step was damaged, on every rank
                 bar.update(1)
@@ -155,7 +167,7 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
             if count == 0:  # this rank's batch was all damaged: a zero-weighted step pairs the all-reduce
                 model.eval()
                 with autocast(device, config.amp):
-                    (model(_stand_in_clips(model, config, device)).float().sum() * 0.0).backward()
+                    (model(_stand_in_clips(config, device)).float().sum() * 0.0).backward()
                 model.train()
             else:
                 clips, labels = prepare_batch(batch, device)
@@ -324,10 +336,8 @@ def train(config: TrainConfig) -> dict:
                                                       device_ids=[device.index] if device.type == "cuda" else None)
 
         # Built once: their workers persist across epochs, each epoch reseeds them.
-        sampler = None
+        sampler: DistributedSampler | None = None
         if context.enabled:
-            from torch.utils.data.distributed import DistributedSampler
-
             sampler = DistributedSampler(train_set, context.world_size, context.rank, shuffle=True, seed=config.seed)
         loader = build_loader(train_set, config.batch_size, shuffle=True, workers=config.workers,
                               seed=config.seed * 100003 + start_epoch, drop_last=False, sampler=sampler)

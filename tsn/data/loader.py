@@ -170,7 +170,7 @@ def build_loader(
     pin_memory: bool | None = None,
     sampler=None,
     prefetch_factor: int | None = None,
-) -> DataLoader:
+) -> TSNLoader:
     """A DataLoader over a TSNDataset (or a wrapper of one).
 
     shuffle defaults to dataset.train (ignored when a sampler, e.g. DistributedSampler, is
