@@ -107,8 +107,8 @@ def test_resume_refuses_a_checkpoint_of_another_modality(store, flow_run, tmp_pa
 
 
 def test_defaults_follow_the_reference_recipe(monkeypatch):
-    """tsn-pytorch's README commands when fine-tuning, the from-scratch lr without pretrained weights,
-    both scaled to the global batch."""
+    """tsn-pytorch's README commands when fine-tuning, lr scaled to the global batch; the from-scratch
+    lr without pretrained weights, scaled to the processes."""
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     rgb = resolve_config(TrainConfig(store="data/ucf101.h5", pretrained="x.pth"))
     flow = resolve_config(TrainConfig(store="data/ucf101.h5", modality="flow", pretrained="x.pth"))
@@ -118,8 +118,8 @@ def test_defaults_follow_the_reference_recipe(monkeypatch):
         (0.001 * 32 / 128, (30, 60), 80, 20.0, 0.8, 3, "bninception", 224)
     assert (flow.lr, flow.lr_steps, flow.epochs, flow.clip_grad, flow.dropout) == (0.00025, (190, 300), 340, 20.0, 0.7)
     assert (diff.lr_steps, diff.epochs, diff.clip_grad, diff.segments) == ((80, 160), 180, 40.0, 7)
-    # From random weights: 0.1 per 256 (Goyal et al.), the modality's schedule otherwise.
-    assert (diff.lr, scratch.lr) == (0.1 * 32 / 256, 0.1 * 8 / 256)
+    # From random weights: 0.01 per process (torchvision's video reference), the modality's schedule otherwise.
+    assert diff.lr == scratch.lr == 0.01
     assert (scratch.lr_steps, scratch.epochs, scratch.clip_grad, scratch.dropout) == ((190, 300), 340, 20.0, 0.7)
     assert rgb.crop_positions == flow.crop_positions == 13
     assert rgb.output.endswith("runs/ucf101_rgb") and flow.output.endswith("runs/ucf101_flow")
@@ -127,7 +127,7 @@ def test_defaults_follow_the_reference_recipe(monkeypatch):
     # The global batch counts every torchrun process; an explicit lr is taken as given.
     monkeypatch.setenv("WORLD_SIZE", "4")
     assert resolve_config(TrainConfig(store="s.h5", modality="flow", pretrained="x.pth")).lr == 0.001
-    assert resolve_config(TrainConfig(store="s.h5", modality="flow")).lr == 0.05
+    assert resolve_config(TrainConfig(store="s.h5", modality="flow")).lr == 0.04
     assert resolve_config(TrainConfig(store="s.h5", batch_size=64, pretrained="x.pth"), processes=4).lr == 0.002
     assert resolve_config(TrainConfig(store="s.h5", lr=0.01)).lr == 0.01
     with pytest.raises(ValueError, match="crop positions must be one of 5, 13"):
@@ -136,12 +136,15 @@ def test_defaults_follow_the_reference_recipe(monkeypatch):
 
 def test_start_notes_name_the_recipe_in_force_and_warn_from_scratch():
     notes = start_notes(TrainConfig(store="s.h5"), processes=1)
-    assert notes[0] == ("lr 0.0125 = 0.1 x 32/256 (from-scratch recipe: Goyal et al.'s 0.1 per 256 for random "
+    assert notes[0] == ("lr 0.01 (from-scratch recipe: torchvision's video reference, 0.01 per process from random "
                         "weights, no --pretrained; --lr overrides)")
     assert notes[1].startswith("warning: BN-Inception from scratch (no --pretrained)") and "partial BN off" in notes[1]
     notes = start_notes(TrainConfig(store="s.h5", modality="flow", pretrained="bn.pth", batch_size=32), processes=4)
     assert notes == ["lr 0.001 = 0.001 x 128/128 (batch 32 x 4 processes) (fine-tune recipe: tsn-pytorch's flow; "
                      "--lr overrides)"]
+    assert start_notes(TrainConfig(store="s.h5", arch="tiny", batch_size=8), processes=2) == [
+        "lr 0.02 = 0.01 x 2 processes (from-scratch recipe: torchvision's video reference, 0.01 per process from "
+        "random weights, no --pretrained; --lr overrides)"]
     assert start_notes(TrainConfig(store="s.h5", arch="tiny", lr=0.01), processes=1) == [
         "lr 0.01 (--lr, not scaled with the batch)"]
 
@@ -157,7 +160,7 @@ def test_from_scratch_defaults_learn_where_the_fine_tune_lr_does_not(store, tmp_
     fine_tune_lr, _ = scaled_lr("flow", 8, pretrained=True)
     fine_tune = train(TrainConfig(output=str(tmp_path / "fine_tune"), lr=fine_tune_lr, **common))
     chance = 1 / 3
-    assert scratch["metrics"]["lr"] == pytest.approx(0.1 * 8 / 256)
+    assert scratch["metrics"]["lr"] == 0.01
     assert scratch["metrics"]["train_loss"] < 0.6 * np.log(3)
     assert scratch["metrics"]["val_top1"] >= chance + 1 / 3  # 4 of the 6 test videos at least
     assert fine_tune["metrics"]["train_loss"] > 0.95 * np.log(3)  # 6 test videos: its top-1 is noise

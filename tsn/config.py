@@ -1,6 +1,6 @@
 """What a training run is asked to do: TrainConfig, its defaults from the modality's recipe
-(tsn.recipe: the fine-tune lr with pretrained weights, the from-scratch lr without, scaled to the
-global batch, batch_size per process x processes) and its checks
+(tsn.recipe: the fine-tune lr with pretrained weights, scaled to the global batch, batch_size per
+process x processes; the from-scratch lr without, scaled to the processes) and its checks
 (resolve_config), the learned-flow layers' settings, and the lines a run prints before it starts.
 """
 
@@ -79,8 +79,9 @@ def world_size() -> int:
 
 def resolve_config(config: TrainConfig, processes: int | None = None) -> TrainConfig:
     """A copy of `config` with every None default filled in from the modality's recipe
-    (tsn.recipe; lr from the fine-tune recipe with config.pretrained, the from-scratch one without,
-    scaled to batch_size x `processes`, default world_size()) and the values checked (ValueError)."""
+    (tsn.recipe; lr from the fine-tune recipe with config.pretrained, scaled to batch_size x
+    `processes`, default world_size(); without, the from-scratch one, scaled to the processes) and the
+    values checked (ValueError)."""
     if config.modality not in MODALITIES:
         raise ValueError(f"unknown modality {config.modality!r}; choose from {', '.join(MODALITIES)}")
     if config.arch not in ARCHS:
@@ -178,7 +179,7 @@ def _gib(count: int) -> str:
 def start_notes(config: TrainConfig, processes: int) -> list[str]:
     """The lines a run prints before training (config as given, before resolve_config): where
     its lr comes from and which recipe is in force, e.g. 'lr 0.00025 = 0.001 x 32/128 (fine-tune
-    recipe: ...)' or 'lr 0.0125 = 0.1 x 32/256 (from-scratch recipe: ...)', and a warning when
+    recipe: ...)' or 'lr 0.01 (from-scratch recipe: ...)', and a warning when
     BN-Inception starts from random weights."""
     if config.lr is None:
         notes = [scaled_lr(config.modality, config.batch_size, processes, pretrained=config.pretrained is not None)[1]]

@@ -17,15 +17,14 @@ Crop positions: 13 as tsn-pytorch's GroupMultiScaleCrop (more_fix_crop) and the 
 streams drop the 0.66 scale (tsn-pytorch's get_augmentation, Caffe's flow `scale_ratios`).
 
 These are fine-tuning recipes: tsn-pytorch starts every stream from ImageNet weights. A run without
-pretrained weights takes the from-scratch lr instead (FROM_SCRATCH_LR per FROM_SCRATCH_BATCH,
-Goyal et al. 2017's rule for BN networks trained from random weights, 0.1 per 256, which
-torchvision's video reference also uses from scratch: 0.01 per 24 clips), with the modality's
-schedule, clip, dropout, segments and crops; docs/recipes.md gives the sources and the runs that
-chose it.
+pretrained weights takes the from-scratch lr instead: FROM_SCRATCH_LR per process, times the
+processes, as torchvision's video classification reference trains its networks from random weights
+(lr 0.01 x processes, whatever the per-process batch), with the modality's schedule, clip,
+dropout, segments and crops; docs/recipes.md gives the sources and the runs that chose it.
 
-The lr scales linearly with the global batch (batch per process x processes) against the
+The fine-tune lr scales linearly with the global batch (batch per process x processes) against the
 reference batch: 32 videos on one process fine-tune at 0.001 x 32/128 = 0.00025, the reference's
-per-video step size, and train from scratch at 0.1 x 32/256 = 0.0125.
+per-video step size.
 """
 
 from __future__ import annotations
@@ -36,9 +35,9 @@ from tsn.choices import CROP_POSITIONS, MODALITIES
 
 REFERENCE = "tsn-pytorch"
 FINE_TUNE, FROM_SCRATCH = "fine-tune", "from-scratch"
-# Goyal et al., "Accurate, Large Minibatch SGD" (2017): lr 0.1 per 256 samples for ResNets from random weights.
-FROM_SCRATCH_LR, FROM_SCRATCH_BATCH = 0.1, 256
-FROM_SCRATCH_REFERENCE = "Goyal et al.'s 0.1 per 256 for random weights"
+# torchvision's references/video_classification: lr = 0.01 x world size, networks from random weights.
+FROM_SCRATCH_LR = 0.01
+FROM_SCRATCH_REFERENCE = "torchvision's video reference, 0.01 per process from random weights"
 RGB_SCALES = (1.0, 0.875, 0.75, 0.66)
 TEMPORAL_SCALES = RGB_SCALES[:3]
 
@@ -82,28 +81,23 @@ def get_recipe(modality: str) -> Recipe:
         raise ValueError(f"unknown modality {modality!r}; choose from {', '.join(RECIPES)}") from None
 
 
-def lr_recipe(modality: str, pretrained: bool) -> tuple[float, int, str]:
-    """(lr, at this global batch, the recipe's name and source) of a run that starts from pretrained
-    weights (the modality's fine-tune recipe) or from random weights (the from-scratch rule)."""
-    if pretrained:
-        recipe = get_recipe(modality)
-        return recipe.lr, recipe.reference_batch, f"{FINE_TUNE} recipe: {recipe.reference}'s {modality}"
-    get_recipe(modality)  # checks the name
-    return FROM_SCRATCH_LR, FROM_SCRATCH_BATCH, f"{FROM_SCRATCH} recipe: {FROM_SCRATCH_REFERENCE}, no --pretrained"
-
-
 def scaled_lr(modality: str, batch_size: int, world_size: int = 1, pretrained: bool = True) -> tuple[float, str]:
-    """(lr, explanation) for `batch_size` videos per process on `world_size` processes: the lr of
-    lr_recipe(modality, pretrained) x global batch / its batch, e.g. (0.00025, 'lr 0.00025 = 0.001 x
-    32/128 (fine-tune recipe: ...)') with pretrained weights, (0.0125, 'lr 0.0125 = 0.1 x 32/256
-    (from-scratch recipe: ...)') without."""
-    base, reference_batch, name = lr_recipe(modality, pretrained)
+    """(lr, explanation naming the recipe in force) for `batch_size` videos per process on
+    `world_size` processes. With pretrained weights, the modality's fine-tune recipe: its lr x global
+    batch / reference batch, e.g. (0.00025, 'lr 0.00025 = 0.001 x 32/128 (fine-tune recipe: ...)').
+    From random weights, FROM_SCRATCH_LR x processes, e.g. (0.01, 'lr 0.01 (from-scratch recipe:
+    ...)') on one process."""
+    recipe = get_recipe(modality)
+    if not pretrained:
+        lr = FROM_SCRATCH_LR * world_size
+        text = f"lr {lr:g}" + (f" = {FROM_SCRATCH_LR:g} x {world_size} processes" if world_size > 1 else "")
+        return lr, text + f" ({FROM_SCRATCH} recipe: {FROM_SCRATCH_REFERENCE}, no --pretrained; --lr overrides)"
     global_batch = batch_size * world_size
-    lr = base * global_batch / reference_batch
-    text = f"lr {lr:g} = {base:g} x {global_batch}/{reference_batch}"
+    lr = recipe.lr * global_batch / recipe.reference_batch
+    text = f"lr {lr:g} = {recipe.lr:g} x {global_batch}/{recipe.reference_batch}"
     if world_size > 1:
         text += f" (batch {batch_size} x {world_size} processes)"
-    return lr, text + f" ({name}; --lr overrides)"
+    return lr, text + f" ({FINE_TUNE} recipe: {recipe.reference}'s {modality}; --lr overrides)"
 
 
 def defaults_help(field: str) -> str:

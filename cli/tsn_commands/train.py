@@ -4,11 +4,10 @@ import click
 
 from tsn.choices import (ARCHS, CONSENSUS_TYPES, CROP_POSITIONS, DECODE_MODES, LEARNED_FLOW_ITERATIONS,
                          LEARNED_FLOW_SCALES, LEARNED_FLOW_WARPS, MODALITIES)
-from tsn.recipe import FROM_SCRATCH_BATCH, FROM_SCRATCH_LR, RECIPES, defaults_help
+from tsn.recipe import FROM_SCRATCH_LR, RECIPES, defaults_help
 
 _BATCH = 32
 _ONE_PROCESS_LR = RECIPES["rgb"].lr * _BATCH / RECIPES["rgb"].reference_batch
-_ONE_PROCESS_SCRATCH_LR = FROM_SCRATCH_LR * _BATCH / FROM_SCRATCH_BATCH
 
 
 @click.command("train")
@@ -26,10 +25,10 @@ _ONE_PROCESS_SCRATCH_LR = FROM_SCRATCH_LR * _BATCH / FROM_SCRATCH_BATCH
 @click.option("--epochs", type=int, default=None, help=f"Epochs [default: {defaults_help('epochs')}].")
 @click.option("--batch-size", type=int, default=_BATCH, show_default=True, help="Videos per batch per process.")
 @click.option("--lr", type=float, default=None,
-              help=f"Base learning rate, used as given [default, scaled to batch size x processes: with "
-                   f"--pretrained the fine-tune recipe's {defaults_help('lr')} per {RECIPES['rgb'].reference_batch} "
-                   f"videos ({_ONE_PROCESS_LR:g} at {_BATCH} on one process); without, the from-scratch "
-                   f"{FROM_SCRATCH_LR:g} per {FROM_SCRATCH_BATCH} ({_ONE_PROCESS_SCRATCH_LR:g} at {_BATCH})].")
+              help=f"Base learning rate, used as given [default: with --pretrained the fine-tune recipe's "
+                   f"{defaults_help('lr')} per {RECIPES['rgb'].reference_batch} videos, scaled to batch size x "
+                   f"processes ({_ONE_PROCESS_LR:g} at {_BATCH} on one process); without, the from-scratch "
+                   f"{FROM_SCRATCH_LR:g} x processes].")
 @click.option("--lr-steps", type=str, default=None,
               help=f"Comma-separated epochs where lr drops 10x [default: {defaults_help('lr_steps')}].")
 @click.option("--weight-decay", type=float, default=5e-4, show_default=True, help="SGD weight decay.")
