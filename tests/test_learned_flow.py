@@ -120,6 +120,55 @@ def test_activation_checkpointing_keeps_only_each_warps_inputs():
     assert kept[True] < 0.1 * kept[False]
 
 
+def test_chunked_pairs_give_the_same_flow_and_gradients(monkeypatch):
+    prev, nxt, _ = _pairs()
+    results, chunks = [], []
+    for chunk_pixels in (learned_flow.CHECKPOINT_CHUNK_PIXELS, 2 * 48 * 64):  # all 6 pairs at once; 3 chunks of 2
+        monkeypatch.setattr(learned_flow, "CHECKPOINT_CHUNK_PIXELS", chunk_pixels)
+        torch.manual_seed(0)
+        layers = UnrolledTVL1(scales=2, warps=2, iterations=3, checkpoint=True)
+        chunks.append(layers.chunk_pairs(48, 64))
+        flow = layers.solve(prev, nxt)
+        flow.square().mean().backward()
+        results.append((flow.detach(), [p.grad for p in layers.parameters()]))
+    assert chunks[0] > len(prev) and chunks[1] == 2
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=0, atol=0)
+    for a, b in zip(results[0][1], results[1][1]):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("budget", [(2, 2, 10), (1, 1, 10), (3, 1, 5), (1, 3, 4)])
+def test_the_memory_estimate_follows_what_autograd_keeps(budget):
+    scales, warps, iterations = budget
+    prev, nxt, _ = _pairs()
+    for checkpoint in (False, True):
+        layers = UnrolledTVL1(scales=scales, warps=warps, iterations=iterations, checkpoint=checkpoint)
+        kept = saved_activation_bytes(layers.solve, prev, nxt)
+        estimate = layers.kept_bytes(*prev.shape)
+        assert 0.8 * kept < estimate < 1.25 * kept, (checkpoint, estimate, kept)
+    # Checkpointed, the backward pass adds one chunk's warp, recomputed, whatever the batch.
+    layers = UnrolledTVL1(scales=scales, warps=warps, iterations=iterations, checkpoint=True)
+    one_warp = saved_activation_bytes(UnrolledTVL1(scales=1, warps=1, iterations=iterations).solve, prev, nxt)
+    assert 0.8 * one_warp < layers.recompute_bytes(*prev.shape) < 1.25 * one_warp
+    chunk = layers.chunk_pairs(112, 112)
+    assert layers.recompute_bytes(10 * chunk, 112, 112) == layers.recompute_bytes(chunk, 112, 112)
+
+
+def test_the_default_learned_flow_run_fits_8_gb_at_batch_8_on_the_tiny_arch():
+    from tsn.config import flow_memory_note, resolve_config
+
+    config = resolve_config(TrainConfig(store="s.h5", modality="learned-flow", arch="tiny", batch_size=8))
+    assert config.flow_checkpoint and config.input_size == 112 and config.segments == 3
+    layers = UnrolledTVL1(checkpoint=config.flow_checkpoint)
+    pairs = 8 * 3 * 5
+    assert layers.backward_bytes(pairs, 112, 112) < 1 * 2**30  # the TV-L1 layers' share of 8 GB
+    assert UnrolledTVL1(checkpoint=False).backward_bytes(pairs, 112, 112) > 3 * 2**30
+    note = flow_memory_note(config)
+    assert note.startswith("learned flow: estimated peak 0.") and "120 pairs of 112x112 per step" in note
+    assert "checkpointed per warp" in note and "--no-flow-checkpoint: 3." in note
+    assert flow_memory_note(resolve_config(TrainConfig(store="s.h5", modality="flow"))) is None
+
+
 def test_output_is_the_flow_modalitys_normalized_stack():
     # 6 RGB frames of a texture moving right by 1.5 px per frame -> x1, y1, ..., x5, y5 / bound.
     rng = np.random.default_rng(3)
@@ -152,14 +201,15 @@ def test_bad_settings_are_refused():
         TSN(3, "flow", 10, arch="tiny", flow={"scales": 1})
 
 
-def test_tsn_learned_flow_trains_from_an_rgb_only_store_and_tests_with_the_learned_layers(tmp_path):
+def test_tsn_learned_flow_trains_from_an_rgb_only_store_and_tests_with_the_learned_layers(tmp_path, capsys):
     store = make_tiny_store(tmp_path / "rgb.h5", classes=2, videos_per_class=4, frames=12, streams=("rgb",))
     result = train(TrainConfig(store=str(store), modality="learned-flow", epochs=1, iters_per_epoch=2, lr=0.05,
                                arch="tiny", input_size=32, batch_size=3, workers=0, progress=False,
                                flow_scales=1, flow_warps=1, flow_iterations=3, output=str(tmp_path / "run")))
+    assert "learned flow: estimated peak" in capsys.readouterr().err  # stated before training
     saved = load_checkpoint(result["checkpoint"])
     assert saved["model_config"]["flow"] == {"scales": 1, "warps": 1, "iterations": 3, "median_filtering": 1,
-                                             "scale_step": 0.5, "checkpoint": False, "learn_initial_flow": False,
+                                             "scale_step": 0.5, "checkpoint": True, "learn_initial_flow": False,
                                              "bound": 20.0}
     start = UnrolledTVL1(scales=1, warps=1, iterations=3).state_dict()
     learned = {k.removeprefix("flow_layers."): v for k, v in saved["model"].items() if k.startswith("flow_layers.")}

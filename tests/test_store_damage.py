@@ -3,6 +3,9 @@ refuse damaged tables with one line pointing to verify; a damaged record stops t
 line naming it, from any loader worker, or is skipped and counted with --skip-damaged."""
 
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -139,3 +142,57 @@ def test_skip_damaged_counts_and_lists_what_it_skipped(sound, tmp_path):
         f"epoch 1: {store}: video 'move_240/v_move_240_g03', stream flow_x, frame 2: damaged record")
     assert result["metrics"]["skipped_damaged"] == 1 and np.isfinite(result["metrics"]["train_loss"])
     assert '"skipped_damaged": 1' in (tmp_path / "run" / "metrics.jsonl").read_text()
+
+
+_DDP_SCRIPT = """
+import sys
+
+import torch
+
+from tsn.config import TrainConfig
+from tsn.train import train
+
+if __name__ == "__main__":
+    store, out = sys.argv[1], sys.argv[2]
+    result = train(TrainConfig(store=store, modality="flow", arch="tiny", input_size=32, batch_size=1, epochs=2,
+                               workers=0, device="cpu", skip_damaged=True, progress=False, eval_every=1,
+                               output=out + "/run"))
+    parameters = {name: p.detach().cpu() for name, p in result["model"].named_parameters()}
+    torch.save({"parameters": parameters, "skipped": result["skipped_damaged"], "metrics": result["metrics"]},
+               f"{out}/rank{result['rank']}.pt")
+"""
+
+
+@pytest.mark.slow
+def test_skip_damaged_under_torchrun_keeps_the_ranks_in_step(sound, tmp_path):
+    """torchrun, 2 processes (gloo): one video's every flow record is damaged and a batch is one clip,
+    so at some steps one rank has nothing to train on while the other has a clip. The run finishes (a
+    hang fails on the timeout), every rank validates, and the ranks end with the same weights."""
+    import socket
+    import subprocess
+    import sys
+
+    import torch
+
+    video = "move_120/v_move_120_g02"  # a training video
+    edits = [_flip_byte("flow_x", video, frame) for frame in range(7)]
+    store = damaged_copy(sound, tmp_path, lambda file: [edit(file) for edit in edits])
+    script = tmp_path / "ddp_train.py"
+    script.write_text(_DDP_SCRIPT)
+    with socket.socket() as probe:  # a free local port for the rendezvous
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2",
+               "--master-addr", "127.0.0.1", "--master-port", str(port), str(script), str(store), str(tmp_path)]
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=420, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ranks = [torch.load(tmp_path / f"rank{rank}.pt", weights_only=True) for rank in (0, 1)]
+    assert sum(rank["skipped"] for rank in ranks) >= 2  # the damaged clip, in each epoch
+    for name, value in ranks[0]["parameters"].items():
+        assert torch.equal(value, ranks[1]["parameters"][name]), name
+    for rank in ranks:  # both validated, over the same (gathered) videos
+        assert rank["metrics"]["val_top1"] == ranks[0]["metrics"]["val_top1"]
+        assert np.isfinite(rank["metrics"]["train_loss"])

@@ -288,7 +288,10 @@ def test_training_flip_mirrors_and_negates(store_path):
     """Over many draws the training clips' mean x flow takes both signs (flips), y keeps its sign."""
     dataset = TSNDataset(store_path, subset="train", modality="flow", preset=TrainCrops(32), seed=3)
     index = dataset.labels.index(0)  # class 0 moves right: +x, y about 0
-    signs = {np.sign(dataset[index][0][:, 0::2].mean().item()) for _ in range(30)}
+    signs = set()
+    for seed in range(30):  # an item draws the same clip under one seed
+        dataset.reseed(seed)
+        signs.add(np.sign(dataset[index][0][:, 0::2].mean().item()))
     assert signs == {-1.0, 1.0}
 
 
@@ -350,6 +353,49 @@ def test_loader_with_two_workers_opens_a_handle_per_worker_and_is_reproducible(s
     assert not all(torch.equal(x[0], y[0]) for x, y in zip(a, c))
     clips, labels = prepare_batch(a[0], "cpu")
     assert clips.shape == (3, 3, 10, 32, 32) and labels.dtype == torch.int64
+
+
+def _resident_bytes() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise OSError("no VmRSS in /proc/self/status")
+
+
+class _WorkerDataset(TSNDataset):
+    """Items say which process loaded them and how much memory it held."""
+
+    def __getitem__(self, index):
+        clip, label = super().__getitem__(index)
+        return clip, label, os.getpid(), _resident_bytes()
+
+
+def test_loader_workers_persist_across_epochs_and_each_epoch_follows_its_seed(store_path):
+    dataset = _WorkerDataset(store_path, subset="train", modality="flow", preset=TrainCrops(32))
+    loader = build_loader(dataset, batch_size=3, workers=2, seed=1)
+    epochs = []
+    for epoch in range(3):
+        loader.reseed(100 + epoch % 2)  # epochs 0 and 2 share a seed
+        epochs.append([(clips, labels, set(pids.tolist())) for clips, labels, pids, _ in loader])
+    pids = [set().union(*(batch[2] for batch in epoch)) for epoch in epochs]
+    assert len(pids[0]) == 2 and os.getpid() not in pids[0]
+    assert pids[0] == pids[1] == pids[2]  # the same two worker processes served every epoch
+    # An epoch's clips depend on its seed only: not on the epochs before, nor on the worker.
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(epochs[0], epochs[2]))
+    assert not all(torch.equal(a[0], b[0]) for a, b in zip(epochs[0], epochs[1]))
+    in_process = build_loader(dataset, batch_size=3, workers=0, seed=100)
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(epochs[0], in_process))
+
+
+def test_loader_workers_do_not_hold_the_trainers_memory(store_path):
+    """Workers start from a small server, not by forking this process: memory it holds (1 GiB
+    here, written so that it is resident) is not resident in them."""
+    held = np.ones(2**30, np.uint8)
+    dataset = _WorkerDataset(store_path, subset="test", modality="flow", preset=TestCrops(32))
+    worker_bytes = [int(b) for *_, batch_bytes in build_loader(dataset, batch_size=4, workers=1) for b in batch_bytes]
+    assert _resident_bytes() > held.nbytes
+    assert max(worker_bytes) < held.nbytes / 2, [b >> 20 for b in worker_bytes]
 
 
 # ---------------------------------------------------------------- device-side decode

@@ -333,4 +333,4 @@ def test_tsn_train_prints_what_it_loaded(tmp_path, tsn_pytorch_file):
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].startswith(f"pretrained: loaded 414/416 tensors from {path} (tsn-pytorch BN-Inception")
-    assert lines[1] == "lr 1.5625e-05 = 0.001 x 2/128 (tsn-pytorch's rgb recipe; --lr overrides)"
+    assert lines[1] == "lr 1.5625e-05 = 0.001 x 2/128 (fine-tune recipe: tsn-pytorch's rgb; --lr overrides)"

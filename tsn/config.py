@@ -1,5 +1,6 @@
 """What a training run is asked to do: TrainConfig, its defaults from the modality's recipe
-(tsn.recipe: lr scaled to the global batch, batch_size per process x processes) and its checks
+(tsn.recipe: the fine-tune lr with pretrained weights, scaled to the global batch, batch_size per
+process x processes; the from-scratch lr without, scaled to the processes) and its checks
 (resolve_config), the learned-flow layers' settings, and the lines a run prints before it starts.
 """
 
@@ -58,11 +59,12 @@ class TrainConfig:
     seed: int = 0
     progress: bool = True
     # learned-flow only: the TV-L1 layers' budget (None: tsn.models.learned_flow's defaults), activation
-    # checkpointing of each warp's layers, and a learned initial flow.
+    # checkpointing of each warp's layers (None: on, the layers' activations outweigh the network's),
+    # and a learned initial flow.
     flow_scales: int | None = None
     flow_warps: int | None = None
     flow_iterations: int | None = None
-    flow_checkpoint: bool = False
+    flow_checkpoint: bool | None = None
     learn_initial_flow: bool = False
 
 
@@ -96,8 +98,9 @@ def world_size() -> int:
 
 def resolve_config(config: TrainConfig, processes: int | None = None) -> ResolvedConfig:
     """A copy of `config` with every None default filled in from the modality's recipe
-    (tsn.recipe; lr scaled to batch_size x `processes`, default world_size()) and the values
-    checked (ValueError)."""
+    (tsn.recipe; lr from the fine-tune recipe with config.pretrained, scaled to batch_size x
+    `processes`, default world_size(); without, the from-scratch one, scaled to the processes) and the
+    values checked (ValueError)."""
     if config.modality not in MODALITIES:
         raise UserValueError(f"unknown modality {config.modality!r}; choose from {', '.join(MODALITIES)}")
     if config.arch not in ARCHS:
@@ -123,7 +126,8 @@ def resolve_config(config: TrainConfig, processes: int | None = None) -> Resolve
                              f"got {crop_positions}")
     lr = config.lr
     if lr is None:
-        lr, _ = scaled_lr(config.modality, config.batch_size, world_size() if processes is None else processes)
+        lr, _ = scaled_lr(config.modality, config.batch_size, world_size() if processes is None else processes,
+                          pretrained=config.pretrained is not None)
     resolved = replace(
         ResolvedConfig(**{field.name: getattr(config, field.name) for field in fields(TrainConfig)}),
         store=str(config.store),
@@ -139,6 +143,7 @@ def resolve_config(config: TrainConfig, processes: int | None = None) -> Resolve
         input_size=BACKBONES[config.arch].input_size if config.input_size is None else int(config.input_size),
         output=str(default_output(config.store, config.modality) if config.output is None else config.output),
         workers=default_workers() if config.workers is None else int(config.workers),
+        flow_checkpoint=(config.modality == LEARNED_FLOW) if config.flow_checkpoint is None else config.flow_checkpoint,
     )
     if resolved.epochs < 1 or resolved.lr <= 0 or resolved.input_size < 16:
         raise UserValueError(f"need epochs >= 1, lr > 0 and input size >= 16; "
@@ -155,16 +160,49 @@ def flow_layer_settings(config: TrainConfig, bound: float) -> dict | None:
         return None
     budget = {"scales": config.flow_scales, "warps": config.flow_warps, "iterations": config.flow_iterations}
     settings = {name: int(value) for name, value in budget.items() if value is not None}
-    return {**settings, "checkpoint": bool(config.flow_checkpoint),
+    return {**settings, "checkpoint": config.flow_checkpoint is not False,
             "learn_initial_flow": bool(config.learn_initial_flow), "bound": float(bound)}
+
+
+def flow_memory_note(config: TrainConfig) -> str | None:
+    """For a learned-flow run (config resolved), the line stating the memory its TV-L1 layers take
+    at the peak of a step's backward pass (UnrolledTVL1.backward_bytes for batch_size x segments x
+    5 pairs of input_size pixels), with the other checkpointing setting's figure; None otherwise.
+    The network's own activations, the process's base and, on CPU, the memory the C allocator keeps
+    after freeing come on top (docs/learned-flow.md)."""
+    if config.modality != LEARNED_FLOW:
+        return None
+    from tsn.data.modalities import get_modality
+    from tsn.models.learned_flow import UnrolledTVL1
+
+    pairs = config.batch_size * int(config.segments or 1) * (get_modality(LEARNED_FLOW).snippet_length - 1)
+    size = int(config.input_size or 0)
+    settings = flow_layer_settings(config, 1.0) or {}
+    layers = UnrolledTVL1(**settings)
+    other = UnrolledTVL1(**{**settings, "checkpoint": not layers.checkpoint})
+    peak, other_peak = layers.backward_bytes(pairs, size, size), other.backward_bytes(pairs, size, size)
+    budget = f"{layers.scales} scales x {layers.warps} warps x {layers.iterations} iterations"
+    if layers.checkpoint:
+        how = (f"checkpointed per warp, chunks of {layers.chunk_pairs(size, size)} pairs; --no-flow-checkpoint: "
+               f"{_gib(other_peak)}")
+    else:
+        how = f"every layer kept; --flow-checkpoint: {_gib(other_peak)}"
+    return (f"learned flow: estimated peak {_gib(peak)} in the TV-L1 layers' backward pass ({pairs} pairs of "
+            f"{size}x{size} per step, {budget}, {how}); the network, the process and, on CPU, freed memory the "
+            "allocator keeps come on top (docs/learned-flow.md)")
+
+
+def _gib(count: int) -> str:
+    return f"{count / 2**30:.2f} GiB"
 
 
 def start_notes(config: TrainConfig, processes: int) -> list[str]:
     """The lines a run prints before training (config as given, before resolve_config): where
-    its lr comes from, e.g. 'lr 0.00025 = 0.001 x 32/128 (...)', and a warning when BN-Inception
-    starts from random weights."""
+    its lr comes from and which recipe is in force, e.g. 'lr 0.00025 = 0.001 x 32/128 (fine-tune
+    recipe: ...)' or 'lr 0.01 (from-scratch recipe: ...)', and a warning when
+    BN-Inception starts from random weights."""
     if config.lr is None:
-        notes = [scaled_lr(config.modality, config.batch_size, processes)[1]]
+        notes = [scaled_lr(config.modality, config.batch_size, processes, pretrained=config.pretrained is not None)[1]]
     else:
         notes = [f"lr {float(config.lr):g} (--lr, not scaled with the batch)"]
     if config.arch == "bninception" and config.pretrained is None and not config.resume:

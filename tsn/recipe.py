@@ -16,8 +16,14 @@ Crop positions: 13 as tsn-pytorch's GroupMultiScaleCrop (more_fix_crop) and the 
 (`more_fix_crop: true`), where the paper's text describes 5 (4 corners + centre). The temporal
 streams drop the 0.66 scale (tsn-pytorch's get_augmentation, Caffe's flow `scale_ratios`).
 
-The lr scales linearly with the global batch (batch per process x processes) against the
-reference batch: 32 videos on one process train at 0.001 x 32/128 = 0.00025, the reference's
+These are fine-tuning recipes: tsn-pytorch starts every stream from ImageNet weights. A run without
+pretrained weights takes the from-scratch lr instead: FROM_SCRATCH_LR per process, times the
+processes, as torchvision's video classification reference trains its networks from random weights
+(lr 0.01 x processes, whatever the per-process batch), with the modality's schedule, clip,
+dropout, segments and crops; docs/recipes.md gives the sources and the runs that chose it.
+
+The fine-tune lr scales linearly with the global batch (batch per process x processes) against the
+reference batch: 32 videos on one process fine-tune at 0.001 x 32/128 = 0.00025, the reference's
 per-video step size.
 """
 
@@ -29,6 +35,10 @@ from flowkit.errors import UserValueError
 from tsn.choices import CROP_POSITIONS, MODALITIES
 
 REFERENCE = "tsn-pytorch"
+FINE_TUNE, FROM_SCRATCH = "fine-tune", "from-scratch"
+# torchvision's references/video_classification: lr = 0.01 x world size, networks from random weights.
+FROM_SCRATCH_LR = 0.01
+FROM_SCRATCH_REFERENCE = "torchvision's video reference, 0.01 per process from random weights"
 RGB_SCALES = (1.0, 0.875, 0.75, 0.66)
 TEMPORAL_SCALES = RGB_SCALES[:3]
 
@@ -72,16 +82,23 @@ def get_recipe(modality: str) -> Recipe:
         raise UserValueError(f"unknown modality {modality!r}; choose from {', '.join(RECIPES)}") from None
 
 
-def scaled_lr(modality: str, batch_size: int, world_size: int = 1) -> tuple[float, str]:
-    """(lr, explanation) for `batch_size` videos per process on `world_size` processes: the
-    recipe's lr x global batch / reference batch, e.g. (0.00025, 'lr 0.00025 = 0.001 x 32/128')."""
+def scaled_lr(modality: str, batch_size: int, world_size: int = 1, pretrained: bool = True) -> tuple[float, str]:
+    """(lr, explanation naming the recipe in force) for `batch_size` videos per process on
+    `world_size` processes. With pretrained weights, the modality's fine-tune recipe: its lr x global
+    batch / reference batch, e.g. (0.00025, 'lr 0.00025 = 0.001 x 32/128 (fine-tune recipe: ...)').
+    From random weights, FROM_SCRATCH_LR x processes, e.g. (0.01, 'lr 0.01 (from-scratch recipe:
+    ...)') on one process."""
     recipe = get_recipe(modality)
+    if not pretrained:
+        lr = FROM_SCRATCH_LR * world_size
+        text = f"lr {lr:g}" + (f" = {FROM_SCRATCH_LR:g} x {world_size} processes" if world_size > 1 else "")
+        return lr, text + f" ({FROM_SCRATCH} recipe: {FROM_SCRATCH_REFERENCE}, no --pretrained; --lr overrides)"
     global_batch = batch_size * world_size
     lr = recipe.lr * global_batch / recipe.reference_batch
     text = f"lr {lr:g} = {recipe.lr:g} x {global_batch}/{recipe.reference_batch}"
     if world_size > 1:
         text += f" (batch {batch_size} x {world_size} processes)"
-    return lr, text + f" ({recipe.reference}'s {modality} recipe; --lr overrides)"
+    return lr, text + f" ({FINE_TUNE} recipe: {recipe.reference}'s {modality}; --lr overrides)"
 
 
 def defaults_help(field: str) -> str:

@@ -11,8 +11,13 @@ trains at 0.001 x 32/128, `torchrun --nproc-per-node 4 -m cli.tsn_app train ... 
 
 A run folder holds checkpoint.pt (rewritten every epoch; `resume` continues from it),
 metrics.jsonl (one line per `log_every` iterations and per epoch) and curves.png. Under torchrun
-(WORLD_SIZE > 1) the model is wrapped in DistributedDataParallel, each process reads its
-DistributedSampler shard, and only rank 0 evaluates and writes.
+(WORLD_SIZE > 1) the model is wrapped in DistributedDataParallel and each process reads its
+DistributedSampler shard. Every step all ranks agree on the clips the step trains on (a rank whose
+whole batch was skipped as damaged still runs a zero-weighted step, so the gradient all-reduce
+pairs up); every rank validates its share of the test videos and the scores are gathered, so no
+rank waits in a collective for another's whole validation; only rank 0 writes.
+
+The loaders are built once: their worker processes persist across epochs (tsn.data.loader).
 """
 
 from __future__ import annotations
@@ -27,10 +32,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data.distributed import DistributedSampler
 
 from flowkit.errors import UserValueError
 from tsn.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
-from tsn.config import ResolvedConfig, TrainConfig, flow_layer_settings, resolve_config, start_notes, world_size
+from tsn.data.device_decode import EncodedBatch
+from tsn.config import (ResolvedConfig, TrainConfig, flow_layer_settings, flow_memory_note, resolve_config,
+                        start_notes, world_size)
 from tsn.metrics import summarize_labelled
 from tsn.models.tsn import TSN
 from tsn.runtime import (DistributedContext, amp_default, autocast, cpu_threads_beside_workers, init_distributed,
@@ -91,6 +99,33 @@ def _all_reduce_sum(values: list[float], context: DistributedContext, device: to
     return tensor.tolist()
 
 
+def _global_clips(count: int, context: DistributedContext, device: torch.device) -> int:
+    """The clips this step trains on over all ranks: every rank learns the same count (one small
+    all-reduce), so all of them take the step, or none does."""
+    if not context.enabled:
+        return count
+    return int(_all_reduce_sum([float(count)], context, device)[0])
+
+
+def _stand_in_clips(config: TrainConfig, device: torch.device) -> torch.Tensor:
+    """Zeros shaped like one training clip (1, segments, C, s, s): the input of the zero-weighted
+    step of a rank whose whole batch was skipped."""
+    from tsn.data import input_channels
+
+    side = int(config.input_size or 0)
+    return torch.zeros(1, int(config.segments or 1), input_channels(config.modality), side, side, device=device)
+
+
+def _clips_in(batch: object) -> int:
+    """Clips in a loader batch after split_skipped: (clips, labels) or an EncodedBatch; 0 for None."""
+    if batch is None:
+        return 0
+    labels = batch.labels if isinstance(batch, EncodedBatch) else batch[1] if isinstance(batch, (list, tuple)) else None
+    if labels is None:
+        raise TypeError(f"unexpected loader batch {type(batch).__name__}")
+    return int(torch.as_tensor(labels).numel())
+
+
 def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, device: torch.device, epoch: int,
                     config: ResolvedConfig, log: MetricsLog,
                     context: DistributedContext = DistributedContext()) -> dict:
@@ -99,7 +134,13 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
     iterations appends an 'iter' record (window-averaged loss and accuracy, lr, clips/s; a clip
     is one training video of `segments` snippets). Returns {'loss', 'accuracy', 'clips',
     'seconds', 'clips_per_s'} summed over all processes, and 'skipped', this process's list of
-    SkippedClip (clips with a damaged record, when the dataset skips them)."""
+    SkippedClip (clips with a damaged record, when the dataset skips them).
+
+    Under DistributedDataParallel the ranks first agree on the step's clip count: none left (every
+    rank's batch skipped) skips the step on every rank; otherwise each rank's loss is weighted by
+    its share of the clips, and a rank with none runs its forward and backward on a stand-in clip
+    in eval mode (BN statistics untouched) with weight 0, so the gradient all-reduce pairs up and
+    the step is the mean over the clips that loaded."""
     from tqdm import tqdm
 
     from tsn.data import prepare_batch, split_skipped
@@ -119,19 +160,31 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
                 break
             batch, lost = split_skipped(batch)
             skipped += lost
-            if batch is None:  # every clip of the batch was damaged
+            count = _clips_in(batch)
+            total_clips = _global_clips(count, context, device)
+            if total_clips == 0:  # every clip of the step was damaged, on every rank
                 bar.update(1)
                 continue
-            clips, labels = prepare_batch(batch, device)
-            with autocast(device, bool(config.amp)):
-                logits = model(clips)
-                loss = criterion(logits.float(), labels)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            if count == 0:  # this rank's batch was all damaged: a zero-weighted step pairs the all-reduce
+                model.eval()
+                with autocast(device, bool(config.amp)):
+                    (model(_stand_in_clips(config, device)).float().sum() * 0.0).backward()
+                model.train()
+            else:
+                clips, labels = prepare_batch(batch, device)
+                with autocast(device, bool(config.amp)):
+                    logits = model(clips)
+                    loss = criterion(logits.float(), labels)
+                # DDP averages the ranks' gradients: weight this rank's mean by its share of the clips.
+                weight = count * context.world_size / total_clips if context.enabled else 1.0
+                (loss * weight if weight != 1.0 else loss).backward()
             if config.clip_grad:
                 nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
             optimizer.step()
-            count = labels.numel()
+            if count == 0:
+                bar.update(1)
+                continue
             batch_loss = loss.item() * count
             correct = (logits.argmax(dim=1) == labels).sum().item()
             for bucket in (sums, window):
@@ -159,16 +212,37 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
 
 
 def evaluate(model: nn.Module, loader, device: torch.device, amp: bool = False, progress: bool = False,
-             skipped: list | None = None) -> dict:
+             skipped: list | None = None, context: DistributedContext = DistributedContext()) -> dict:
     """Validation metrics over `loader` (1 crop): {'loss', 'top1', 'top5', 'mean_class_accuracy'}
     with accuracies as fractions. Videos with label -1 are left out; clips skipped as damaged are
-    appended to `skipped` (see tsn.scores.predict)."""
-    scores, labels = predict(model, loader, device, crops=1, amp=amp, progress=progress, desc="val", skipped=skipped)
+    appended to `skipped` (see tsn.scores.predict). Under torchrun each rank's loader holds its
+    share of the videos (validation_sampler): the scores (and skipped clips) of all ranks are
+    gathered, and every rank returns the metrics over all the videos."""
+    local_skipped: list = []
+    scores, labels = predict(model, loader, device, crops=1, amp=amp, progress=progress, desc="val",
+                             skipped=local_skipped if skipped is not None else None)
+    if context.enabled:
+        import torch.distributed as dist
+
+        shares: list = [None] * context.world_size
+        dist.all_gather_object(shares, (scores, labels, local_skipped))
+        scores = np.concatenate([share[0] for share in shares])
+        labels = np.concatenate([share[1] for share in shares])
+        local_skipped = [clip for share in shares for clip in share[2]]
+    if skipped is not None:
+        skipped += local_skipped
     known = labels >= 0
     if not known.any():
         return {}
     loss = float(nn.functional.cross_entropy(torch.from_numpy(scores[known]), torch.from_numpy(labels[known])))
     return {"loss": loss, **summarize_labelled(scores, labels)}
+
+
+def validation_sampler(videos: int, context: DistributedContext) -> list[int] | None:
+    """The validation videos this rank scores: every world_size-th from its rank (None: all of
+    them, in order, without torchrun). Unlike DistributedSampler, no video is repeated to even
+    the shares: validation runs no collective per batch."""
+    return list(range(context.rank, videos, context.world_size)) if context.enabled else None
 
 
 def _check_resume(checkpoint: dict, model: TSN, classes: list[str], path: str) -> None:
@@ -192,7 +266,8 @@ def _model_setting(value):
 def train(config: TrainConfig) -> dict:
     """Train (or resume) a TSN stream as `config` says. Returns {'run_dir', 'checkpoint',
     'epochs', 'metrics' (last epoch record), 'rank' (this process's distributed rank),
-    'skipped_damaged' (clips skipped over the run, this process; 0 unless config.skip_damaged)}.
+    'skipped_damaged' (clips skipped over the run, this process; 0 unless config.skip_damaged),
+    'model' (the trained TSN, on its device)}.
     Raises ValueError / OSError for bad input (store without the modality's streams, split without
     videos, incompatible checkpoint) and, unless config.skip_damaged, DamagedRecordError (naming
     the store, video, stream and frame) for the first damaged record read. With skip_damaged the
@@ -232,6 +307,9 @@ def train(config: TrainConfig) -> dict:
                     flow=flow_layer_settings(config, store.bound)).to(device)
         if model.pretrained_report:
             notes.insert(0, f"pretrained: {model.pretrained_report}")
+        memory = flow_memory_note(config)
+        if memory:
+            notes.append(memory)
         optimizer, scheduler = build_optimizer(model, config)
         start_epoch = 0
         if config.resume:
@@ -259,23 +337,26 @@ def train(config: TrainConfig) -> dict:
             net = nn.parallel.DistributedDataParallel(model,
                                                       device_ids=[device.index] if device.type == "cuda" else None)
 
+        # Built once: their workers persist across epochs, each epoch reseeds them.
+        sampler: DistributedSampler | None = None
+        if context.enabled:
+            sampler = DistributedSampler(train_set, context.world_size, context.rank, shuffle=True, seed=config.seed)
+        loader = build_loader(train_set, config.batch_size, shuffle=True, workers=config.workers,
+                              seed=config.seed * 100003 + start_epoch, drop_last=False, sampler=sampler)
+        val_loader = None
+        if val_set is not None:
+            val_loader = build_loader(val_set, config.batch_size, shuffle=False, workers=config.workers,
+                                      seed=config.seed, sampler=validation_sampler(len(val_set), context))
         last = {}
         skipped_total = 0
         for epoch in range(start_epoch, config.epochs):
             # Seeding per epoch makes a resumed run draw the same snippets, crops and dropout
             # masks as an uninterrupted one.
             seed_everything(config.seed * 100003 + epoch)
-            sampler: torch.utils.data.Sampler | None = None
-            if context.enabled:
-                from torch.utils.data.distributed import DistributedSampler
-
-                sampler = DistributedSampler(train_set, context.world_size, context.rank, shuffle=True,
-                                             seed=config.seed)
+            loader.reseed(config.seed * 100003 + epoch)
+            if sampler is not None:
                 sampler.set_epoch(epoch)
-            loader = build_loader(train_set, config.batch_size, shuffle=True, workers=config.workers,
-                                  seed=config.seed * 100003 + epoch, drop_last=False, sampler=sampler)
             stats = train_one_epoch(net, loader, optimizer, device, epoch, config, log, context)
-            del loader
             lr_used = base_lr(optimizer)
             scheduler.step()
             record = {"kind": "epoch", "epoch": epoch + 1, "train_loss": stats["loss"],
@@ -283,11 +364,13 @@ def train(config: TrainConfig) -> dict:
                       "seconds": stats["seconds"]}
             skipped = stats["skipped"]
             due = (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs
-            if context.is_main and val_set is not None and due:
-                val_loader = build_loader(val_set, config.batch_size, shuffle=False, workers=config.workers,
-                                          seed=config.seed)
-                val = evaluate(model, val_loader, device, amp, progress=config.progress, skipped=skipped)
+            if val_loader is not None and due:  # on every rank, each its share of the videos
+                val_skipped: list = []
+                val = evaluate(model, val_loader, device, amp, progress=config.progress and context.is_main,
+                               skipped=val_skipped, context=context)
                 record.update({f"val_{k}": v for k, v in val.items()})
+                if context.is_main:
+                    skipped = skipped + val_skipped
             if config.skip_damaged:
                 record["skipped_damaged"] = len(skipped)
                 skipped_total += len(skipped)
@@ -304,7 +387,7 @@ def train(config: TrainConfig) -> dict:
                 dist.barrier()
             last = record
         return {"run_dir": str(run_dir), "checkpoint": str(run_dir / CHECKPOINT_NAME), "epochs": config.epochs,
-                "metrics": last, "rank": context.rank, "skipped_damaged": skipped_total}
+                "metrics": last, "rank": context.rank, "skipped_damaged": skipped_total, "model": model}
     finally:
         threads.close()
         shutdown_distributed(context)

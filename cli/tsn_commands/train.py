@@ -5,7 +5,7 @@ import click
 from flowkit.errors import UserValueError
 from tsn.choices import (ARCHS, CONSENSUS_TYPES, CROP_POSITIONS, DECODE_MODES, LEARNED_FLOW_ITERATIONS,
                          LEARNED_FLOW_SCALES, LEARNED_FLOW_WARPS, MODALITIES)
-from tsn.recipe import RECIPES, defaults_help
+from tsn.recipe import FROM_SCRATCH_LR, RECIPES, defaults_help
 
 _BATCH = 32
 _ONE_PROCESS_LR = RECIPES["rgb"].lr * _BATCH / RECIPES["rgb"].reference_batch
@@ -26,9 +26,10 @@ _ONE_PROCESS_LR = RECIPES["rgb"].lr * _BATCH / RECIPES["rgb"].reference_batch
 @click.option("--epochs", type=int, default=None, help=f"Epochs [default: {defaults_help('epochs')}].")
 @click.option("--batch-size", type=int, default=_BATCH, show_default=True, help="Videos per batch per process.")
 @click.option("--lr", type=float, default=None,
-              help=f"Base learning rate, used as given [default: the recipe's {defaults_help('lr')} per "
-                   f"{RECIPES['rgb'].reference_batch} videos, scaled to batch size x processes: "
-                   f"{_ONE_PROCESS_LR:g} at {_BATCH} on one process].")
+              help=f"Base learning rate, used as given [default: with --pretrained the fine-tune recipe's "
+                   f"{defaults_help('lr')} per {RECIPES['rgb'].reference_batch} videos, scaled to batch size x "
+                   f"processes ({_ONE_PROCESS_LR:g} at {_BATCH} on one process); without, the from-scratch "
+                   f"{FROM_SCRATCH_LR:g} x processes].")
 @click.option("--lr-steps", type=str, default=None,
               help=f"Comma-separated epochs where lr drops 10x [default: {defaults_help('lr_steps')}].")
 @click.option("--weight-decay", type=float, default=5e-4, show_default=True, help="SGD weight decay.")
@@ -68,8 +69,9 @@ _ONE_PROCESS_LR = RECIPES["rgb"].lr * _BATCH / RECIPES["rgb"].reference_batch
               help=f"learned-flow: warps per scale [default: {LEARNED_FLOW_WARPS}].")
 @click.option("--flow-iterations", type=click.IntRange(min=1), default=None,
               help=f"learned-flow: TV-L1 iterations (layers) per warp [default: {LEARNED_FLOW_ITERATIONS}].")
-@click.option("--flow-checkpoint", is_flag=True,
-              help="learned-flow: recompute the TV-L1 layers in the backward pass (less memory, more compute).")
+@click.option("--flow-checkpoint/--no-flow-checkpoint", default=None,
+              help="learned-flow: recompute the TV-L1 layers in the backward pass, pairs in chunks (far less memory, "
+                   "some more compute) [default: on]; the run states its estimated peak memory at start.")
 @click.option("--learn-initial-flow", is_flag=True, help="learned-flow: also learn a coarse initial flow.")
 def train_command(store, modality, split, arch, segments, consensus, epochs, batch_size, lr, lr_steps, weight_decay,
                   clip_grad, dropout, crop_positions, partial_bn, pretrained, input_size, workers, device, amp, decode,

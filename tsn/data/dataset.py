@@ -3,7 +3,9 @@
 Item i is video i of the split: K snippets sampled (tsn.data.sampling), records decoded from
 the store, cropped / resized / flipped (tsn.data.transforms) and normalized per modality
 (tsn.data.modalities). The store handle is opened lazily per process, so the dataset can go
-to DataLoader workers (tsn.data.loader.build_loader seeds them).
+to DataLoader workers. Item i's random draws come from default_rng([seed, i]): a pass over the
+dataset is the same whatever worker loads which item, and a new seed (reseed, shared memory)
+reaches the loader's persistent workers without restarting them.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from tsn.data.loader import SkippedClip
 from tsn.data.modalities import get_modality
 from tsn.data.presets import TestCrops, TrainCrops
 from tsn.data.sampling import contiguous_runs, sample_indices
+
+SEED_MODULUS = 2**63  # seeds are kept as non-negative int64 (numpy's SeedSequence takes no negative entropy)
 
 
 def _open(store):
@@ -59,6 +63,10 @@ class TSNDataset(Dataset):
 
     Videos without a single record of the modality's stream (a 1-frame video has no flow) are
     left out and listed in `skipped`. `names` and `labels` give the kept videos in item order.
+
+    Random draws (training snippets and crops): item i draws from default_rng([seed, i]) with the
+    seed last given (constructor or reseed), so loading an item twice under one seed gives the same
+    clip, and loaders reseed every epoch (tsn.data.loader.TSNLoader.reseed).
 
     A damaged record (flowkit.store.errors.DamagedRecordError, naming the store, video, stream and
     frame) stops the caller by default; with skip_damaged the item is a SkippedClip instead, which
@@ -114,6 +122,9 @@ class TSNDataset(Dataset):
         self.names = [self.store.videos[v].name for v in self.video_ids]
         self.labels = [int(self.store.videos[v].label) for v in self.video_ids]
         self.bound = float(self.store.bound)
+        # In shared memory: loader workers hold copies of this dataset and read the seed the
+        # training process sets for each epoch.
+        self._seed = torch.zeros((), dtype=torch.int64).share_memory_()
         self.reseed(seed)
 
     @property
@@ -136,8 +147,14 @@ class TSNDataset(Dataset):
         return self.preset.input_size
 
     def reseed(self, seed: int) -> None:
-        """Restart the sampling / augmentation random stream (build_loader does it per worker)."""
-        self._rng = np.random.default_rng(seed)
+        """Set the seed of the sampling / augmentation draws (item i: default_rng([seed, i])), here
+        and in the loader workers holding a copy of this dataset, from their next item."""
+        self._seed.fill_(int(seed) % SEED_MODULUS)
+        self._rng = np.random.default_rng(int(self._seed))
+
+    def item_rng(self, index: int) -> np.random.Generator:
+        """The generator item `index` draws its snippets and crops from under the current seed."""
+        return np.random.default_rng([int(self._seed), int(index)])
 
     def __len__(self) -> int:
         return len(self.video_ids)
@@ -170,6 +187,7 @@ class TSNDataset(Dataset):
 
     def _item(self, index: int):
         video = self.video_ids[index]
+        self._rng = self.item_rng(index)
         indices = self.sample(index)
         unique, order = np.unique(indices.reshape(-1), return_inverse=True)
         if self.decode == "device":

@@ -1,21 +1,31 @@
-"""DataLoader construction for TSNDataset: workers, pinning, reproducible seeding, device batches."""
+"""DataLoader construction for TSNDataset: workers, pinning, reproducible seeding, device batches.
+
+Loader workers start once per loader and persist across epochs (TSNLoader.reseed starts each
+epoch's draws without restarting them), from a fork server (WORKER_START_METHOD) rather than by
+forking the training process: a worker forked from a trainer holding gigabytes would count them
+resident, and OpenCV's thread pool does not survive a fork of a process that has used it.
+"""
 
 from __future__ import annotations
 
 import functools
+import multiprocessing
 import random
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, default_collate, get_worker_info
+from torch.utils.data import DataLoader, RandomSampler, default_collate
 
 from tsn.data.device_decode import EncodedBatch, collate_encoded, decode_batch
 from flowkit.cpus import available_cpus
 
 MAX_DEFAULT_WORKERS = 8
 RANK_SEED_STRIDE = 1_000_003
+# Workers start from a small server process that has imported what they need, not from the trainer.
+WORKER_START_METHOD = "forkserver"
+WORKER_PRELOAD = ["torch", "tsn.data.dataset"]
 # Errors the user's data causes (a damaged record, a missing file): re-raised from loader workers
 # as the one line the worker raised, so the CLI prints one line instead of the worker's traceback.
 _ONE_LINE_ERRORS = (ValueError, OSError, KeyError, IndexError)
@@ -80,7 +90,22 @@ def worker_error_line(error: BaseException) -> BaseException:
 
 class TSNLoader(DataLoader):
     """A DataLoader whose workers' data errors (_ONE_LINE_ERRORS) reach the caller as the one line
-    they were raised with (worker_error_line), from any worker."""
+    they were raised with (worker_error_line), from any worker, and whose passes are reseeded
+    without restarting its persistent workers (reseed)."""
+
+    order_generator: torch.Generator | None = None  # the shuffling order's, when build_loader shuffles
+
+    def reseed(self, seed: int) -> None:
+        """Seed the next pass: the shuffling order and the dataset's snippet and crop draws
+        (TSNDataset.reseed, which its copies in the workers follow), `seed` offset by the
+        distributed rank so ranks draw differently. A pass depends only on the seed: not on the
+        workers, nor on the passes before it."""
+        seed = int(seed) + RANK_SEED_STRIDE * _rank()
+        if self.order_generator is not None:
+            self.order_generator.manual_seed(seed)
+        base = _find_reseedable(self.dataset)
+        if base is not None:
+            base.reseed(seed)
 
     def __iter__(self):
         iterator = super().__iter__()
@@ -117,18 +142,23 @@ def _find_reseedable(dataset):
 
 
 def seed_worker(worker_id: int) -> None:
-    """worker_init_fn: seed Python, NumPy and the dataset's sampling stream from the worker's
-    torch seed (the loader's generator draws a base seed per epoch; worker k gets base + k), so a
-    run with the same loader seed sees the same snippets and crops."""
-    # No cv2.setNumThreads here: in a worker forked from a parent whose OpenCV thread pool
-    # has run, it blocks forever (OpenCV 5 tears the inherited pool down).
+    """worker_init_fn: seed Python's and NumPy's global generators from the worker's torch seed
+    (the loader's generator draws a base seed; worker k gets base + k). The dataset's own draws
+    are keyed by its shared seed and the item (TSNDataset.reseed), whatever worker loads it."""
     seed = torch.initial_seed()
     random.seed(seed)
     np.random.seed(seed % 2**32)
-    info = get_worker_info()
-    target = _find_reseedable(info.dataset if info is not None else None)
-    if target is not None:
-        target.reseed(seed)
+
+
+def worker_context() -> multiprocessing.context.BaseContext:
+    """The multiprocessing context loader workers start from (WORKER_START_METHOD), its server
+    preloading WORKER_PRELOAD so that a worker starts without importing torch again. As with
+    multiprocessing's spawn: the dataset (and its class) must be importable by the workers, and a
+    script that builds a loader with workers runs its work under `if __name__ == "__main__":` (each
+    worker imports the main module)."""
+    context = multiprocessing.get_context(WORKER_START_METHOD)
+    context.set_forkserver_preload(WORKER_PRELOAD)
+    return context
 
 
 def build_loader(
@@ -141,13 +171,14 @@ def build_loader(
     pin_memory: bool | None = None,
     sampler=None,
     prefetch_factor: int | None = None,
-) -> DataLoader:
+) -> TSNLoader:
     """A DataLoader over a TSNDataset (or a wrapper of one).
 
     shuffle defaults to dataset.train (ignored when a sampler, e.g. DistributedSampler, is
     given); workers to default_workers() (0 loads in this process); pin_memory to whether CUDA
-    is available. Workers persist across epochs and are seeded by seed_worker from `seed` (plus
-    an offset per distributed rank), which also seeds the shuffling. Batches: (clips (B, crops *
+    is available. Workers start from worker_context() on the first pass and persist across
+    passes: build the loader once and call loader.reseed(seed) before each epoch's pass. `seed`
+    (plus an offset per distributed rank) seeds the first pass's shuffling and draws. Batches: (clips (B, crops *
     segments, C, s, s) float32, labels (B,) int64), or an EncodedBatch when the dataset decodes
     on the device; prepare_batch turns either into device tensors. When the dataset skips damaged
     clips, each batch is a SkippingBatch (split_skipped separates the two). Errors a worker raises
@@ -160,23 +191,26 @@ def build_loader(
     device_decode = getattr(base, "decode", "cpu") == "device"
     if pin_memory is None:
         pin_memory = torch.cuda.is_available() and not device_decode
-    # Under DistributedDataParallel every rank builds the same loader: offset the seed by the
-    # rank so ranks draw different snippets and crops (a DistributedSampler shuffles by its own seed).
-    seed = int(seed) + RANK_SEED_STRIDE * _rank()
-    generator = torch.Generator().manual_seed(seed)
-    if workers == 0 and base is not None:
-        base.reseed(seed)
+    # The order has its own generator: the loader's draws a worker base seed from its generator
+    # when it starts workers, which would shift the first pass's order against the later ones'.
+    order_generator = None
+    if sampler is None and shuffle:
+        order_generator = torch.Generator()
+        sampler = RandomSampler(dataset, generator=order_generator)
     extra: dict[str, Any] = {}
     if workers > 0:
-        extra = {"persistent_workers": True, "worker_init_fn": seed_worker}
+        extra = {"persistent_workers": True, "worker_init_fn": seed_worker, "multiprocessing_context": worker_context()}
         if prefetch_factor is not None:
             extra["prefetch_factor"] = prefetch_factor
     collate = collate_encoded if device_decode else default_collate
     if getattr(base, "skip_damaged", False):
         collate = functools.partial(_collate_kept, collate)
-    shuffle = shuffle if sampler is None else False  # a sampler already decides the order
-    return TSNLoader(dataset, batch_size=batch_size, shuffle=shuffle, sampler=sampler, num_workers=workers,
-                     pin_memory=pin_memory, drop_last=drop_last, generator=generator, collate_fn=collate, **extra)
+    loader = TSNLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, pin_memory=pin_memory,
+                       drop_last=drop_last, generator=torch.Generator().manual_seed(int(seed)), collate_fn=collate,
+                       **extra)
+    loader.order_generator = order_generator
+    loader.reseed(seed)
+    return loader
 
 
 def prepare_batch(batch, device, non_blocking: bool = True) -> tuple[torch.Tensor, torch.Tensor]:

@@ -31,7 +31,7 @@ from torch import nn
 from flowkit.flow.engine import image_pyramid, linearize, tvl1_iteration
 from flowkit.flow.frames import to_gray_batch
 from flowkit.flow.median import median_filter_torch
-from flowkit.flow.params import TVL1Params
+from flowkit.flow.params import TVL1Params, pyramid_sizes
 from flowkit.flow.remap import centered_gradient, warp_bilinear
 from flowkit.flow.resize import resize_linear
 from flowkit.quantize import DEFAULT_BOUND
@@ -45,6 +45,20 @@ DEFAULT_SCALE_STEP = 0.5
 # constant (always on the last row and column). 1e-6 px^2 changes the flow by far less than 1e-4 px.
 NORM_FLOOR = 1e-6
 INITIAL_FLOW_GRID = 4
+# With activation checkpointing the pairs are solved in chunks of at most this many pixels (whole pairs,
+# at least one): the backward pass recomputes one chunk's warp at a time, so its peak follows the chunk.
+CHECKPOINT_CHUNK_PIXELS = 2**19
+# Float32 (H, W) planes per pair that autograd keeps for the backward pass, at the scale's size, read
+# off the code (tests/test_learned_flow.py checks the estimate against what autograd saves): per layer,
+# tvl1_iteration's residual, its product with -1/|grad I|^2 and its clamp, the divergence, the new
+# flow, its x and y gradients, their squared norm and its root, the dual steps' numerators (4) and
+# denominator, the new duals (4); per warp, linearize's sampling grid, the warped image and its
+# gradients, their squared norm, its clamp and inverse, the residual's constant part and the pieces
+# of the bilinear sampling; per checkpointed warp, only its inputs: the flow, the duals and the images.
+PLANES_PER_LAYER = 23
+PLANES_PER_WARP = 23
+PLANES_PER_CHECKPOINTED_WARP = 9
+BYTES_PER_PLANE_PIXEL = 4  # float32
 # Initial two taps of the gradient (weights of u at p, p + 1) and of the divergence (of p at p - 1, p).
 FINITE_DIFFERENCE = (-1.0, 1.0)
 
@@ -62,8 +76,10 @@ class UnrolledTVL1(nn.Module):
     1 (off), 3 or 5, the median filter applied to the flow before each warp's iterations (OpenCV's).
     scale_step: pyramid ratio. checkpoint: recompute each warp's layers in the backward pass instead
     of keeping their activations (activation checkpointing: memory of one warp instead of all, about
-    one more forward pass of compute). learn_initial_flow: learn a coarse starting flow. bound: the
-    flow quantization bound (pixels) the output is divided by, the store's.
+    one more forward pass of compute), the pairs solved in chunks of CHECKPOINT_CHUNK_PIXELS so that
+    the recomputation's memory does not grow with the batch. learn_initial_flow: learn a coarse
+    starting flow. bound: the flow quantization bound (pixels) the output is divided by, the store's.
+    backward_bytes() estimates the memory a training step keeps for the backward pass.
     """
 
     def __init__(self, scales: int = DEFAULT_SCALES, warps: int = DEFAULT_WARPS, iterations: int = DEFAULT_ITERATIONS,
@@ -131,9 +147,46 @@ class UnrolledTVL1(nn.Module):
             flow = self.solve(prev, next)
             return (flow / self.bound).clamp(-1.0, 1.0).reshape(n, -1, h, w)
 
+    def chunk_pairs(self, height: int, width: int) -> int | None:
+        """Pairs of height x width solved together when checkpointing (None: all at once)."""
+        return max(1, CHECKPOINT_CHUNK_PIXELS // (height * width)) if self.checkpoint else None
+
+    def kept_bytes(self, pairs: int, height: int, width: int) -> int:
+        """Estimated bytes autograd keeps from a forward pass of `pairs` pairs of height x width pixels
+        until the backward pass: every layer's and warp's saved planes (PLANES_PER_LAYER, PLANES_PER_WARP)
+        at each pyramid scale's size; with checkpointing, each warp's inputs only
+        (PLANES_PER_CHECKPOINTED_WARP)."""
+        pixels = sum(h * w for h, w in pyramid_sizes(height, width, self.scales, self.scale_step))
+        planes = PLANES_PER_WARP + self.iterations * PLANES_PER_LAYER
+        if self.checkpoint:
+            planes = PLANES_PER_CHECKPOINTED_WARP
+        return pairs * pixels * self.warps * planes * BYTES_PER_PLANE_PIXEL
+
+    def recompute_bytes(self, pairs: int, height: int, width: int) -> int:
+        """Estimated bytes of the one checkpointed warp the backward pass recomputes at a time: one
+        chunk's warp at the finest scale (0 without checkpointing)."""
+        chunk = self.chunk_pairs(height, width)
+        if chunk is None:
+            return 0
+        planes = PLANES_PER_WARP + self.iterations * PLANES_PER_LAYER
+        return min(pairs, chunk) * height * width * planes * BYTES_PER_PLANE_PIXEL
+
+    def backward_bytes(self, pairs: int, height: int, width: int) -> int:
+        """Estimated peak bytes the layers hold in a training step's backward pass for `pairs` pairs
+        of height x width pixels: kept_bytes + recompute_bytes."""
+        return self.kept_bytes(pairs, height, width) + self.recompute_bytes(pairs, height, width)
+
     def solve(self, prev: torch.Tensor, next: torch.Tensor) -> torch.Tensor:
         """Flow prev -> next in pixels (next(p + flow(p)) ~ prev(p)): gray (N, H, W) in 0..255 ->
-        (N, 2, H, W) float32, x then y. Differentiable in the parameters and the frames."""
+        (N, 2, H, W) float32, x then y. Differentiable in the parameters and the frames. Pairs are
+        independent: with checkpointing they are solved in chunks (chunk_pairs), same values."""
+        chunk = self.chunk_pairs(*prev.shape[-2:])
+        if chunk is not None and prev.shape[0] > chunk and torch.is_grad_enabled():
+            return torch.cat([self._solve(prev[i:i + chunk], next[i:i + chunk])
+                              for i in range(0, prev.shape[0], chunk)])
+        return self._solve(prev, next)
+
+    def _solve(self, prev: torch.Tensor, next: torch.Tensor) -> torch.Tensor:
         levels = image_pyramid(prev, next, self.scales, self.scale_step)
         h, w = levels[-1][0].shape[-2:]
         u = prev.new_zeros(prev.shape[0], 2, h, w)
