@@ -36,10 +36,13 @@ from flowkit.sizes import TSN_SIZE, format_size
 @click.option("--labels", type=click.Path(exists=True, path_type=str), default=None,
               help="UCF101 folder (classInd.txt + train/testlists), HMDB51 split folder or mmaction2 list file.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing store and discard an interrupted run's parts.")
+@click.option("--compile", "compile_", is_flag=True,
+              help="torch.compile the TV-L1 engine instead of its fused Triton kernels (GPU): the first batch "
+                   "compiles for tens of seconds.")
 @click.option("--dashboard", is_flag=True, help="Start Ray's dashboard (local Ray only; listens on 127.0.0.1).")
 @max_pixels_option
 def extract(paths, output, gpu, cpu, workers, address, size, step, bound, algo, warped, no_rgb, max_frames, labels,
-            overwrite, dashboard, **tvl1):
+            overwrite, compile_, dashboard, **tvl1):
     """Extract RGB frames, TV-L1 flow and (with --warped) warped flow of every video under PATH...
     (video files, folders searched recursively, or list files) into one HDF5 store.
 
@@ -53,7 +56,7 @@ def extract(paths, output, gpu, cpu, workers, address, size, step, bound, algo, 
     content = ContentOptions(size=size, step=step, max_frames=max_frames, bound=bound, algo=algo,
                              flow_params=flow_params, warped=warped, rgb=not no_rgb)
     run = RunOptions(device=device, gpus=gpus, workers=(os.cpu_count() or 1) if workers is None else workers,
-                     address=address, dashboard=dashboard, overwrite=overwrite, labels=labels)
+                     address=address, dashboard=dashboard, overwrite=overwrite, labels=labels, compile=compile_)
     summary = run_extract(paths, output, content, run)
     click.echo(format_summary(summary))
     if summary.videos_failed:

@@ -22,13 +22,17 @@ from flowkit.flow import ALGORITHMS  # the package itself is import-light (no to
 @click.option("--compile", "compile_", is_flag=True,
               help="torch.compile the TV-L1 iterations: faster per pair, but the first run compiles for tens of "
                    "seconds.")
+@click.option("--engine", type=click.Choice(("auto", "torch", "triton")), default="auto", show_default=True,
+              help="TV-L1 implementation: triton (fused kernels, CUDA), torch (torch operators; the C solver on "
+                   "CPU); auto: triton on CUDA, else torch.")
 @click.option("--warped", is_flag=True,
               help="Also compute warped flow (camera motion removed, as in IDT/TSN); --viz then shows flow | warped.")
 @click.option("--warped-output", default=None,
               help="Where to save the warped flow (default: OUTPUT's stem + _warped.npy).")
 @tvl1_options
 @max_pixels_option
-def flow(prev_image, next_image, output, viz, algo, device, threads, compile_, warped, warped_output, **params):
+def flow(prev_image, next_image, output, viz, algo, device, threads, compile_, engine, warped, warped_output,
+         **params):
     """Optical flow from image A (prev) to image B (next).
 
     Saves float32 flow of shape (2, H, W) in pixels, x then y, with OpenCV's convention: flow maps
@@ -38,5 +42,6 @@ def flow(prev_image, next_image, output, viz, algo, device, threads, compile_, w
 
     params = {key: value for key, value in params.items() if value is not None}
     done = flow_between_files(prev_image, next_image, output, viz=viz, algo=algo, device=device, threads=threads,
-                              compile=compile_, warped=warped, warped_output=warped_output, params=params)
+                              compile=compile_, engine=engine, warped=warped, warped_output=warped_output,
+                              params=params)
     click.echo(done.describe(), err=True)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 
 import numpy as np
 import torch
@@ -299,6 +300,9 @@ class TVL1Engine:
         self.iterations = None  # (N,) int32: iterations each pair of the last call ran, all scales and warps
         self._native = None
         self.threads = threads
+        # engine="auto" falls back to torch when the Triton kernels fail before their first success
+        # (a Triton or driver too old for them, say); an explicit engine="triton" raises instead.
+        self._fallback = engine == "auto"
         if self.engine == "triton":
             if per_iteration or native:
                 raise ValueError("per_iteration and native belong to engine='torch'")
@@ -307,7 +311,12 @@ class TVL1Engine:
             self._triton = triton_kernels
             self._per_iteration = False
             self.steps_per_call = _iterations_per_call(p.inner_iterations, even=True)
-            return
+        else:
+            self._setup_torch(per_iteration, native, threads)
+
+    def _setup_torch(self, per_iteration: bool | None, native: bool | None, threads: int | None) -> None:
+        """The torch engine's settings (TVL1Engine's per_iteration, native, threads)."""
+        p = self.params
         # Eager CPU checks convergence after each iteration (a host check costs nothing there); with
         # converged pairs dropped at once, the working batch is always all active and can use the
         # faster in-place iteration. per_iteration=False forces the chunked path of CUDA / compile.
@@ -319,7 +328,7 @@ class TVL1Engine:
         # The per-iteration CPU path runs in the fused C kernel when it can be built (flowkit.flow.native).
         if threads is not None and (int(threads) != threads or threads < 1):
             raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
-        fusable = self._per_iteration and self.device.type == "cpu" and interpolation == "bicubic"
+        fusable = self._per_iteration and self.device.type == "cpu" and self.interpolation == "bicubic"
         if native and not fusable:
             raise ValueError("native=True needs the per-iteration CPU path with bicubic warping")
         self.steps_per_call = 1 if self._per_iteration else _iterations_per_call(p.inner_iterations)
@@ -344,6 +353,13 @@ class TVL1Engine:
                 self.engine = "native"
             elif native:
                 raise ValueError("native=True, but the fused CPU TV-L1 kernel cannot be built here (see the warning)")
+
+    def _fall_back_to_torch(self, error: Exception) -> None:
+        warnings.warn(f"flowkit: the Triton TV-L1 kernels failed ({type(error).__name__}: {error}); "
+                      "running the eager torch engine instead", RuntimeWarning, stacklevel=3)
+        self.engine = "torch"
+        self._fallback = False
+        self._setup_torch(None, None, self.threads)
 
     def __call__(self, prev, next, initial_flow=None) -> torch.Tensor:
         """Flow for each pair: prev, next frames (N, H, W) / (N, 3, H, W) / (H, W) -> (N, 2, H, W) float32.
@@ -371,7 +387,18 @@ class TVL1Engine:
             # slicing changes nothing but the peak memory.
             for start in range(0, i0.shape[0], size):
                 part = slice(start, start + size)
-                flow, count = self._solve(i0[part], i1[part], None if initial_flow is None else initial_flow[part])
+                start_flow = None if initial_flow is None else initial_flow[part]
+                try:
+                    flow, count = self._solve(i0[part], i1[part], start_flow)
+                except torch.cuda.OutOfMemoryError:
+                    raise
+                except Exception as error:  # any failure of kernels not yet proven on this machine
+                    if not (self.engine == "triton" and self._fallback):
+                        raise
+                    self._fall_back_to_torch(error)
+                    flow, count = self._solve(i0[part], i1[part], start_flow)
+                if self.engine == "triton":
+                    self._fallback = False  # the kernels work here: later errors are real ones
                 flows.append(flow)
                 counts.append(count)
         self.iterations = np.concatenate(counts)

@@ -21,15 +21,19 @@ FlowFn = Callable[..., np.ndarray]
 
 
 def make_flow_fn(algo: str, flow_params: dict, device: str = "cpu", compile: bool = False,
-                 threads: int | None = None) -> FlowFn:
+                 threads: int | None = None, engine: str = "auto") -> FlowFn:
     """A flow function (module docstring) for `algo` (one of flowkit.flow.ALGORITHMS) with
     `flow_params` (OpenCV's names) on `device` ("cpu", "cuda", "cuda:1"). compile: torch.compile the
     TV-L1 iterations. threads: CPU TV-L1 solves that many pairs of a batch at once (None: the CPUs
-    this process may use). Invalid parameters raise ValueError here, before any frame is read."""
+    this process may use). engine: the TV-L1 implementation (flowkit.flow.engine.ENGINES; "auto":
+    fused Triton kernels on CUDA, the C solver on CPU). Invalid parameters raise ValueError here,
+    before any frame is read."""
     from flowkit.flow.params import TVL1Params, check_algorithm
 
     check_algorithm(algo)
-    if algo == "tvl1" and device == "cpu" and not compile:
+    if engine != "auto" and algo != "tvl1":
+        raise ValueError(f"engine applies to tvl1 only, not {algo!r}")
+    if algo == "tvl1" and device == "cpu" and not compile and engine != "triton":
         from flowkit.flow import native
         from flowkit.flow.native_solver import NativeTVL1
 
@@ -40,8 +44,8 @@ def make_flow_fn(algo: str, flow_params: dict, device: str = "cpu", compile: boo
     if algo == "tvl1":
         from flowkit.flow.engine import TVL1Engine
 
-        engine = TVL1Engine(device=device, compile=compile, threads=threads, **flow_params)
-        return lambda prev, next: engine(prev, next).detach().float().cpu().numpy()
+        solver = TVL1Engine(device=device, compile=compile, threads=threads, engine=engine, **flow_params)
+        return lambda prev, next: solver(prev, next).detach().float().cpu().numpy()
     from flowkit.flow.backends import compute_flow
 
     return lambda prev, next: compute_flow(prev, next, algo=algo, device=device, **flow_params).numpy()
