@@ -396,7 +396,7 @@ class TVL1Engine:
                     if not (self.engine == "triton" and self._fallback):
                         raise
                     self._fall_back_to_torch(error)
-                    flow, count = self._solve(i0[part], i1[part], start_flow)
+                    return self(prev, next, initial_flow)  # the first slice failed: nothing is lost
                 if self.engine == "triton":
                     self._fallback = False  # the kernels work here: later errors are real ones
                 flows.append(flow)
