@@ -184,6 +184,50 @@ def test_auto_engine_falls_back_to_torch_when_triton_fails(monkeypatch):
         explicit(prev, next)
 
 
+def test_flow_command_engine_option_selects_the_engine(tmp_path):
+    from click.testing import CliRunner
+
+    from cli.flowkit_app import main
+
+    pair = synthetic_pair("rotation", *SIZE, magnitude=1.0, seed=2)
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "a.png"), pair.prev)
+    cv2.imwrite(str(tmp_path / "b.png"), pair.next)
+    flows = {}
+    for engine in ("auto", "torch"):
+        result = CliRunner().invoke(main, ["flow", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "-o",
+                                           str(tmp_path / f"{engine}.npy"), "--engine", engine, "--nscales", "1"])
+        assert result.exit_code == 0, result.output
+        flows[engine] = np.load(tmp_path / f"{engine}.npy")
+    # On the CPU both are the C solver (engine="torch" means the torch engine, whose CPU path is it);
+    # --engine triton there is a one-line error (tests/test_flow_cli.py).
+    assert np.array_equal(flows["auto"], flows["torch"]) and np.abs(flows["auto"]).max() > 0.1
+
+
+def test_extract_compile_flag_reaches_run_options(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    import flowkit.extract
+    from cli.flowkit_app import main
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_extract(paths, output, content, run):
+        seen.append(run)
+        raise Stop
+
+    monkeypatch.setattr(flowkit.extract, "extract", fake_extract)
+    (tmp_path / "v.mp4").write_bytes(b"")
+    for args, compiled in (([], False), (["--compile"], True)):
+        result = CliRunner().invoke(main, ["extract", str(tmp_path), "-o", str(tmp_path / "o.h5"), "--cpu", *args])
+        assert isinstance(result.exception, Stop), result.output
+        assert seen[-1].compile is compiled
+
+
 # -- memory ------------------------------------------------------------------------------------
 
 

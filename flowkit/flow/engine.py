@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import os
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -34,6 +35,9 @@ from flowkit.flow.median import median_filter_opencv, median_filter_torch
 from flowkit.flow.params import TVL1Params, pyramid_sizes
 from flowkit.flow.resize import downscale, resize_linear
 from flowkit.flow.remap import centered_gradient, warp_bicubic, warp_bilinear
+
+if TYPE_CHECKING:
+    from flowkit.flow.native_solver import NativeTVL1
 
 FLT_EPSILON = 1.1920928955078125e-07  # std::numeric_limits<float>::epsilon(), OpenCV's |grad I|^2 floor
 MAX_ITERATIONS_PER_CALL = 6  # iterations run per (compiled) call between convergence checks
@@ -297,8 +301,8 @@ class TVL1Engine:
         self.max_pairs = max_pairs
         p = self.params
         self._constants = dict(l_t=float(p.lambda_ * p.theta), theta=float(p.theta), taut=float(p.tau / p.theta))
-        self.iterations = None  # (N,) int32: iterations each pair of the last call ran, all scales and warps
-        self._native = None
+        self.iterations: np.ndarray | None = None  # (N,) int32: iterations each pair of the last call ran
+        self._native: NativeTVL1 | None = None
         self.threads = threads
         # engine="auto" falls back to torch when the Triton kernels fail before their first success
         # (a Triton or driver too old for them, say); an explicit engine="triton" raises instead.
@@ -492,7 +496,10 @@ class TVL1Engine:
             for _ in range(calls_per_block):
                 counts[counted[running]] += self.steps_per_call
                 if self._per_iteration:
-                    active = tvl1_iteration_(*work, **self._constants, test=test) > test.limit
+                    c = self._constants
+                    change = tvl1_iteration_(work[0], work[1], work[2], work[3], work[4], work[5], c["l_t"],
+                                             c["theta"], c["taut"], test)
+                    active = change > test.limit
                 else:
                     work[0], work[1], work[2], active = self._iterate(*work, active, convergence)
                 running = active.cpu().numpy()  # the one host sync per call

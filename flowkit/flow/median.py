@@ -97,19 +97,17 @@ def median_filter_torch(planes: torch.Tensor, ksize: int = 5) -> torch.Tensor:
     h, w = planes.shape[-2:]
     lead = planes.shape[:-2]
     padded = F.pad(planes.reshape(-1, 1, h, w), (r, r, r, r), mode="replicate")
-    values: list[torch.Tensor | None] = [padded[..., dy : dy + h, dx : dx + w]
-                                         for dy in range(ksize) for dx in range(ksize)]
+    inputs = ksize * ksize
+    values = {dy * ksize + dx: padded[..., dy : dy + h, dx : dx + w] for dy in range(ksize) for dx in range(ksize)}
     last_use = _last_uses(ksize)
     for step, (op, a, b) in enumerate(_MEDIAN_NETWORKS[ksize]):
         fn = torch.minimum if op == "min" else torch.maximum
-        values.append(fn(values[a], values[b]))
+        values[inputs + step] = fn(values[a], values[b])
         # Drop values no later step reads: eager torch would otherwise keep all 202 planes alive.
         for dead in {a, b}:
             if last_use[dead] == step:
-                values[dead] = None
-    result = values[-1]
-    assert result is not None
-    return result.reshape(*lead, h, w)
+                del values[dead]
+    return values[inputs + len(_MEDIAN_NETWORKS[ksize]) - 1].reshape(*lead, h, w)
 
 
 @functools.lru_cache(maxsize=None)
