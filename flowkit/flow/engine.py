@@ -9,10 +9,15 @@ OpenCV's cv::optflow::DualTVL1OpticalFlow step by step so that results track it 
   epsilon**2 * pixels (OpenCV's scaledEpsilon), checked after every iteration.
 
 Batching: the N pairs of a batch are solved together. Each pair keeps its own convergence flag and
-stops changing after its own last iteration, so a pair's flow does not depend on the rest of its
-batch. Convergence is read on the host once per compiled call of a few iterations (after every
-iteration in eager CPU mode, where reading costs nothing); converged pairs then leave the working
-batch, so a batch costs the sum of its pairs' iterations and ends when its last pair converges.
+stops changing after its own last iteration, and its convergence sum is exact in any order
+(flowkit.flow.convergence), so a pair's flow does not depend on the rest of its batch on any
+device. Convergence is read on the host once per call of a few iterations (after every iteration in
+eager CPU mode, where reading costs nothing); converged pairs then leave the working batch, so a
+batch costs the sum of its pairs' iterations and ends when its last pair converges.
+
+Implementations (TVL1Engine's `engine`): torch operators (eager or torch.compile'd; on CPU the C
+solver of flowkit.flow.native_solver), or the fused Triton kernels of flowkit.flow.triton_kernels,
+the default on CUDA.
 
 Flow convention (OpenCV's): flow maps prev to next, next(p + flow(p)) ~ prev(p); (N, 2, H, W),
 float32, pixels, x then y.
