@@ -292,3 +292,20 @@ def test_batch_size_follows_free_memory(monkeypatch):
     engine.engine = "triton"
     assert engine.batch_limit(256, 340) == pairs_that_fit(2**30, 256, 340, "triton", params) == 93
     assert TVL1Engine(native=False, max_pairs=5).batch_limit(256, 340) == 5
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_triton_on_cuda_tracks_the_cpu_solver_and_ignores_batch_mates():
+    """On a GPU (compiled kernels, where FMA contraction may change last bits): close to the CPU
+    solver, and still bit-identical alone and in a batch."""
+    prev, next = pairs(3)
+    params = dict(nscales=2, warps=2, inner_iterations=6, outer_iterations=3, epsilon=0.05)
+    engine = TVL1Engine(device="cuda", **params)
+    assert engine.engine == "triton"
+    a, b = torch.from_numpy(prev).cuda(), torch.from_numpy(next).cuda()
+    batch = engine(a, b)
+    cpu = TVL1Engine(**params)(prev, next)
+    assert float((batch.cpu() - cpu).abs().mean()) < 1e-3
+    for i in range(3):
+        assert torch.equal(engine(a[i : i + 1], b[i : i + 1])[0], batch[i]), i
