@@ -115,6 +115,48 @@ def test_triton_pair_flow_does_not_depend_on_batch_mates(tmp_path):
     assert np.array_equal(result["pair"], result["batch"][[2, 0]])  # another batch, another order
 
 
+@needs_triton
+@pytest.mark.slow
+def test_kernels_compile_for_a_gpu_without_fused_multiply_adds():
+    """The kernels as a GPU gets them, compiled here for sm_80 without a GPU: they build, and every
+    operation rounds as the C kernel's (no fma; IEEE division and square root)."""
+    code = textwrap.dedent("""
+        import json, re
+        import triton
+        from triton.backends.compiler import GPUTarget
+        from triton.compiler import ASTSource
+        from flowkit.flow import triton_kernels as tk
+        types = dict(ids_ptr="*i32", changes_ptr="*i64", n_rows="i32", k="i32", h="i32", w="i32", l_t="fp32",
+                     theta="fp32", taut="fp32", cap="fp32", scale="fp32", limit="i64", gamma="fp32", eps="fp32")
+        counts = {}
+        for fn, consts in ((tk._iteration_kernel, {"C": 2, "BLOCK": 256}),
+                           (tk._linearize_kernel, {"C": 3, "BLOCK": 256}),
+                           (tk._median_kernel, {"C": 2, "KSIZE": 5, "BLOCK": 256})):
+            signature = {n: "constexpr" if n in consts else types.get(n, "*fp32") for n in fn.arg_names}
+            kernel = triton.compile(ASTSource(fn=fn, signature=signature, constexprs=consts),
+                                    target=GPUTarget("cuda", 80, 32), options={"enable_fp_fusion": False})
+            ptx = kernel.asm["ptx"]
+            counts[fn.__name__] = {op: len(re.findall(pattern, ptx)) for op, pattern in (
+                ("fma", r"\\bfma\\."), ("div_rn", r"div\\.rn\\.f32"), ("sqrt_rn", r"sqrt\\.rn\\.f32"),
+                ("div_approx", r"div\\.(full|approx)"))}
+        # The control: the same kernel with fusion allowed (Triton's default) has fused multiply-adds.
+        signature = {n: "constexpr" if n in ("C", "BLOCK") else types.get(n, "*fp32")
+                     for n in tk._linearize_kernel.arg_names}
+        fused = triton.compile(ASTSource(fn=tk._linearize_kernel, signature=signature,
+                                         constexprs={"C": 3, "BLOCK": 256}), target=GPUTarget("cuda", 80, 32))
+        counts["fused_control"] = {"fma": len(re.findall(r"\\bfma\\.", fused.asm["ptx"]))}
+        print(json.dumps(counts))
+    """)
+    env = {key: value for key, value in os.environ.items() if key != "TRITON_INTERPRET"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    counts = json.loads(done.stdout.strip().splitlines()[-1])
+    control = counts.pop("fused_control")
+    assert control["fma"] > 0 and all(c["fma"] == 0 and c["div_approx"] == 0 for c in counts.values()), counts
+    assert counts["_iteration_kernel"]["div_rn"] > 0 and counts["_iteration_kernel"]["sqrt_rn"] > 0, counts
+
+
 @pytest.mark.parametrize("per_iteration", [True, False])
 def test_torch_pair_flow_does_not_depend_on_batch_mates(per_iteration):
     """The torch path (in-place per-iteration, and the chunked masked path CUDA runs): bit-identical
@@ -297,8 +339,8 @@ def test_batch_size_follows_free_memory(monkeypatch):
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_triton_on_cuda_tracks_the_cpu_solver_and_ignores_batch_mates():
-    """On a GPU (compiled kernels, where FMA contraction may change last bits): close to the CPU
-    solver, and still bit-identical alone and in a batch."""
+    """On a GPU: close to the CPU solver (the pyramid is torch's CUDA operators), and bit-identical
+    alone and in a batch."""
     prev, next = pairs(3)
     params = dict(nscales=2, warps=2, inner_iterations=6, outer_iterations=3, epsilon=0.05)
     engine = TVL1Engine(device="cuda", **params)

@@ -21,8 +21,8 @@ The arithmetic is flowkit/flow/tvl1_cpu.c's (the CPU solver's), operation for op
 Layouts: float32, C-contiguous; u, px, py, g (N, C, H, W), neg_inv_grad, rho_c (N, 1, H, W), i0
 (N, H, W), the sampled planes (N, 3, H, W) (I1, dI1/dx, dI1/dy). `ids` (M,) int32 lists the pairs
 (rows of N) a launch works on. Division and square root are IEEE round-to-nearest (div_rn,
-sqrt_rn); on a GPU the compiler may contract a*b + c into a fused multiply-add, so GPU results
-may differ from the CPU solver's in the last bit of an operation; the interpreter has no FMA.
+sqrt_rn) and the kernels are built without fused multiply-adds (enable_fp_fusion=False, as the C
+kernel is built with -ffp-contract=off), so every operation rounds as the CPU solver's does.
 """
 
 from __future__ import annotations
@@ -235,14 +235,14 @@ def iterate(state_in: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
     n, c, h, w = u.shape
     _iteration_kernel[_grid(h, w, len(ids))](u, px, py, *state_out, g, neg_inv_grad, rho_c, ids, changes,
                                              n, k, h, w, l_t, theta, taut, test.cap, test.scale, test.limit,
-                                             C=c, BLOCK=BLOCK)
+                                             C=c, BLOCK=BLOCK, enable_fp_fusion=False)
 
 
 def median(u: torch.Tensor, out: torch.Tensor, ids: torch.Tensor, ksize: int) -> None:
     """out[ids] = u[ids] with its x, y planes median filtered (ksize 3 or 5, replicated border);
     u, out (N, C, H, W)."""
     n, c, h, w = u.shape
-    _median_kernel[_grid(h, w, len(ids) * c)](u, out, ids, h, w, C=c, KSIZE=ksize, BLOCK=BLOCK)
+    _median_kernel[_grid(h, w, len(ids) * c)](u, out, ids, h, w, C=c, KSIZE=ksize, BLOCK=BLOCK)  # min/max: exact
 
 
 def linearize(i0: torch.Tensor, planes: torch.Tensor, u: torch.Tensor, gamma: float, g: torch.Tensor,
@@ -251,4 +251,4 @@ def linearize(i0: torch.Tensor, planes: torch.Tensor, u: torch.Tensor, gamma: fl
     planes (N, 3, H, W) I1 and its centred gradient, u (N, C, H, W) flow in pixels."""
     n, c, h, w = u.shape
     _linearize_kernel[_grid(h, w, n)](i0, planes, u, g, neg_inv_grad, rho_c, h, w, gamma, FLT_EPSILON,
-                                      C=c, BLOCK=BLOCK)
+                                      C=c, BLOCK=BLOCK, enable_fp_fusion=False)
