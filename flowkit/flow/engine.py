@@ -497,9 +497,11 @@ class TVL1Engine:
         floor = COMPILED_MIN_BATCH if self.compile else 1
         for _ in range(p.outer_iterations):
             if p.median_filtering > 1:
-                filtered = self._median(work[0])
                 # Converged pairs kept in a compiled working batch (below COMPILED_MIN_BATCH) stay as they are.
-                work[0] = filtered if running.all() else torch.where(active[:, None, None, None], filtered, work[0])
+                if running.all():
+                    work[0] = self._median(work[0])
+                else:
+                    work[0] = torch.where(active[:, None, None, None], self._median(work[0]), work[0])
             for _ in range(calls_per_block):
                 counts[counted[running]] += self.steps_per_call
                 if self._per_iteration:
