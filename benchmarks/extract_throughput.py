@@ -38,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from flowkit.cpus import available_cpus
+
 JOBS = {"short": (3, 24), "long": (6, 40)}  # clips, frames per clip
 REPO = Path(__file__).resolve().parents[1]
 
@@ -175,7 +177,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--clips", type=int, default=None, help="override the job's clip count")
     parser.add_argument("--frames", type=int, default=None, help="override the job's frames per clip")
     parser.add_argument("--size", default="340x256", help="clip and extraction size, WIDTHxHEIGHT")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--workers", type=int, default=available_cpus())
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--rawframes", action="store_true", help="also time dense_flow's JPEG-per-frame pipeline")
     args = parser.parse_args(argv)
@@ -223,7 +225,7 @@ def main(argv=None) -> dict:
             "iterations_per_pair": iterations_per_pair(pairs),
             "store": disk_usage(tmp / "store.h5"),
             "load_average": [round(x, 2) for x in (*load_before, *os.getloadavg())],
-            "machine": {"cpus": os.cpu_count(), "cpu": platform.processor() or platform.machine(),
+            "machine": {"cpus": available_cpus(), "cpu": platform.processor() or platform.machine(),
                         "python": platform.python_version()},
         }
         if args.rawframes:

@@ -39,6 +39,7 @@ import multiprocessing
 
 import numpy as np
 
+from flowkit.cpus import available_cpus
 from flowkit.sizes import TSN_SIZE, format_size, parse_size
 
 # -- workers (module level so that spawned processes can import them) ---------------------------
@@ -245,7 +246,7 @@ def parse_args(argv=None):
                         help="comma list of eager (default engine: the fused kernel on CPU), torch (eager torch "
                              "ops), compiled (default: eager,torch on CPU, where compiling is slower than the "
                              "kernel and costs minutes; eager,compiled on CUDA)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count(), help="CPU cores to use (default all)")
+    parser.add_argument("--workers", type=int, default=available_cpus(), help="CPU cores to use (default all)")
     parser.add_argument("--no-opencv", action="store_true", help="skip OpenCV (e.g. where cv2.optflow is missing)")
     parser.add_argument("--rounds", type=int, default=2, help="timed passes per setting, best kept (default 2)")
     parser.add_argument("--quick", action="store_true", help="4 pairs, batch 1, eager only, 1 round: a smoke run")
@@ -327,7 +328,7 @@ def main(argv=None) -> dict:
         magnitude=args.magnitude,
         machine=dict(
             cpu=platform.processor() or platform.machine(),
-            cores=os.cpu_count(),
+            cores=available_cpus(),
             gpu=[torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
             torch=torch.__version__,
             opencv=cv2.__version__,

@@ -54,6 +54,8 @@ from pathlib import Path
 
 import numpy as np
 
+from flowkit.cpus import available_cpus
+
 REPO = Path(__file__).resolve().parents[1]
 OPTIONAL = ("cv2", "h5py", "zstandard", "tqdm", "click", "pytest", "skimage", "ray", "triton")
 
@@ -147,7 +149,7 @@ def environment(plan: Plan, clock: Clock) -> dict:
     import torch
 
     info = {"python": platform.python_version(), "torch": torch.__version__, "cuda": torch.version.cuda,
-            "cpus": os.cpu_count(), "missing_packages": missing(*OPTIONAL)}
+            "cpus": available_cpus(), "missing_packages": missing(*OPTIONAL)}
     if torch.cuda.is_available():
         from tsn.runtime import native_bf16
 
@@ -194,8 +196,8 @@ def _references(plan: Plan, pairs) -> dict:
 
     prev = np.stack([p.prev for p in pairs])
     next = np.stack([p.next for p in pairs])
-    torch.set_num_threads(os.cpu_count() or 1)
-    refs = {"cpu_engine": TVL1Engine(threads=os.cpu_count(), **plan.tvl1)(prev, next).numpy()}
+    torch.set_num_threads(available_cpus())
+    refs = {"cpu_engine": TVL1Engine(threads=available_cpus(), **plan.tvl1)(prev, next).numpy()}
     if hasattr(cv2, "optflow") and not plan.tvl1:
         solver = cv2.optflow.DualTVL1OpticalFlow_create()
         refs["opencv"] = np.stack([solver.calc(p.prev, p.next, None).transpose(2, 0, 1) for p in pairs])

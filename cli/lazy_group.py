@@ -1,16 +1,34 @@
 """A click group whose subcommands are imported only when invoked, so `--help` and startup stay fast,
-and whose user-facing errors and warnings print as one line instead of a traceback or a source line."""
+and whose user-facing errors and warnings print as one line instead of a traceback or a source line.
+
+Errors of the user's input (flowkit.errors.UserError: bad option, missing file, damaged store) and of
+the machine's state (a full or read-only disk, no permission) print `Error: message` and exit with
+status 2. Any other exception is a bug: its traceback is printed, then a line asking to report it
+(exit status 1)."""
 
 from __future__ import annotations
 
+import errno
 import importlib
 import sys
+import traceback
 import warnings
 
 import click
 
-# Errors caused by the user's input (missing file, bad value, unreadable store): one line, exit 2.
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, KeyError)
+from flowkit.errors import UserError
+
+# OSErrors that describe the machine, never a bug in the code: one line, like a user error.
+MACHINE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
+BUG_EXIT_CODE = 1
+USER_EXIT_CODE = 2
+REPORT_LINE = ("This is a bug in flowkit/tsn, not in your input: please report it with the command you ran and "
+               "the traceback above.")
+
+
+def is_user_error(exc: BaseException) -> bool:
+    """Whether `exc` is the user's to fix (one line) rather than a bug (traceback)."""
+    return isinstance(exc, UserError) or (isinstance(exc, OSError) and exc.errno in MACHINE_ERRNOS)
 
 
 class LazyGroup(click.Group):
@@ -32,8 +50,8 @@ class LazyGroup(click.Group):
     def main(self, *args, **kwargs):
         formatter = warnings.formatwarning
         warnings.formatwarning = _one_line_warning
-        try:
-            return super().main(*args, standalone_mode=False, **kwargs)
+        try:  # (click's overloads cannot match a forwarded *args)
+            return super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[call-overload]
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
         except click.Abort:
@@ -42,10 +60,13 @@ class LazyGroup(click.Group):
         except click.ClickException as exc:
             exc.show()
             sys.exit(exc.exit_code)
-        except USER_ERRORS as exc:
-            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-            click.echo(f"Error: {message}", err=True)
-            sys.exit(2)
+        except Exception as exc:
+            if is_user_error(exc):
+                click.echo(f"Error: {exc}", err=True)
+                sys.exit(USER_EXIT_CODE)
+            traceback.print_exc()
+            click.echo(REPORT_LINE, err=True)
+            sys.exit(BUG_EXIT_CODE)
         finally:
             warnings.formatwarning = formatter
 

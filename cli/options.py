@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from flowkit.errors import UserValueError
 from flowkit.sizes import parse_size
 
 
@@ -26,8 +27,12 @@ class SizeParam(click.ParamType):
 
 SIZE = SizeParam()
 
+LABELS_HELP = ("Labels and splits: a UCF101 folder (classInd.txt + train/testlists), an HMDB51 split folder, "
+               "Kinetics CSV file(s) (train.csv, validate.csv, ...), a Something-Something V2 folder (labels.json "
+               "+ something-something-v2-*.json) or an mmaction2 list file.")
 
-# TV-L1 options: (flag, keyword of flowkit.flow.tvl1, type, help). Unset ones keep OpenCV's defaults.
+
+# TV-L1 options: (flag, keyword of flowkit.flow.params.TVL1Params, type, help). Unset ones keep OpenCV's defaults.
 # Values arrive as text and are converted by `converted` so that a bad value is a one-line error.
 TVL1_OPTIONS = (
     ("--tau", "tau", float, "Time step of the numerical scheme (default 0.25)."),
@@ -54,7 +59,7 @@ def converted(kind):
             return kind(value)
         except ValueError:
             noun = "an integer" if kind is int else "a number"
-            raise ValueError(f"{param.opts[0]} must be {noun}, got {value!r}") from None
+            raise UserValueError(f"{param.opts[0]} must be {noun}, got {value!r}") from None
 
     return callback
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 import os
 import re
 
+from flowkit.errors import UserValueError
+
 MAX_PIXELS_ENV = "FLOWKIT_MAX_PIXELS"
 OPENCV_MAX_PIXELS_ENV = "OPENCV_IO_MAX_IMAGE_PIXELS"
 DEFAULT_MAX_PIXELS = 8192 * 8192
@@ -31,9 +33,9 @@ def max_pixels() -> int:
     try:
         value = int(text)
     except ValueError:
-        raise ValueError(f"{MAX_PIXELS_ENV} must be a whole number of pixels, got {text!r}") from None
+        raise UserValueError(f"{MAX_PIXELS_ENV} must be a whole number of pixels, got {text!r}") from None
     if value < 1:
-        raise ValueError(f"{MAX_PIXELS_ENV} must be at least 1, got {value}")
+        raise UserValueError(f"{MAX_PIXELS_ENV} must be at least 1, got {value}")
     return value
 
 
@@ -42,7 +44,7 @@ def set_max_pixels(value: int) -> None:
     FLOWKIT_MAX_PIXELS and OpenCV's OPENCV_IO_MAX_IMAGE_PIXELS (effective for OpenCV only if it has
     not decoded an image yet)."""
     if int(value) < 1:
-        raise ValueError(f"the pixel limit must be at least 1, got {value}")
+        raise UserValueError(f"the pixel limit must be at least 1, got {value}")
     os.environ[MAX_PIXELS_ENV] = str(int(value))
     os.environ[OPENCV_MAX_PIXELS_ENV] = str(int(value))
 
@@ -59,7 +61,7 @@ def check_pixels(width: int, height: int, what: str) -> None:
     """ValueError (one line) when a `width` x `height` picture is over the limit; `what` names it."""
     limit = max_pixels()
     if int(width) * int(height) > limit:
-        raise ValueError(f"{what} is {width}x{height} ({int(width) * int(height):,} pixels), {_over(limit)}")
+        raise UserValueError(f"{what} is {width}x{height} ({int(width) * int(height):,} pixels), {_over(limit)}")
 
 
 def _over(limit: int) -> str:
@@ -83,8 +85,8 @@ def check_image_file(path: str | os.PathLike) -> None:
     except Image.DecompressionBombError as exc:  # over Pillow's own limit (about 179 Mpx); it says how far
         if limit < 2 * (Image.MAX_IMAGE_PIXELS or 0):
             declared = re.search(r"\((\d+) pixels\)", str(exc))
-            amount = f"{int(declared.group(1)):,}" if declared else f"more than {2 * Image.MAX_IMAGE_PIXELS:,}"
-            raise ValueError(f"image {path} declares {amount} pixels, {_over(limit)}") from None
+            amount = f"{int(declared.group(1)):,}" if declared else f"more than {2 * (Image.MAX_IMAGE_PIXELS or 0):,}"
+            raise UserValueError(f"image {path} declares {amount} pixels, {_over(limit)}") from None
         return
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         return  # not for Pillow to judge; OpenCV reports what it cannot decode

@@ -7,6 +7,8 @@ the default bound of 20). Works on numpy arrays and torch tensors alike, any sha
 
 from __future__ import annotations
 
+from flowkit.errors import UserValueError
+
 DEFAULT_BOUND = 20.0
 
 
@@ -17,7 +19,7 @@ def quantization_step(bound: float = DEFAULT_BOUND) -> float:
 
 def _check_bound(bound: float) -> None:
     if not bound > 0:
-        raise ValueError(f"bound must be positive, got {bound}")
+        raise UserValueError(f"bound must be positive, got {bound}")
 
 
 def quantize_flow(flow, bound: float = DEFAULT_BOUND):

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from flowkit.errors import UserFileExistsError, UserFileNotFoundError, UserValueError, create_output_folder
 from flowkit.quantize import DEFAULT_BOUND
 from flowkit.store import format as fmt
 from flowkit.store.codec import DEFAULT_JPEG_QUALITY
@@ -29,6 +30,23 @@ _STREAM_OF_PREFIX = {prefix: stream for stream, prefix in PREFIXES.items()}
 _FRAME_FILE = re.compile(r"^(img|flow_x|flow_y|warp_x|warp_y)_(\d+)\.(jpg|jpeg|png)$", re.IGNORECASE)
 _CODEC_OF_EXT = {"jpg": "jpeg", "jpeg": "jpeg", "png": "png"}
 LIST_NAME = "rawframes.txt"
+
+
+def export_folder_name(name: str) -> str:
+    """The folder, relative to the export root, of the video called `name`: whitespace becomes '_',
+    because tsn-pytorch and mmaction2 split list lines on whitespace (mmaction2's Kinetics tools
+    rename class folders the same way)."""
+    return re.sub(r"\s", "_", name)
+
+
+def _export_folders(out_dir: Path, names: dict[int, str]) -> dict[int, Path]:
+    """{video: folder} for an export; ValueError when two names share a folder after renaming."""
+    owner: dict[str, str] = {}
+    for name in names.values():
+        folder = export_folder_name(name)
+        if owner.setdefault(folder, name) != name:
+            raise UserValueError(f"videos {owner[folder]!r} and {name!r} would both be exported to {folder!r}")
+    return {i: safe_join(out_dir, export_folder_name(name)) for i, name in names.items()}
 
 
 def frame_file(stream: str, t: int) -> str:
@@ -65,7 +83,7 @@ def find_rawframe_folders(root: str | os.PathLike) -> list[tuple[str, dict[str, 
     the name being the folder's path relative to root ('.' -> the root's own name)."""
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"no such folder: {root}")
+        raise UserFileNotFoundError(f"no such folder: {root}")
     videos = []
     for folder, _, files in os.walk(root):
         if not any(_FRAME_FILE.match(f) for f in files):
@@ -81,7 +99,7 @@ def _ordered(files: dict[int, Path], name: str, stream: str) -> list[Path]:
     indices = sorted(files)
     first = indices[0]
     if first not in (0, 1) or indices != list(range(first, first + len(indices))):
-        raise ValueError(f"{name}: {PREFIXES[stream]}_ files are not numbered consecutively from 0 or 1")
+        raise UserValueError(f"{name}: {PREFIXES[stream]}_ files are not numbered consecutively from 0 or 1")
     return [files[i] for i in indices]
 
 
@@ -100,6 +118,8 @@ def import_rawframes(
     min(F, flow pairs + 1) frames and that many pairs minus one (a note says when it trims).
     bound: the quantization bound the flow JPEGs were written with (pixels; TSN's is 20).
     labels: a labels source (flowkit.extract.labels), default the parent folder's name.
+    Video folders may differ in frame size (each video keeps its own, store format 2; the store's
+    `size` attribute is written only when they all agree); one folder's files must share one size.
     Raises FileExistsError when output exists and not overwrite; ValueError for inconsistent folders.
     """
     from tqdm import tqdm
@@ -109,10 +129,10 @@ def import_rawframes(
 
     output = Path(output)
     if output.exists() and not overwrite:
-        raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
+        raise UserFileExistsError(f"{output} exists; pass --overwrite to replace it")
     videos = find_rawframe_folders(root)
     if not videos:
-        raise ValueError(f"no rawframe folders (img_00001.jpg, flow_x_00001.jpg, ...) under {root}")
+        raise UserValueError(f"no rawframe folders (img_00001.jpg, flow_x_00001.jpg, ...) under {root}")
     streams = _stream_codecs(videos)
     report = RawframesReport()
     plans = [_plan_video(name, files, streams, report) for name, files in videos]
@@ -133,6 +153,7 @@ def import_rawframes(
             record = VideoRecord(
                 name=plan["name"], path=plan["name"], label=int(label_of.get(plan["name"], -1)),
                 num_frames=plan["frames"], orig_width=plan["width"], orig_height=plan["height"],
+                width=plan["width"], height=plan["height"],
             )
             writer.add_video(record, encoded)
             report.videos += 1
@@ -145,12 +166,14 @@ def import_rawframes(
 
 
 def _plan_video(name: str, files: dict[str, dict[int, Path]], streams: dict[str, str], report: RawframesReport) -> dict:
-    """Which files of one video folder go into the store, its frame count and frame size."""
+    """Which files of one video folder go into the store, its frame count and frame size.
+    ValueError when its image files are not all of one size."""
+    from flowkit.frame_folders import frame_sizes_agree
     from flowkit.store.codec import decode_image
 
     ordered = {s: _ordered(files[s], name, s) if s in files else [] for s in streams}
     pairs = min((len(v) for s, v in ordered.items() if s != fmt.RGB), default=None)
-    frames = len(ordered[fmt.RGB]) if fmt.RGB in streams else pairs + 1
+    frames = len(ordered[fmt.RGB]) if fmt.RGB in streams else (pairs or 0) + 1
     if pairs is not None:
         frames = min(frames, pairs + 1)
     kept = {s: v[: fmt.stream_length(s, frames)] for s, v in ordered.items()}
@@ -158,6 +181,8 @@ def _plan_video(name: str, files: dict[str, dict[int, Path]], streams: dict[str,
         report.notes.append(f"{name}: kept {frames} frames (files: { {s: len(v) for s, v in ordered.items()} })")
     first_stream = fmt.RGB if fmt.RGB in streams else fmt.FLOW_X
     first = decode_image(np.fromfile(kept[first_stream][0], np.uint8), color=first_stream == fmt.RGB)
+    # Videos may differ in size (format 2 keeps each one's), but one video's files must agree.
+    frame_sizes_agree([path for files in kept.values() for path in files])
     return {"name": name, "files": kept, "frames": frames, "width": int(first.shape[1]), "height": int(first.shape[0])}
 
 
@@ -176,18 +201,18 @@ def _stream_codecs(videos) -> dict[str, str]:
     for name, files in videos:
         found = kinds(files)
         if found != reference and not (single_frame(files) and found.items() <= reference.items()):
-            raise ValueError(
+            raise UserValueError(
                 f"rawframe folders differ: {first_name} has {sorted(reference)}, {name} has {sorted(found)}"
             )
     if any(len(codecs) > 1 for codecs in reference.values()):
-        raise ValueError(f"{first_name}: a kind of frame file comes with several extensions")
+        raise UserValueError(f"{first_name}: a kind of frame file comes with several extensions")
     streams = {s: next(iter(c)) for s, c in reference.items()}
     for x, y in ((fmt.FLOW_X, fmt.FLOW_Y), (fmt.WARP_X, fmt.WARP_Y)):
         if (x in streams) != (y in streams):
             present = PREFIXES[x] if x in streams else PREFIXES[y]
-            raise ValueError(f"{first_name}: has {present}_ files without their other component")
+            raise UserValueError(f"{first_name}: has {present}_ files without their other component")
     if (fmt.WARP_X in streams) and fmt.FLOW_X not in streams:
-        raise ValueError(f"{first_name}: warped flow without flow")
+        raise UserValueError(f"{first_name}: warped flow without flow")
     return {s: streams[s] for s in fmt.ALL_STREAMS if s in streams}
 
 
@@ -202,8 +227,9 @@ def export_rawframes(
     """Write every ok video of a store as a rawframes folder `out_dir/<video name>/` (files
     numbered from 1), plus rawframe lists (`frame_dir count label`, see `write_lists`) in out_dir.
 
-    JPEG records are copied byte for byte; PNG flow is encoded as gray JPEG at jpeg_quality.
-    Video names are checked (never a path outside out_dir). absolute_paths: the lists name
+    JPEG records are copied byte for byte; zstd and PNG flow is encoded as gray JPEG at jpeg_quality.
+    Video names are checked (never a path outside out_dir); whitespace in them becomes '_' in the
+    folder names (`export_folder_name`) so list lines split into three fields. absolute_paths: the lists name
     folders by absolute path (tsn-pytorch's TSNDataSet reads them as given), else relative to
     out_dir (mmaction2's data_prefix). Raises FileExistsError when a video folder already exists
     and not overwrite; DamagedStoreError / DamagedRecordError (ValueError) for a damaged store,
@@ -211,16 +237,16 @@ def export_rawframes(
     """
     from tqdm import tqdm
 
-    from flowkit.store.reader import FlowStore
+    from flowkit.store.opening import open_store
 
     out_dir = Path(out_dir)
     report = RawframesReport()
-    with FlowStore(store_path) as store:
+    with open_store(store_path) as store:
         ok = [(i, v) for i, v in enumerate(store.videos) if v.status == fmt.STATUS_OK]
-        folders = {i: safe_join(out_dir, v.name) for i, v in ok}
+        folders = _export_folders(out_dir, {i: v.name for i, v in ok})
         clashes = [str(f) for f in folders.values() if f.exists()]
         if clashes and not overwrite:
-            raise FileExistsError(
+            raise UserFileExistsError(
                 f"{clashes[0]} exists ({len(clashes)} video folders do); pass --overwrite to replace their files"
             )
         for i, video in tqdm(ok, desc="export", unit="video", disable=not progress):
@@ -228,7 +254,7 @@ def export_rawframes(
             # record stops the export without leaving a half-written folder.
             files = _video_files(store, i, jpeg_quality)
             folder = folders[i]
-            folder.mkdir(parents=True, exist_ok=True)
+            create_output_folder(folder)
             for name, record in files:
                 np.asarray(record, np.uint8).tofile(folder / name)
             report.files += len(files)
@@ -273,7 +299,10 @@ def write_lists(store, ok, out_dir: Path, absolute_paths: bool = False) -> list[
     Videos without a flow pair are left out of the flow lists. Per split N: *_train_split_N
     (split code train) and *_val_split_N (test); warp_x_/warp_y_ files share the flow counts.
     """
-    folder = (lambda name: (out_dir / name).resolve().as_posix()) if absolute_paths else (lambda name: name)
+    def folder(name: str) -> str:
+        exported = export_folder_name(name)
+        return (out_dir / exported).resolve().as_posix() if absolute_paths else exported
+
     kinds = [(kind, stream) for kind, stream in (("rgb", fmt.RGB), ("flow", fmt.FLOW_X)) if stream in store.streams]
     written = []
     for kind, stream in kinds:

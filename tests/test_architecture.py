@@ -18,7 +18,8 @@ PACKAGES = ("flowkit", "tsn", "cli")  # lower first: a package imports only itse
 # Units inside the libraries by layer, lower first. A module belongs to the longest unit that prefixes
 # its name; it may import units of its own layer or lower ones, never higher; the unit graph has no cycle.
 UNIT_LAYERS = (
-    ("flowkit", "flowkit.sizes", "flowkit.color", "flowkit.quantize", "flowkit.viz", "flowkit.limits"),
+    ("flowkit", "flowkit.sizes", "flowkit.color", "flowkit.quantize", "flowkit.viz", "flowkit.limits",
+     "flowkit.resample", "flowkit.frame_folders", "flowkit.errors"),
     ("flowkit.flow", "flowkit.store", "flowkit.video", "flowkit.synth"),
     ("flowkit.warp", "flowkit.flow.synthetic", "flowkit.testing"),
     ("flowkit.extract", "flowkit.rawframes", "flowkit.flow.pair"),

@@ -139,12 +139,33 @@ def workspace(tmp_path_factory):
         assert tested.exit_code == 0, tested.output
         (root / "scores").mkdir(exist_ok=True)
         shutil.copy(scores, root / "scores" / scores.name)
+    _dataset_workspace(root)
     frames = textured_frames(2, (64, 48), shift=(2, 1))
     for name, frame in zip(("A.png", "B.png"), frames):
         cv2.imwrite(str(root / name), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     write_video(root / "clip.mp4", frames=4, size=(48, 32))
     (root / "bn_inception-9f5701afb96c8044.pth").write_bytes(b"")  # dry runs only resolve the file
     return root
+
+
+def _dataset_workspace(root: Path) -> None:
+    """docs/datasets.md's files: a Kinetics tree (kinetics400/, annotations/) and an SSv2 tree
+    (20bn-something-something-v2/, ssv2-labels/), their stores k400.h5 and ssv2.h5, and tiny runs
+    runs/k400_{rgb,flow}/ and runs/ssv2_rgb/."""
+    from cli.flowkit_app import main as flowkit
+    from dataset_trees import kinetics_tree, ssv2_tree
+    from tsn.config import TrainConfig
+    from tsn.train import train
+
+    for tree, store, modalities in ((kinetics_tree, "k400", ("rgb", "flow")), (ssv2_tree, "ssv2", ("rgb",))):
+        videos, labels = tree(root)
+        result = CliRunner().invoke(flowkit, ["extract", "--workers", "0", "--short-side", "32", "--labels",
+                                              str(labels), str(videos), "-o", str(root / f"{store}.h5")])
+        assert result.exit_code == 0, result.output
+        for modality in modalities:
+            train(TrainConfig(store=str(root / f"{store}.h5"), modality=modality, arch="tiny", input_size=32,
+                              epochs=1, batch_size=2, workers=0, progress=False,
+                              output=str(root / "runs" / f"{store}_{modality}")))
 
 
 def _flowkit():
@@ -162,14 +183,14 @@ def _tsn():
 def dry_train(config):
     """Stands in for tsn.train.train: everything up to the first epoch that can fail on the user's
     input (the configuration, the store's split and streams, the pretrained file, the checkpoint)."""
-    from flowkit.store import FlowStore
+    from flowkit.store import open_store
     from tsn.checkpoint import load_checkpoint
     from tsn.data import get_modality
     from tsn.models.pretrained import resolve_pretrained
     from tsn.config import resolve_config
 
     resolved = resolve_config(config)
-    with FlowStore(resolved.store) as store:
+    with open_store(resolved.store) as store:
         assert store.split_videos(resolved.split, "train"), f"{resolved.store}: split {resolved.split} has no videos"
         missing = set(get_modality(resolved.modality).streams) - set(store.streams)
         assert not missing, f"{resolved.store} lacks {missing}"

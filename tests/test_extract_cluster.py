@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from extract_videos import make_tree, store_content
+from extract_videos import make_tree, records_of, store_content
 from flowkit.extract import ContentOptions, RunOptions, extract
 from flowkit.extract.ray_runner import ray_available
+from flowkit.store.inspect import verify
 from ray_helpers import command_line, descendants, is_loopback, listening_addresses
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not ray_available(), reason="ray is not installed")]
@@ -56,11 +57,12 @@ def _busy_task(node) -> int | None:
     return next((pid for pid in descendants(raylet) if command_line(pid).startswith("ray::_task")), None)
 
 
-def test_losing_a_node_mid_run_gives_the_same_store(cluster, tmp_path):
+@pytest.mark.parametrize("shard_size", [None, 2], ids=["one-file", "sharded"])
+def test_losing_a_node_mid_run_gives_the_same_store(cluster, tmp_path, shard_size):
     cluster, worker = cluster
     root = tmp_path / "videos"
-    # Tasks of ~0.4 s, long enough to be seen running: CPU flow needs no torch in a worker now, and
-    # tiny videos would come and go between two looks.
+    # Tasks long enough to be seen running: CPU flow starts fast (no torch in a worker), and tiny
+    # videos would come and go between two looks.
     make_tree(root, {f"C{k % 2}/v{k}": 40 for k in range(6)}, size=(160, 120))
     reference = tmp_path / "reference.h5"
     content = ContentOptions(size=(160, 120), flow_params=SLOW)
@@ -75,6 +77,8 @@ def test_losing_a_node_mid_run_gives_the_same_store(cluster, tmp_path):
     command = [sys.executable, "-c", "from cli.flowkit_app import main; main()",
                "extract", str(root), "-o", str(output),
                "--cpu", "--address", cluster.address, "--size", "160x120", *slow]
+    if shard_size:  # shards assembled while the run goes on, by processes beside the driver
+        command += ["--shard-size", str(shard_size)]
     driver = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
@@ -99,4 +103,7 @@ def test_losing_a_node_mid_run_gives_the_same_store(cluster, tmp_path):
     kept = [line for line in err.splitlines() if line.startswith("Ray's messages about lost workers or nodes")]
     for line in kept:  # when Ray's report of the dead node arrived before the run ended, it is in the log
         assert "(raylet)" in Path(line.rsplit(": ", 1)[1]).read_text()
-    assert store_content(output) == store_content(reference)
+    if shard_size:
+        assert records_of(output) == records_of(reference) and verify(output) == []
+    else:
+        assert store_content(output) == store_content(reference)

@@ -112,7 +112,7 @@ def test_default_labels_are_parent_folders():
 def test_unknown_sources_are_clear_errors(tmp_path):
     with pytest.raises(FileNotFoundError):
         load_labels(tmp_path / "missing")
-    with pytest.raises(ValueError, match="neither classInd.txt"):
+    with pytest.raises(ValueError, match="is none of"):
         load_labels(tmp_path)
     bad = tmp_path / "list.txt"
     bad.write_text("a/b.mp4 notanumber\n")

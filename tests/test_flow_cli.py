@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.flowkit_app import main
-from flowkit.flow import endpoint_error
+from flowkit.flow import endpoint_error, native_build
 from flowkit.flow.synthetic import synthetic_pair
 
 
@@ -110,20 +110,39 @@ def test_console_script_end_to_end(images, tmp_path):
     assert bad.returncode == 2 and bad.stderr.strip() == "Error: no such image file: nope.png"
 
 
+@pytest.mark.skipif(native_build.installed_library()[0] is None, reason="the package's kernel is not built")
+def test_the_installed_kernel_needs_no_compiler_nor_torch(images, tmp_path):
+    """The kernel built at install time: without any compiler on PATH the command prints its usual line
+    only (no warning), builds nothing, and never imports torch."""
+    paths, pair = images
+    env = {**os.environ, "CC": "no-such-compiler-flowkit", "PATH": "", "FLOWKIT_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("FLOWKIT_NATIVE", None)
+    code = ("import atexit, sys; atexit.register(lambda: print('torch', 'torch' in sys.modules, file=sys.stderr)); "
+            "from cli.flowkit_app import main; main()")
+    done = subprocess.run([sys.executable, "-c", code, "flow", str(paths["a"]), str(paths["b"]), "-o",
+                           str(tmp_path / "f.npy")], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    summary, torch_line = done.stderr.splitlines()
+    assert summary.startswith("flow 64x48 (tvl1) -> ") and torch_line == "torch False"
+    assert not (tmp_path / "cache").exists()
+    assert endpoint_error(np.load(tmp_path / "f.npy"), pair.flow, pair.valid) < 0.2
+
+
 def test_without_a_c_compiler_the_command_falls_back_with_one_warning_line(images, tmp_path):
-    """A machine without a C compiler: the torch iterations run instead of the fused kernel, and the user
+    """A machine with neither the installed kernel (FLOWKIT_NATIVE=runtime stands for an install without
+    a compiler) nor a C compiler: the torch iterations run instead of the fused kernel, and the user
     reads one line saying so (no source line, no traceback)."""
     paths, pair = images
-    env = {**os.environ, "CC": "no-such-compiler-flowkit", "FLOWKIT_CACHE_DIR": str(tmp_path / "cache")}
-    env.pop("FLOWKIT_NATIVE", None)
+    env = {**os.environ, "CC": "no-such-compiler-flowkit", "FLOWKIT_CACHE_DIR": str(tmp_path / "cache"),
+           "FLOWKIT_NATIVE": "runtime"}
     flowkit = [sys.executable, "-c", "from cli.flowkit_app import main; main()", "flow"]
     done = subprocess.run(flowkit + [str(paths["a"]), str(paths["b"]), "-o", str(tmp_path / "f.npy")],
                           capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
     warning, summary = done.stderr.splitlines()  # the warning, then the usual summary line
-    assert warning == ("Warning: flowkit: the fused CPU TV-L1 kernel is unavailable (no C compiler "
-                       "(no-such-compiler-flowkit) on PATH); using the slower torch iterations. Set FLOWKIT_NATIVE=0 "
-                       "to silence this.")
+    assert warning == ("Warning: flowkit: the fused CPU TV-L1 kernel is unavailable (FLOWKIT_NATIVE=runtime asks "
+                       "for a build at run time; no C compiler (no-such-compiler-flowkit) on PATH); using the slower "
+                       "torch iterations. Set FLOWKIT_NATIVE=0 to silence this.")
     assert summary.startswith("flow 64x48 (tvl1) -> ")
     assert endpoint_error(np.load(tmp_path / "f.npy"), pair.flow, pair.valid) < 0.2
 

@@ -11,7 +11,7 @@ from flowkit.quantize import dequantize_flow, quantize_flow
 from flowkit.store import FlowStore
 from flowkit.testing import class_velocity, make_tiny_store
 from tsn.data import TSNDataset, build_loader, input_channels, prepare_batch
-from tsn.data.device_decode import EncodedBatch, EncodedClip
+from tsn.data.device_decode import EncodedBatch, EncodedClip, clip_records
 from tsn.data.modalities import IMAGENET_MEAN, get_modality
 from tsn.data.presets import TestCrops, TrainCrops
 from flowkit.rawframes import export_rawframes
@@ -355,7 +355,9 @@ def test_loader_with_two_workers_opens_a_handle_per_worker_and_is_reproducible(s
 # ---------------------------------------------------------------- device-side decode
 
 
-def _compare_device_path(path, modality, subset, crops, device, seed=11):
+def _compare_device_path(path, modality, subset, crops, device, seed=11, workers=0):
+    """The device path (decode on `device`, loader with `workers`) against the CPU path, for test
+    crops or the train crops (drawn by the same seeded stream only without workers)."""
     preset = TrainCrops(32) if subset == "train" else TestCrops(32, crops)
     cpu = TSNDataset(path, subset=subset, modality=modality, preset=preset, seed=seed)
     dev = TSNDataset(path, subset=subset, modality=modality, preset=preset, seed=seed, decode="device")
@@ -363,10 +365,12 @@ def _compare_device_path(path, modality, subset, crops, device, seed=11):
     items = [dev[i] for i in range(len(dev))]
     assert all(isinstance(item, EncodedClip) for item in items)
     expected = torch.stack([cpu[i][0] for i in range(len(cpu))])
-    loader = build_loader(dev, batch_size=len(dev), workers=0, shuffle=False, seed=seed)
-    batch = next(iter(loader))
-    assert isinstance(batch, EncodedBatch)
-    clips, labels = prepare_batch(batch, device)
+    loader = build_loader(dev, batch_size=(len(dev) + 1) // 2 if workers else len(dev), workers=workers,
+                          shuffle=False, seed=seed)
+    batches = list(loader)
+    assert all(isinstance(batch, EncodedBatch) for batch in batches) and len(batches) == (2 if workers else 1)
+    decoded = [prepare_batch(batch, device) for batch in batches]
+    clips, labels = torch.cat([c for c, _ in decoded]), torch.cat([la for _, la in decoded])
     assert clips.device.type == torch.device(device).type and clips.shape == expected.shape
     assert labels.tolist() == cpu.labels
     # Same crops and flips; only the JPEG decoder and uint8 rounding of the resize differ.
@@ -379,6 +383,45 @@ def _compare_device_path(path, modality, subset, crops, device, seed=11):
 @pytest.mark.parametrize("subset,crops", [("train", 1), ("test", 10)])
 def test_device_decode_cpu_fallback_matches_the_worker_decode(store_path, subset, crops):
     _compare_device_path(store_path, "rgb", subset, crops, "cpu")
+
+
+def test_device_decode_through_two_loader_workers(jpeg_flow_store_path):
+    """Clips cross from 2 worker processes as one tensor each, and decode (on the CPU here) to what
+    the host path gives; the records split from that tensor are the store's bytes."""
+    for modality in ("rgb", "flow"):
+        _compare_device_path(jpeg_flow_store_path, modality, "test", 1, "cpu", workers=2)
+    dataset = TSNDataset(jpeg_flow_store_path, subset="test", modality="flow", preset=TestCrops(32), decode="device")
+    clip = dataset[1]
+    unique = np.unique(dataset.sample(1).reshape(-1))
+    with FlowStore(jpeg_flow_store_path) as store:
+        for stream, records in clip_records(clip).items():
+            stored = store.read_encoded(stream, dataset.video_ids[1], unique)
+            assert [r.numpy().tobytes() for r in records] == [r.tobytes() for r in stored], stream
+
+
+def _tensors(item) -> int:
+    """How many torch tensors a sample holds (each one crossing a process needs a file descriptor)."""
+    if isinstance(item, torch.Tensor):
+        return 1
+    if isinstance(item, dict):
+        return sum(_tensors(v) for v in item.values())
+    if isinstance(item, (list, tuple)):
+        return sum(_tensors(v) for v in item)
+    if hasattr(item, "__dataclass_fields__"):
+        return sum(_tensors(getattr(item, name)) for name in item.__dataclass_fields__)
+    return 0
+
+
+@pytest.mark.parametrize("modality", ["rgb", "flow"])
+def test_device_decode_sends_one_tensor_per_clip_whatever_its_length(jpeg_flow_store_path, modality):
+    counts = {}
+    for segments in (1, 3, 7):
+        dataset = TSNDataset(jpeg_flow_store_path, subset="train", modality=modality, segments=segments,
+                             preset=TrainCrops(32), decode="device")
+        clip = dataset[0]
+        counts[segments] = (_tensors(clip), clip.lengths.size)
+    assert {tensors for tensors, _ in counts.values()} == {1}, counts
+    assert counts[7][1] > counts[1][1]  # longer clips, more records, still one tensor
 
 
 def test_device_decode_of_jpeg_flow_and_png_fallback(store_path, jpeg_flow_store_path):

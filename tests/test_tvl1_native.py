@@ -1,14 +1,16 @@
 """The fused CPU kernel (flowkit.flow.native, tvl1_cpu.c) against the torch formulas it replaces, and
 its build cache and fallback."""
 
+import platform
 import warnings
 
 import numpy as np
 import pytest
 import torch
 
-from flowkit.flow import TVL1Engine, endpoint_error, native
+from flowkit.flow import TVL1Engine, endpoint_error, native, native_build
 from flowkit.flow.engine import tvl1_iteration_
+from flowkit.flow.native_solver import NativeTVL1
 from flowkit.flow.synthetic import MOTIONS, synthetic_pair
 from flowkit.flow.remap import centered_gradient
 from tsn_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
@@ -128,7 +130,7 @@ def test_switch_off_and_missing_compiler_fall_back_to_torch(monkeypatch, tmp_pat
             assert native.load() is None
         assert TVL1Engine()._native is None
         native.load.cache_clear()
-        monkeypatch.delenv(native.ENV_SWITCH)
+        monkeypatch.setenv(native.ENV_SWITCH, native.RUNTIME)  # as without an installed library
         monkeypatch.setenv("CC", "no-such-compiler-flowkit")
         with pytest.warns(RuntimeWarning, match="no C compiler"):
             assert native.load() is None
@@ -147,3 +149,93 @@ def test_build_is_cached_per_source_and_machine(monkeypatch, tmp_path):
     stamp = first.stat().st_mtime_ns
     assert native._build(compiler) == first and first.stat().st_mtime_ns == stamp  # reused, not rebuilt
     assert [p.name for p in tmp_path.iterdir()] == [first.name]  # no temporary files left behind
+
+
+needs_compiler = pytest.mark.skipif(native._compiler() is None, reason="no C compiler to build the library with")
+
+
+@pytest.fixture(scope="module")
+def portable_library(tmp_path_factory):
+    """The library as `pip install` builds it (setup.py), in a folder of its own."""
+    return native_build.build_installed(native._compiler(), tmp_path_factory.mktemp("installed"))
+
+
+def _loaded_alone(monkeypatch, folder):
+    """native.load() with the installed library taken from `folder`, no compiler anywhere, every
+    warning an error."""
+    monkeypatch.setattr(native_build, "INSTALL_DIR", folder)
+    monkeypatch.setenv("CC", "no-such-compiler-flowkit")
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.delenv(native.ENV_SWITCH, raising=False)
+    native.load.cache_clear()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            return native.load()
+    finally:
+        native.load.cache_clear()
+
+
+@needs_compiler
+def test_the_installed_library_is_used_without_a_compiler(monkeypatch, portable_library, tmp_path):
+    monkeypatch.setenv("FLOWKIT_CACHE_DIR", str(tmp_path / "cache"))
+    loaded = _loaded_alone(monkeypatch, portable_library.parent)
+    assert loaded is not None and loaded.path == portable_library
+    assert not (tmp_path / "cache").exists()  # nothing compiled at run time
+
+
+@needs_compiler
+def test_the_installed_library_is_portable(portable_library):
+    """No -march=native in it (its recorded flags say so), and on x86-64 its entry points are cloned
+    per instruction set, the best the CPU has chosen when it loads."""
+    data = portable_library.read_bytes()
+    assert b"-ffp-contract=off" in data  # the flags are recorded (-frecord-gcc-switches)
+    assert b"march=native" not in data and b"mtune=native" not in data
+    digest, isa = native_build.library_info(portable_library)
+    assert digest == native_build.source_digest()
+    if platform.machine() == "x86_64":
+        flags = open("/proc/cpuinfo").read()
+        assert isa == ("avx512f" if " avx512f" in flags else "avx2" if " avx2" in flags else "default")
+
+
+@needs_compiler
+def test_installed_and_run_time_builds_give_the_same_flow(monkeypatch, portable_library, tmp_path):
+    monkeypatch.setenv("FLOWKIT_CACHE_DIR", str(tmp_path))
+    pairs = [synthetic_pair(MOTIONS[i], *SIZE, magnitude=2.0, seed=40 + i) for i in range(2)]
+    prev, next = np.stack([p.prev for p in pairs]), np.stack([p.next for p in pairs])
+    flows = [NativeTVL1(native.NativeKernel(path), threads=1)(prev, next)
+             for path in (portable_library, native._build(native._compiler()))]
+    np.testing.assert_allclose(flows[0], flows[1], atol=1e-3)  # summation order may differ by vector width
+
+
+@needs_compiler
+def test_a_library_from_another_source_or_none_falls_back_to_a_run_time_build_with_a_warning(
+        monkeypatch, portable_library, tmp_path):
+    monkeypatch.setenv("FLOWKIT_CACHE_DIR", str(tmp_path / "cache"))
+    assert native_build.installed_library(portable_library.parent)[0] == portable_library
+    monkeypatch.setattr(native_build, "source_digest", lambda: "0" * 64)  # the C file changed since the install
+    path, why = native_build.installed_library(portable_library.parent)
+    assert path is None and "another tvl1_cpu.c" in why
+    monkeypatch.undo()
+    monkeypatch.setenv("FLOWKIT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(native_build, "INSTALL_DIR", tmp_path / "empty")
+    native.load.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match="not built at install time"):
+            loaded = native.load()
+        assert loaded is not None and loaded.path.parent == tmp_path / "cache"
+    finally:
+        native.load.cache_clear()
+
+
+@needs_compiler
+def test_the_plain_build_without_clones_gives_the_same_flow(portable_library, tmp_path):
+    """What aarch64 (and compilers or C libraries that cannot clone) build: one instruction set, no
+    dispatch, and the same flow as the cloned library."""
+    plain = tmp_path / native_build.LIBRARY_NAME
+    native_build.compile_library(native._compiler(), [*native_build.PORTABLE_FLAGS, native_build.NO_DISPATCH], plain)
+    assert native_build.library_info(plain)[1] == "fixed"
+    pairs = [synthetic_pair(MOTIONS[i], *SIZE, magnitude=2.0, seed=50 + i) for i in range(2)]
+    prev, next = np.stack([p.prev for p in pairs]), np.stack([p.next for p in pairs])
+    flows = [NativeTVL1(native.NativeKernel(path), threads=1)(prev, next) for path in (portable_library, plain)]
+    np.testing.assert_allclose(flows[0], flows[1], atol=1e-3)

@@ -110,7 +110,7 @@ def test_warp_follows_the_documented_direction_like_opencv():
     background = background_mask(pair, inner)
     aligned = np.abs(warped[background].astype(np.float32) - pair.prev[background]).mean()
     unaligned = np.abs(pair.next[background].astype(np.float32) - pair.prev[background]).mean()
-    assert aligned < 0.2 * unaligned  # bilinear resampling blurs: about 0.11 measured
+    assert aligned < 0.2 * unaligned  # not near 0: bilinear resampling blurs
 
 
 def test_warp_keeps_layout_and_dtype():

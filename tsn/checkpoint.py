@@ -12,10 +12,12 @@ from __future__ import annotations
 import os
 from collections import Counter
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import nn
 
+from flowkit.errors import UserFileNotFoundError, UserValueError, create_output_folder
 from tsn.models.tsn import TSN
 from tsn.models.weights import load_torch_file
 
@@ -23,9 +25,9 @@ CHECKPOINT_NAME = "checkpoint.pt"
 REQUIRED_KEYS = ("model", "model_config", "epoch", "classes")
 
 
-def unwrap(model: nn.Module) -> nn.Module:
+def unwrap(model: nn.Module) -> TSN:
     """The TSN inside a DistributedDataParallel wrapper (or the model itself)."""
-    return getattr(model, "module", model)
+    return cast(TSN, getattr(model, "module", model))
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer, lr_scheduler, epoch: int, config: dict,
@@ -47,7 +49,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer, lr_sch
         "classes": list(classes),
         "metrics": dict(metrics or {}),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
+    create_output_folder(path.parent)
     partial = path.with_name(path.name + ".partial")
     torch.save(payload, partial)
     os.replace(partial, path)
@@ -58,10 +60,10 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     """Read a checkpoint written by save_checkpoint (CPU tensors). ValueError if it is not one."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
+        raise UserFileNotFoundError(f"no checkpoint at {path}")
     checkpoint = load_torch_file(path, "TSN checkpoint")
     if not isinstance(checkpoint, dict) or any(key not in checkpoint for key in REQUIRED_KEYS):
-        raise ValueError(f"{path} is not a TSN checkpoint (expected keys {', '.join(REQUIRED_KEYS)})")
+        raise UserValueError(f"{path} is not a TSN checkpoint (expected keys {', '.join(REQUIRED_KEYS)})")
     scheduler = checkpoint.get("lr_scheduler")
     if isinstance(scheduler, dict) and isinstance(scheduler.get("milestones"), dict):
         scheduler["milestones"] = Counter(scheduler["milestones"])

@@ -6,9 +6,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+from flowkit.errors import UserValueError
 from tsn.checkpoint import CHECKPOINT_NAME
 from tsn.choices import ARCHS, CONSENSUS_TYPES, CROP_POSITIONS, DECODE_MODES, LEARNED_FLOW, MODALITIES
 from tsn.models.backbones import BACKBONES
@@ -65,6 +66,24 @@ class TrainConfig:
     learn_initial_flow: bool = False
 
 
+@dataclass
+class ResolvedConfig(TrainConfig):
+    """A TrainConfig after resolve_config: the recipe's defaults filled in, so these are set (amp and
+    device stay None until the run picks its device)."""
+
+    segments: int = 0
+    epochs: int = 0
+    lr: float = 0.0
+    lr_steps: tuple[int, ...] = ()
+    clip_grad: float = 0.0
+    dropout: float = 0.0
+    partial_bn: bool = False
+    input_size: int = 0
+    workers: int = 0
+    crop_positions: int = 0
+    output: str = ""
+
+
 def default_output(store: str | os.PathLike, modality: str) -> Path:
     """runs/<store file stem>_<modality>, e.g. runs/ucf101_flow."""
     return Path("runs") / f"{Path(store).stem}_{modality}"
@@ -75,37 +94,38 @@ def world_size() -> int:
     return max(int(os.environ.get("WORLD_SIZE", "1")), 1)
 
 
-def resolve_config(config: TrainConfig, processes: int | None = None) -> TrainConfig:
+def resolve_config(config: TrainConfig, processes: int | None = None) -> ResolvedConfig:
     """A copy of `config` with every None default filled in from the modality's recipe
     (tsn.recipe; lr scaled to batch_size x `processes`, default world_size()) and the values
     checked (ValueError)."""
     if config.modality not in MODALITIES:
-        raise ValueError(f"unknown modality {config.modality!r}; choose from {', '.join(MODALITIES)}")
+        raise UserValueError(f"unknown modality {config.modality!r}; choose from {', '.join(MODALITIES)}")
     if config.arch not in ARCHS:
-        raise ValueError(f"unknown architecture {config.arch!r}; choose from {', '.join(ARCHS)}")
+        raise UserValueError(f"unknown architecture {config.arch!r}; choose from {', '.join(ARCHS)}")
     if config.consensus not in CONSENSUS_TYPES:
-        raise ValueError(f"unknown consensus {config.consensus!r}; choose from {', '.join(CONSENSUS_TYPES)}")
+        raise UserValueError(f"unknown consensus {config.consensus!r}; choose from {', '.join(CONSENSUS_TYPES)}")
     if config.decode not in DECODE_MODES:
-        raise ValueError(f"unknown decode mode {config.decode!r}; choose from {', '.join(DECODE_MODES)}")
+        raise UserValueError(f"unknown decode mode {config.decode!r}; choose from {', '.join(DECODE_MODES)}")
     recipe = get_recipe(config.modality)
     segments = recipe.segments if config.segments is None else int(config.segments)
     for name, value in (("segments", segments), ("batch_size", config.batch_size), ("eval_every", config.eval_every),
                         ("log_every", config.log_every)):
         if value < 1:
-            raise ValueError(f"{name} must be at least 1, got {value}")
+            raise UserValueError(f"{name} must be at least 1, got {value}")
     flow_options = [name for name in FLOW_LAYER_OPTIONS if getattr(config, name) not in (None, False)]
     if flow_options and config.modality != LEARNED_FLOW:
-        raise ValueError(f"{', '.join(flow_options)} apply to --modality {LEARNED_FLOW} only")
+        raise UserValueError(f"{', '.join(flow_options)} apply to --modality {LEARNED_FLOW} only")
     from tsn.data.loader import default_workers
 
     crop_positions = recipe.crop_positions if config.crop_positions is None else int(config.crop_positions)
     if crop_positions not in CROP_POSITIONS:
-        raise ValueError(f"crop positions must be one of {', '.join(map(str, CROP_POSITIONS))}, got {crop_positions}")
+        raise UserValueError(f"crop positions must be one of {', '.join(map(str, CROP_POSITIONS))}, "
+                             f"got {crop_positions}")
     lr = config.lr
     if lr is None:
         lr, _ = scaled_lr(config.modality, config.batch_size, world_size() if processes is None else processes)
     resolved = replace(
-        config,
+        ResolvedConfig(**{field.name: getattr(config, field.name) for field in fields(TrainConfig)}),
         store=str(config.store),
         segments=segments,
         crop_positions=crop_positions,
@@ -121,7 +141,7 @@ def resolve_config(config: TrainConfig, processes: int | None = None) -> TrainCo
         workers=default_workers() if config.workers is None else int(config.workers),
     )
     if resolved.epochs < 1 or resolved.lr <= 0 or resolved.input_size < 16:
-        raise ValueError(f"need epochs >= 1, lr > 0 and input size >= 16; "
+        raise UserValueError(f"need epochs >= 1, lr > 0 and input size >= 16; "
                          f"got {resolved.epochs}, {resolved.lr}, {resolved.input_size}")
     if resolved.resume == "auto":
         resolved = replace(resolved, resume=str(Path(resolved.output) / CHECKPOINT_NAME))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+from flowkit.errors import UserValueError
 from tsn.scores import confusion_path, predict, save_scores
 
 
@@ -30,7 +31,7 @@ def evaluate_checkpoint(store: str | os.PathLike, checkpoint: str | os.PathLike,
     skip_damaged) for a damaged record. With skip_damaged, videos with a damaged record are left
     out of the score file and their reasons listed under 'skipped_damaged'.
     """
-    from flowkit.store import FlowStore
+    from flowkit.store import open_store
     from tsn.checkpoint import load_checkpoint, model_from_checkpoint
     from tsn.data import TestCrops, TSNDataset, build_loader
     from tsn.data.presets import DEFAULT_INPUT_SIZE
@@ -41,15 +42,15 @@ def evaluate_checkpoint(store: str | os.PathLike, checkpoint: str | os.PathLike,
     trained_modality = model_config["modality"]
     modality = modality or trained_modality
     if modality != trained_modality:
-        raise ValueError(f"checkpoint {checkpoint} was trained on {trained_modality}, not {modality}")
+        raise UserValueError(f"checkpoint {checkpoint} was trained on {trained_modality}, not {modality}")
     split = int(train_config.get("split", 1) if split is None else split)
     input_size = int(train_config.get("input_size", DEFAULT_INPUT_SIZE) if input_size is None else input_size)
     preset = TestCrops(input_size, crops)
     if test_segments < 1:
-        raise ValueError(f"test segments must be at least 1, got {test_segments}")
-    flow_store = FlowStore(store)
+        raise UserValueError(f"test segments must be at least 1, got {test_segments}")
+    flow_store = open_store(store)
     if len(flow_store.classes) != model_config["num_classes"] or list(flow_store.classes) != list(saved["classes"]):
-        raise ValueError(f"checkpoint {checkpoint} has {model_config['num_classes']} classes, "
+        raise UserValueError(f"checkpoint {checkpoint} has {model_config['num_classes']} classes, "
                          f"store {store} has {len(flow_store.classes)}"
                          + ("" if len(flow_store.classes) != model_config["num_classes"] else " with other names"))
     dataset = TSNDataset(flow_store, split=split, subset="test", modality=modality, segments=test_segments,
@@ -58,7 +59,7 @@ def evaluate_checkpoint(store: str | os.PathLike, checkpoint: str | os.PathLike,
     amp = amp_default(run_device) if amp is None else amp
     model = model_from_checkpoint(saved).to(run_device)
     loader = build_loader(dataset, batch_size, shuffle=False, workers=workers)
-    damaged = []
+    damaged: list = []
     with cpu_threads_beside_workers(run_device, loader.num_workers):
         scores, labels = predict(model, loader, run_device, crops=preset.crops, amp=amp, progress=progress,
                                  skipped=damaged)

@@ -15,6 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
+from flowkit.errors import UserValueError
 from tsn.metrics import summarize_labelled
 from tsn.scores import load_scores, save_scores
 
@@ -45,28 +46,28 @@ def fuse_scores(score_sets: Sequence[dict], weights: Sequence[float] | None = No
     of weights differs from the number of files.
     """
     if len(score_sets) < 1:
-        raise ValueError("give at least one score file to fuse")
+        raise UserValueError("give at least one score file to fuse")
     modalities = [s["modality"] for s in score_sets]
     weights = default_weights(modalities) if weights is None else [float(w) for w in weights]
     if len(weights) != len(score_sets):
-        raise ValueError(f"{len(weights)} weights for {len(score_sets)} score files")
+        raise UserValueError(f"{len(weights)} weights for {len(score_sets)} score files")
     first = score_sets[0]
     videos, classes, labels = list(first["videos"]), list(first["classes"]), np.asarray(first["labels"])
     fused = np.zeros(np.asarray(first["scores"]).shape, np.float64)
     for number, (scores, weight) in enumerate(zip(score_sets, weights), start=1):
         name = scores.get("path", f"file {number}")
         if list(scores["classes"]) != classes:
-            raise ValueError(f"{name} has other classes than {first.get('path', 'file 1')}")
+            raise UserValueError(f"{name} has other classes than {first.get('path', 'file 1')}")
         if len(scores["videos"]) != len(videos) or set(scores["videos"]) != set(videos):
             only_here = sorted(set(scores["videos"]) - set(videos))[:3]
             only_first = sorted(set(videos) - set(scores["videos"]))[:3]
-            raise ValueError(f"{name} has another video list than {first.get('path', 'file 1')} "
+            raise UserValueError(f"{name} has another video list than {first.get('path', 'file 1')} "
                              f"({len(scores['videos'])} vs {len(videos)} videos; e.g. only here {only_here}, "
                              f"only there {only_first})")
         position = {video: i for i, video in enumerate(scores["videos"])}
         order = np.array([position[v] for v in videos], dtype=np.int64)
         if not np.array_equal(np.asarray(scores["labels"])[order], labels):
-            raise ValueError(f"{name} labels the same videos differently than {first.get('path', 'file 1')}")
+            raise UserValueError(f"{name} labels the same videos differently than {first.get('path', 'file 1')}")
         fused += weight * np.asarray(scores["scores"], np.float64)[order]
     fused = fused.astype(np.float32)
     metrics = summarize_labelled(fused, labels)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flowkit.errors import UserValueError
 from tsn.choices import CROP_POSITIONS, MODALITIES
 
 REFERENCE = "tsn-pytorch"
@@ -68,7 +69,7 @@ def get_recipe(modality: str) -> Recipe:
     try:
         return RECIPES[modality]
     except KeyError:
-        raise ValueError(f"unknown modality {modality!r}; choose from {', '.join(RECIPES)}") from None
+        raise UserValueError(f"unknown modality {modality!r}; choose from {', '.join(RECIPES)}") from None
 
 
 def scaled_lr(modality: str, batch_size: int, world_size: int = 1) -> tuple[float, str]:

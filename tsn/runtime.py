@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from flowkit.errors import UserValueError
 from flowkit.cpus import available_cpus
 
 
@@ -21,9 +22,9 @@ def pick_device(name: str | None = None) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError as exc:
-        raise ValueError(f"bad device {name!r}: {exc}") from None
+        raise UserValueError(f"bad device {name!r}: {exc}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} asked for but CUDA is not available")
+        raise UserValueError(f"device {name!r} asked for but CUDA is not available")
     return device
 
 
@@ -59,8 +60,8 @@ def cpu_threads_beside_workers(device: torch.device, workers: int):
     """While training on the CPU with `workers` loader processes, give torch's intra-op pool only
     the cores the workers leave (at least 1), then restore it. Every op's parallel region ends in
     a barrier: when a worker has taken the core one of torch's threads needs, the others wait a
-    scheduler time slice for it, and a step with hundreds of small ops gets several times slower
-    (measured here: resnet18 at 112 px, 2 threads on 2 busy cores, about 10x slower than 1)."""
+    scheduler time slice for it, so a step with hundreds of small ops slows down many times over
+    (docs/performance.md has the measurement)."""
     previous = torch.get_num_threads()
     if device.type == "cpu" and workers > 0:
         torch.set_num_threads(max(1, min(previous, available_cpus() - workers)))

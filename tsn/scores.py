@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 from pathlib import Path
 
 import numpy as np
 
+from flowkit.errors import UserFileNotFoundError, UserValueError, create_output_folder
 from tsn.metrics import confusion_matrix, summarize_labelled
 
 SCORE_KEYS = ("scores", "labels", "videos", "classes", "modality")
@@ -58,7 +60,7 @@ def predict(model, loader, device, crops: int = 1, amp: bool = False, progress: 
             if skipped is not None:
                 skipped += lost
             elif lost:
-                raise ValueError(lost[0].reason)
+                raise UserValueError(lost[0].reason)
             if batch is None:
                 continue
             clips, batch_labels = prepare_batch(batch, device)
@@ -66,7 +68,7 @@ def predict(model, loader, device, crops: int = 1, amp: bool = False, progress: 
                 snippet = tsn.snippet_scores(clips).float()
             batch_size, count, classes = snippet.shape
             if count % crops:
-                raise ValueError(f"{count} snippets per clip is not a multiple of {crops} crops")
+                raise UserValueError(f"{count} snippets per clip is not a multiple of {crops} crops")
             per_segment = snippet.view(batch_size, crops, count // crops, classes).mean(dim=1)
             scores.append(tsn.consensus(per_segment).cpu().numpy())
             labels.append(batch_labels.cpu().numpy())
@@ -92,10 +94,10 @@ def save_scores(path: str | os.PathLike, scores: np.ndarray, labels: np.ndarray,
     known = labels >= 0
     metrics = summarize_labelled(scores, labels)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    create_output_folder(path.parent)
+    arrays: dict[str, Any] = {**metrics, **{k: np.array(v) for k, v in extra.items()}}
     np.savez(path, scores=scores, labels=labels, videos=np.array(list(videos), dtype=str),
-             classes=np.array(list(classes), dtype=str), modality=np.array(modality), **metrics,
-             **{k: np.array(v) for k, v in extra.items()})
+             classes=np.array(list(classes), dtype=str), modality=np.array(modality), **arrays)
     if known.any():
         matrix = confusion_matrix(scores[known].argmax(axis=1), labels[known], len(classes))
         title = f"{modality}: top-1 {metrics['top1']:.3f}, mean class acc. {metrics['mean_class_accuracy']:.3f}"
@@ -109,25 +111,25 @@ def load_scores(path: str | os.PathLike) -> dict:
     score is NaN or infinite (fusing it would silently turn a video's fused score into NaN)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no score file at {path}")
+        raise UserFileNotFoundError(f"no score file at {path}")
     try:
         with np.load(path, allow_pickle=False) as data:
             content = {key: data[key] for key in data.files}
     except (ValueError, OSError) as exc:
-        raise ValueError(f"{path} is not a score file ({exc})") from None
+        raise UserValueError(f"{path} is not a score file ({exc})") from None
     missing = [key for key in SCORE_KEYS if key not in content]
     if missing:
-        raise ValueError(f"{path} is not a score file: missing {', '.join(missing)}")
+        raise UserValueError(f"{path} is not a score file: missing {', '.join(missing)}")
     content["videos"] = [str(v) for v in content["videos"]]
     content["classes"] = [str(c) for c in content["classes"]]
     content["modality"] = str(content["modality"])
     scores = np.asarray(content["scores"])
     if scores.ndim != 2 or scores.shape != (len(content["videos"]), len(content["classes"])):
-        raise ValueError(f"{path} is not a score file: scores of shape {scores.shape} for {len(content['videos'])} "
+        raise UserValueError(f"{path} is not a score file: scores of shape {scores.shape} for {len(content['videos'])} "
                          f"videos and {len(content['classes'])} classes")
     bad = ~np.isfinite(scores).all(axis=1)
     if bad.any():
-        raise ValueError(f"{path} holds NaN or infinite scores for {int(bad.sum())} of {len(bad)} videos (first: "
+        raise UserValueError(f"{path} holds NaN or infinite scores for {int(bad.sum())} of {len(bad)} videos (first: "
                          f"{content['videos'][int(np.argmax(bad))]}): the model that produced them diverged, "
                          "or the file is damaged")
     return content

@@ -28,8 +28,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from flowkit.errors import UserValueError
 from tsn.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
-from tsn.config import TrainConfig, flow_layer_settings, resolve_config, start_notes, world_size
+from tsn.config import ResolvedConfig, TrainConfig, flow_layer_settings, resolve_config, start_notes, world_size
 from tsn.metrics import summarize_labelled
 from tsn.models.tsn import TSN
 from tsn.runtime import (DistributedContext, amp_default, autocast, cpu_threads_beside_workers, init_distributed,
@@ -41,7 +42,7 @@ METRICS_NAME = "metrics.jsonl"
 CURVES_NAME = "curves.png"
 SKIPPED_NAME = "skipped_damaged.txt"
 def build_optimizer(model: TSN,
-                    config: TrainConfig) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.MultiStepLR]:
+                    config: ResolvedConfig) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.MultiStepLR]:
     """SGD over model.optim_policies() (group lr = lr x lr_mult, decay = weight_decay x decay_mult)
     and the step schedule dividing every group's lr by 10 at each of config.lr_steps epochs."""
     groups = [
@@ -91,7 +92,8 @@ def _all_reduce_sum(values: list[float], context: DistributedContext, device: to
 
 
 def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, device: torch.device, epoch: int,
-                    config: TrainConfig, log: MetricsLog, context: DistributedContext = DistributedContext()) -> dict:
+                    config: ResolvedConfig, log: MetricsLog,
+                    context: DistributedContext = DistributedContext()) -> dict:
     """One pass over `loader` (at most config.iters_per_epoch batches): forward under autocast,
     cross-entropy on the consensus, backward, gradient clipping, SGD step. Every config.log_every
     iterations appends an 'iter' record (window-averaged loss and accuracy, lr, clips/s; a clip
@@ -121,7 +123,7 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
                 bar.update(1)
                 continue
             clips, labels = prepare_batch(batch, device)
-            with autocast(device, config.amp):
+            with autocast(device, bool(config.amp)):
                 logits = model(clips)
                 loss = criterion(logits.float(), labels)
             optimizer.zero_grad(set_to_none=True)
@@ -150,10 +152,10 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
     finally:
         bar.close()
     seconds = time.perf_counter() - start
-    loss_sum, correct_sum, clips = _all_reduce_sum([sums["loss"], sums["correct"], sums["clips"]], context, device)
-    clips = max(clips, 1.0)
-    return {"loss": loss_sum / clips, "accuracy": correct_sum / clips, "clips": int(clips), "seconds": seconds,
-            "clips_per_s": clips / max(seconds, 1e-9), "skipped": skipped}
+    loss_sum, correct_sum, seen = _all_reduce_sum([sums["loss"], sums["correct"], sums["clips"]], context, device)
+    seen = max(seen, 1.0)
+    return {"loss": loss_sum / seen, "accuracy": correct_sum / seen, "clips": int(seen), "seconds": seconds,
+            "clips_per_s": seen / max(seconds, 1e-9), "skipped": skipped}
 
 
 def evaluate(model: nn.Module, loader, device: torch.device, amp: bool = False, progress: bool = False,
@@ -174,9 +176,9 @@ def _check_resume(checkpoint: dict, model: TSN, classes: list[str], path: str) -
     saved = checkpoint["model_config"]
     for key in ("modality", "arch", "num_classes", "in_channels", "segments", "consensus", "flow"):
         if _model_setting(saved.get(key)) != _model_setting(expected.get(key)):
-            raise ValueError(f"checkpoint {path} has {key}={saved.get(key)!r}, this run has {expected.get(key)!r}")
+            raise UserValueError(f"checkpoint {path} has {key}={saved.get(key)!r}, this run has {expected.get(key)!r}")
     if list(checkpoint["classes"]) != list(classes):
-        raise ValueError(f"checkpoint {path} was trained on other classes than the store's")
+        raise UserValueError(f"checkpoint {path} was trained on other classes than the store's")
 
 
 def _model_setting(value):
@@ -196,7 +198,7 @@ def train(config: TrainConfig) -> dict:
     the store, video, stream and frame) for the first damaged record read. With skip_damaged the
     clip is left out of its batch, counted in the epoch record (`skipped_damaged`) and its reason
     appended to <run>/skipped_damaged.txt."""
-    from flowkit.store import FlowStore
+    from flowkit.store import open_store
     from tsn.data import TestCrops, TSNDataset, build_loader, input_channels, train_crops
 
     notes = start_notes(config, world_size())
@@ -207,7 +209,7 @@ def train(config: TrainConfig) -> dict:
     threads = contextlib.ExitStack()
     try:
         threads.enter_context(cpu_threads_beside_workers(device, config.workers))
-        store = FlowStore(config.store)
+        store = open_store(config.store)
         crops = train_crops(config.modality, config.input_size, config.flip, config.crop_positions)
         train_set = TSNDataset(store, split=config.split, subset="train", modality=config.modality,
                                segments=config.segments, preset=crops, decode=config.decode, seed=config.seed,
@@ -220,7 +222,7 @@ def train(config: TrainConfig) -> dict:
         classes = list(store.classes)
         labels = np.asarray(train_set.labels)
         if labels.min() < 0 or labels.max() >= len(classes):
-            raise ValueError(f"split {config.split} of {config.store} has training videos without a valid label")
+            raise UserValueError(f"split {config.split} of {config.store} has training videos without a valid label")
 
         seed_everything(config.seed)
         # A resumed run takes every weight from its checkpoint: the pretrained file is not read again.
@@ -263,7 +265,7 @@ def train(config: TrainConfig) -> dict:
             # Seeding per epoch makes a resumed run draw the same snippets, crops and dropout
             # masks as an uninterrupted one.
             seed_everything(config.seed * 100003 + epoch)
-            sampler = None
+            sampler: torch.utils.data.Sampler | None = None
             if context.enabled:
                 from torch.utils.data.distributed import DistributedSampler
 

@@ -29,7 +29,7 @@ DEFAULTS = DemoConfig()
               show_default=True, help="Global camera motion added to every video, unrelated to the class.")
 @click.option("--epochs", type=int, default=DEFAULTS.epochs, show_default=True, help="Training epochs per stream.")
 @click.option("--rgbdiff", is_flag=True,
-              help="Also train and test an RGB difference stream (the paper's fourth; about 45 s more on 2 CPU cores).")
+              help="Also train and test an RGB difference stream (the paper's fourth; the slowest stream to train).")
 @click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True)
 def demo(workdir, device, family, classes, videos_per_class, frames, size, camera_motion, epochs, rgbdiff, seed):
     """Generate a dataset, extract rgb/flow/warped flow, train and test TSN on each stream (rgb, flow,

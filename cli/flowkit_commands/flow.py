@@ -14,14 +14,16 @@ from flowkit.flow import ALGORITHMS  # the package itself is import-light (no to
 @click.option("-o", "--output", required=True, help="Where to save the flow: float32 .npy of shape (2, H, W).")
 @click.option("--viz", default=None, help="Also save a colour-coded picture of the flow (PNG).")
 @click.option("--algo", type=click.Choice(ALGORITHMS), default="tvl1", show_default=True,
-              help="tvl1: flowkit's torch TV-L1; opencv-tvl1: OpenCV's (CPU reference); farneback: fast preview.")
+              help="tvl1: flowkit's TV-L1 (OpenCV's algorithm; on the CPU numpy, OpenCV and a C kernel, on CUDA "
+                   "fused Triton kernels, with --compile the torch engine); opencv-tvl1: OpenCV's own (CPU "
+                   "reference); farneback: fast preview.")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:index] (tvl1 only).")
 @click.option("--threads", default="1", show_default=True, callback=converted(int),
               help="CPU threads for tvl1 (one pair of video frames gains little from more, and loses much on a "
                    "busy machine).")
 @click.option("--compile", "compile_", is_flag=True,
-              help="torch.compile the TV-L1 iterations: faster per pair, but the first run compiles for tens of "
-                   "seconds.")
+              help="Run tvl1 on the torch engine under torch.compile (for CUDA; on the CPU the default C kernel is "
+                   "faster); the first run compiles for tens of seconds.")
 @click.option("--engine", type=click.Choice(("auto", "torch", "triton")), default="auto", show_default=True,
               help="TV-L1 implementation: triton (fused kernels, CUDA), torch (torch operators; the C solver on "
                    "CPU); auto: triton on CUDA, else torch.")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import click
 
+from cli.options import LABELS_HELP
+
 
 @click.command("set-labels")
 @click.argument("store", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--labels", required=True, type=click.Path(exists=True, path_type=str),
-              help="UCF101 folder (classInd.txt + train/testlists), HMDB51 split folder or mmaction2 list file.")
+              help=LABELS_HELP)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), default=None,
               help="Write the labelled store here [default: replace STORE].")
 def set_labels(store, labels, output):
@@ -23,6 +25,8 @@ def set_labels(store, labels, output):
         click.echo(f"split {number}: {train} train, {test} test")
     if not report.splits:
         click.echo(f"note: {labels} defines no train/test split", err=True)
+    for note in report.notes:
+        click.echo(f"note: {note}", err=True)
     if report.unlabelled:
         shown = ", ".join(report.unlabelled[:5]) + (" ..." if len(report.unlabelled) > 5 else "")
         click.echo(f"note: no label for {shown}", err=True)

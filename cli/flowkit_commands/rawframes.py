@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import click
 
+from cli.options import LABELS_HELP
+
 from flowkit.quantize import DEFAULT_BOUND
 from flowkit.store.codec import DEFAULT_JPEG_QUALITY
 
@@ -13,8 +15,7 @@ from flowkit.store.codec import DEFAULT_JPEG_QUALITY
 @click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=str))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=str), help="Store to write.")
 @click.option("--labels", type=click.Path(exists=True, path_type=str), default=None,
-              help="UCF101 folder, HMDB51 split folder, or a rawframe / mmaction2 list file, RGB or flow "
-                   "(default: parent folder names).")
+              help=LABELS_HELP + " Rawframe lists, RGB or flow, too (default: parent folder names).")
 @click.option("--bound", type=float, default=DEFAULT_BOUND, show_default=True,
               help="Bound (pixels) the flow JPEGs were quantized with.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing store.")
@@ -33,7 +34,7 @@ def import_rawframes(root, output, labels, bound, overwrite):
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=str))
 @click.option("--overwrite", is_flag=True, help="Write into video folders that already exist.")
 @click.option("--jpeg-quality", type=click.IntRange(1, 100), default=DEFAULT_JPEG_QUALITY, show_default=True,
-              help="Quality of the JPEGs written for PNG-coded flow.")
+              help="Quality of the JPEGs written for flow stored as zstd or PNG (JPEG records are copied).")
 @click.option("--absolute-paths", is_flag=True,
               help="Lists name video folders by absolute path (tsn-pytorch reads them as given).")
 def export_rawframes(store, out_dir, overwrite, jpeg_quality, absolute_paths):

@@ -4,6 +4,8 @@ import os
 
 import click
 
+from flowkit.errors import UserValueError
+
 
 def _is_number(text: str) -> bool:
     try:
@@ -27,7 +29,7 @@ def split_weights(paths: tuple[str, ...], weights: str | None) -> tuple[list[str
             files.append(path)
     bad = [v for v in values if not _is_number(v)]
     if bad:
-        raise ValueError(f"--weights must be numbers, got {' '.join(bad)}")
+        raise UserValueError(f"--weights must be numbers, got {' '.join(bad)}")
     return files, [float(v) for v in values]
 
 

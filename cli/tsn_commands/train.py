@@ -2,6 +2,7 @@
 
 import click
 
+from flowkit.errors import UserValueError
 from tsn.choices import (ARCHS, CONSENSUS_TYPES, CROP_POSITIONS, DECODE_MODES, LEARNED_FLOW_ITERATIONS,
                          LEARNED_FLOW_SCALES, LEARNED_FLOW_WARPS, MODALITIES)
 from tsn.recipe import RECIPES, defaults_help
@@ -86,7 +87,7 @@ def train_command(store, modality, split, arch, segments, consensus, epochs, bat
         try:
             steps = tuple(int(s) for s in lr_steps.replace(" ", "").split(",") if s)
         except ValueError:
-            raise ValueError(f"--lr-steps must be comma-separated epochs, got {lr_steps!r}") from None
+            raise UserValueError(f"--lr-steps must be comma-separated epochs, got {lr_steps!r}") from None
     config = TrainConfig(
         store=store, modality=modality, split=split, arch=arch, segments=segments, consensus=consensus, epochs=epochs,
         batch_size=batch_size, lr=lr, lr_steps=steps, weight_decay=weight_decay, clip_grad=clip_grad, dropout=dropout,

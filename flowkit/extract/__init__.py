@@ -4,7 +4,8 @@ or a Ray cluster, resumable after a crash.
 Modules: jobs (which videos, names, safe paths), labels (class labels and splits from list files),
 options (content vs run settings), worker (one video: decode, flow, encode), batcher (GPU batches
 across videos), local / ray_runner (where the workers run), parts (per-video files of a run),
-assemble (parts -> store), pipeline (`extract`), summary (the end-of-run report).
+assemble (parts -> store or shard), shards (the shards of a sharded run and the processes that build
+them while extraction runs), pipeline (`extract`), summary (the end-of-run report).
 Importing this package imports neither torch nor ray.
 """
 

@@ -6,6 +6,8 @@ import glob
 import os
 import sys
 
+from flowkit.errors import UserValueError
+
 
 def parse_gpu_ids(spec: str) -> tuple[int, ...] | None:
     """'0' -> (0,), '0,1' -> (0, 1), 'all' -> None (every GPU). ValueError for anything else."""
@@ -15,9 +17,9 @@ def parse_gpu_ids(spec: str) -> tuple[int, ...] | None:
     try:
         ids = tuple(int(part) for part in spec.split(","))
     except ValueError:
-        raise ValueError(f"--gpu takes GPU ids like 0 or 0,1 or all, got {spec!r}") from None
+        raise UserValueError(f"--gpu takes GPU ids like 0 or 0,1 or all, got {spec!r}") from None
     if any(i < 0 for i in ids) or len(set(ids)) != len(ids):
-        raise ValueError(f"--gpu ids must be distinct and >= 0, got {spec!r}")
+        raise UserValueError(f"--gpu ids must be distinct and >= 0, got {spec!r}")
     return ids
 
 
@@ -26,7 +28,7 @@ def choose_device(gpu: str | None, cpu: bool, address: str | None = None) -> tup
     every GPU. Without either flag: every local GPU if there is one (with no Ray `address`; a
     cluster's GPUs are not known here), else the CPU. ValueError for both flags or bad ids."""
     if gpu is not None and cpu:
-        raise ValueError("give --gpu or --cpu, not both")
+        raise UserValueError("give --gpu or --cpu, not both")
     if cpu:
         return "cpu", ()
     if gpu is None:
@@ -50,10 +52,11 @@ def resolve_local_gpus(ids: tuple[int, ...] | None) -> tuple[int, ...]:
     Raises ValueError (one line) when there is no GPU or an id does not exist."""
     count = local_gpu_count()
     if count == 0:
-        raise ValueError("--gpu: no CUDA GPU is visible on this machine (use --cpu)")
+        raise UserValueError("--gpu: no CUDA GPU is visible on this machine (use --cpu)")
     if ids is None:
         return tuple(range(count))
     unknown = [i for i in ids if i >= count]
     if unknown:
-        raise ValueError(f"--gpu: no GPU {', '.join(map(str, unknown))}; this machine has {count} (ids 0..{count - 1})")
+        raise UserValueError(f"--gpu: no GPU {', '.join(map(str, unknown))}; this machine has "
+                             f"{count} (ids 0..{count - 1})")
     return ids

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterable
 
+from flowkit.errors import UserValueError
 from flowkit.store.names import check_name
 
 _UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
@@ -44,15 +45,19 @@ def part_filename(name: str, suffix: str = ".npz") -> str:
     return f"{readable}-{digest}{suffix}"
 
 
-def _name_of(rel_path: PurePosixPath) -> str:
-    return str(rel_path.with_suffix("")) if rel_path.suffix else str(rel_path)
+def _name_of(rel_path: PurePosixPath, folder: bool = False) -> str:
+    """A video's name: its relative path without the extension (a frame folder's path as it is:
+    folder names like `abc_000010_000020.frames` keep their dots)."""
+    return str(rel_path.with_suffix("")) if rel_path.suffix and not folder else str(rel_path)
 
 
 def _videos_with_root(path: Path, skipped: list[str]) -> tuple[list[Path], Path]:
     """The videos an argument stands for and the root their names are relative to."""
-    from flowkit.video import LIST_EXTENSIONS, find_videos
+    from flowkit.video import LIST_EXTENSIONS, find_videos, is_frame_folder
 
     videos = [v.absolute() for v in find_videos([path], skipped=skipped)]
+    if path.is_dir() and is_frame_folder(path):  # one video, named after its folder
+        return videos, path.absolute().parent
     if path.is_dir():
         return videos, path.absolute()
     if path.suffix.lower() in LIST_EXTENSIONS:
@@ -62,11 +67,11 @@ def _videos_with_root(path: Path, skipped: list[str]) -> tuple[list[Path], Path]
 
 
 def plan_jobs(paths: Iterable[str | os.PathLike], skipped: list[str] | None = None) -> list[VideoJob]:
-    """Expand video files, folders (recursive, symbolic links followed) and list files into jobs
-    sorted by name.
+    """Expand video files, frame folders, folders (recursive, symbolic links followed) and list files
+    into jobs sorted by name.
 
     A file reached twice is kept once; two different files that would get the same name (same
-    relative path from different roots, or `v.avi` next to `v.mp4`) raise ValueError naming both.
+    relative path from different roots, or `v.avi` next to `v.mp4`) raise UserValueError naming both.
     Links that loop or lead nowhere are appended to `skipped` ('PATH: reason', flowkit.video).
     Raises FileNotFoundError for missing paths and ValueError when no video is found.
     """
@@ -83,14 +88,14 @@ def plan_jobs(paths: Iterable[str | os.PathLike], skipped: list[str] | None = No
                 continue
             seen.add(source)
             rel_path = PurePosixPath(Path(os.path.relpath(source, root)).as_posix())
-            name = check_name(_name_of(rel_path))
+            name = check_name(_name_of(rel_path, os.path.isdir(source)))
             if name in jobs:
-                raise ValueError(f"two videos would both be named {name!r}: {jobs[name].source} and {source}; "
+                raise UserValueError(f"two videos would both be named {name!r}: {jobs[name].source} and {source}; "
                                  "rename one or extract them separately")
             jobs[name] = VideoJob(name=name, source=source, rel_path=str(rel_path), folder=Path(source).parent.name)
     if not jobs:
         also = f" (skipped {'; '.join(skipped[:3])})" if skipped else ""
-        raise ValueError(f"no video files found in {', '.join(str(p) for p in paths)}{also}")
+        raise UserValueError(f"no video files found in {', '.join(str(p) for p in paths)}{also}")
     return [jobs[name] for name in sorted(jobs)]
 
 

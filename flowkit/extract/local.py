@@ -14,6 +14,7 @@ from typing import Iterator, Sequence
 from flowkit.extract.batcher import FlowBatcher
 from flowkit.extract.jobs import VideoJob
 from flowkit.extract.options import BATCH_CHUNKS, ContentOptions, RunOptions
+from flowkit.extract.splitting import SplittingFlow
 from flowkit.extract.worker import VideoResult, local_flow_fn, run_job
 from flowkit.flow.functions import torch_threads
 
@@ -29,14 +30,15 @@ def run_in_process(
     device = f"cuda:{run.gpus[0]}" if run.device == "cuda" else "cpu"
     threads = max(run.workers, 1)
     cpu_tvl1 = run.device == "cpu" and content.algo == "tvl1"
-    flow_fn = local_flow_fn(content, device, run.compile, threads if cpu_tvl1 else None)
+    engine = local_flow_fn(content, device, run.compile, threads if cpu_tvl1 else None)
     batcher = None
     if threads > 1 and (run.device == "cuda" or cpu_tvl1):
-        batcher = FlowBatcher(flow_fn, max_pairs=run.batch_pairs * BATCH_CHUNKS)
-        flow_fn = batcher
+        batcher = FlowBatcher(engine, max_pairs=run.batch_pairs * BATCH_CHUNKS)
+    # Either way an out-of-memory error retries smaller parts of the call (flowkit.extract.splitting).
+    flow_fn = batcher if batcher is not None else SplittingFlow(engine)
     # CPU flow: one torch thread; parallelism across pairs (the engine's threads) and videos.
-    # Intra-op threads on frame-sized tensors mostly synchronise (10x slower measured on a busy
-    # 2-core machine), and one thread matches Ray's workers (OMP_NUM_THREADS=1).
+    # Intra-op threads on frame-sized tensors mostly wait at barriers when the cores are busy, and
+    # one thread matches Ray's workers (OMP_NUM_THREADS=1).
     cpu_torch_threads = None if run.device == "cuda" else 1
     try:
         with torch_threads(cpu_torch_threads):

@@ -3,11 +3,13 @@ and the run settings (where and how fast it runs; they never change the result).
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field
 
+from flowkit.cpus import available_cpus
+from flowkit.errors import UserValueError
 from flowkit.quantize import DEFAULT_BOUND
-from flowkit.sizes import TSN_SIZE, check_size
+from flowkit.resample import check_fps
+from flowkit.sizes import TSN_SIZE, FrameSize, check_side, check_size
 from flowkit.store import format as fmt
 from flowkit.store.codec import DEFAULT_JPEG_QUALITY
 
@@ -22,7 +24,11 @@ class ContentOptions:
     """Settings that determine the store's content; recorded in the parts folder and the store.
 
     size: (width, height) pixels frames are resized to before flow, None keeps each video's size.
-    step: keep every step-th decoded frame. max_frames: keep at most this many frames (None: all).
+    short_side / long_side: instead of size (which must then be None), resize each video keeping its
+    aspect so that its short / long side is this many pixels (even; flowkit.sizes.scaled_size).
+    fps: resample each video to this many frames per second by its timestamps (flowkit.resample),
+    None keeps every frame. step: then keep every step-th frame. max_frames: keep at most this many
+    frames (None: all).
     bound: flow quantization bound in pixels. algo: flowkit.flow algorithm name. flow_params:
     {OpenCV parameter name: value} for the algorithm. warped: also store warped flow. rgb: store
     RGB frames. flow_codec: 'zstd' (lossless, fast), 'png' (lossless) or 'jpeg' (lossy, dense_flow's).
@@ -30,6 +36,9 @@ class ContentOptions:
     """
 
     size: tuple[int, int] | None = TSN_SIZE
+    short_side: int | None = None
+    long_side: int | None = None
+    fps: float | None = None
     step: int = 1
     max_frames: int | None = None
     bound: float = DEFAULT_BOUND
@@ -43,16 +52,28 @@ class ContentOptions:
     def __post_init__(self):
         if self.size is not None:
             object.__setattr__(self, "size", check_size(self.size, minimum=MIN_SIDE))
+        for name in ("short_side", "long_side"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, check_side(getattr(self, name), minimum=MIN_SIDE))
+        given = [n for n in ("size", "short_side", "long_side") if getattr(self, n) is not None]
+        if len(given) > 1:
+            raise UserValueError(f"give one of {' and '.join(given)} (size must be None with a short or long side)")
+        if self.fps is not None:
+            object.__setattr__(self, "fps", check_fps(self.fps))
         if int(self.step) != self.step or self.step < 1:
-            raise ValueError(f"step must be an integer >= 1, got {self.step}")
+            raise UserValueError(f"step must be an integer >= 1, got {self.step}")
         if self.max_frames is not None and (int(self.max_frames) != self.max_frames or self.max_frames < 2):
-            raise ValueError(f"max-frames must be an integer >= 2 (flow needs a pair), got {self.max_frames}")
+            raise UserValueError(f"max-frames must be an integer >= 2 (flow needs a pair), got {self.max_frames}")
         if not self.bound > 0:
-            raise ValueError(f"bound must be positive, got {self.bound}")
+            raise UserValueError(f"bound must be positive, got {self.bound}")
         if self.flow_codec not in fmt.CODECS:
-            raise ValueError(f"flow codec must be one of {', '.join(fmt.CODECS)}, got {self.flow_codec!r}")
+            raise UserValueError(f"flow codec must be one of {', '.join(fmt.CODECS)}, got {self.flow_codec!r}")
         if not 1 <= int(self.jpeg_quality) <= 100:
-            raise ValueError(f"jpeg quality must be in 1..100, got {self.jpeg_quality}")
+            raise UserValueError(f"jpeg quality must be in 1..100, got {self.jpeg_quality}")
+
+    def frame_size(self) -> FrameSize:
+        """How frames are resized (flowkit.sizes.FrameSize)."""
+        return FrameSize(self.size, self.short_side, self.long_side)
 
     def streams(self) -> dict[str, str]:
         """{stream: codec} of the store this produces."""
@@ -80,11 +101,14 @@ class RunOptions:
     max_retries: times Ray reruns a video whose worker died. compile: torch.compile the flow
     engine (CUDA). progress: show a tqdm bar on stderr. overwrite: replace an existing output and
     discard parts from an earlier run. labels: labels source (see flowkit.extract.labels).
+    shard_size: videos per shard of a sharded store (docs/store-format.md); 0 writes one file, None
+    decides from the job's estimated size (flowkit.extract.shards). append: add the videos that are
+    not in an existing store as new shards, without rewriting it.
     """
 
     device: str = "cpu"
     gpus: tuple[int, ...] = ()
-    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    workers: int = field(default_factory=available_cpus)
     address: str | None = None
     dashboard: bool = False
     batch_pairs: int = DEFAULT_BATCH_PAIRS
@@ -93,13 +117,17 @@ class RunOptions:
     progress: bool = True
     overwrite: bool = False
     labels: str | None = None
+    shard_size: int | None = None
+    append: bool = False
 
     def __post_init__(self):
         if self.device not in ("cpu", "cuda"):
-            raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
+            raise UserValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
         if int(self.workers) != self.workers or self.workers < 0:
-            raise ValueError(f"workers must be an integer >= 0, got {self.workers}")
+            raise UserValueError(f"workers must be an integer >= 0, got {self.workers}")
         if self.batch_pairs < 1:
-            raise ValueError(f"batch_pairs must be >= 1, got {self.batch_pairs}")
+            raise UserValueError(f"batch_pairs must be >= 1, got {self.batch_pairs}")
         if self.max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
+            raise UserValueError(f"max_retries must be >= 0, got {self.max_retries}")
+        if self.shard_size is not None and (int(self.shard_size) != self.shard_size or self.shard_size < 0):
+            raise UserValueError(f"shard size must be an integer >= 0 (videos per shard), got {self.shard_size}")

@@ -16,10 +16,11 @@ import shutil
 import uuid
 import zipfile
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from flowkit.errors import UserValueError, create_output_folder
 from flowkit.extract.jobs import part_filename
 from flowkit.store import format as fmt
 from flowkit.store.format import PARTS_SUFFIX
@@ -29,7 +30,7 @@ PARAMS_FILE = "params.json"
 TMP_SUFFIX = ".tmp"
 
 
-class DamagedPartError(ValueError):
+class DamagedPartError(UserValueError):
     """A part file that cannot be read back (truncated, bytes changed: zip checks every member's
     CRC-32). `path` is the part; the run deletes it and extracts the video again."""
 
@@ -56,7 +57,7 @@ def parts_dir_for(output: str | os.PathLike) -> Path:
     return output.with_name(output.name + PARTS_SUFFIX)
 
 
-def _write_atomic(path: Path, write) -> None:
+def write_atomic(path: Path, write) -> None:
     """Call write(file object) on a temporary file, fsync it, and rename it to `path`."""
     tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}{TMP_SUFFIX}")
     try:
@@ -85,16 +86,16 @@ def prepare_parts_dir(parts_dir: Path, params: Mapping, overwrite: bool) -> int:
         if earlier != params:
             keys = sorted(k for k in set(earlier) | set(params) if earlier.get(k) != params.get(k))
             differences = "; ".join(f"{k}: {earlier.get(k)!r} then, {params.get(k)!r} now" for k in keys)
-            raise ValueError(
+            raise UserValueError(
                 f"{parts_dir} holds an unfinished run with other settings ({differences}); "
                 "rerun with the same options to resume it, or pass --overwrite to start over"
             )
-    parts_dir.mkdir(parents=True, exist_ok=True)
+    create_output_folder(parts_dir)
     for leftover in parts_dir.glob(f"*{TMP_SUFFIX}"):
         leftover.unlink(missing_ok=True)
     if not params_file.is_file():
         text = json.dumps(params, indent=1, sort_keys=True).encode()
-        _write_atomic(params_file, lambda handle: handle.write(text))
+        write_atomic(params_file, lambda handle: handle.write(text))
     return len(list(parts_dir.glob("*.npz")))
 
 
@@ -106,14 +107,14 @@ def part_path(parts_dir: Path, name: str) -> Path:
 def write_part(parts_dir: Path, record: VideoRecord, encoded: Mapping[str, Sequence[np.ndarray]]) -> Path:
     """Write one video's part atomically. encoded: {stream: list of 1-D uint8 records} (empty for a
     failed video). Returns the part's path."""
-    arrays = {"record": np.frombuffer(json.dumps(record.to_dict(), sort_keys=True).encode(), np.uint8)}
+    arrays: dict[str, Any] = {"record": np.frombuffer(json.dumps(record.to_dict(), sort_keys=True).encode(), np.uint8)}
     for stream, items in encoded.items():
         buffers = [np.asarray(item, np.uint8).reshape(-1) for item in items]
         sizes = np.array([b.size for b in buffers], np.int64)
         arrays[f"{stream}.offsets"] = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         arrays[f"{stream}.data"] = np.concatenate(buffers) if buffers else np.zeros(0, np.uint8)
     path = part_path(parts_dir, record.name)
-    _write_atomic(path, lambda handle: np.savez(handle, **arrays))
+    write_atomic(path, lambda handle: np.savez(handle, **arrays))
     return path
 
 

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 LOG_NAME = "flowkit-driver.log"
 
@@ -40,7 +40,7 @@ def ray_messages_in_log(ray) -> Iterator[RayMessages]:
     Call after ray.init (the log folder is the session's)."""
     messages = RayMessages(_log_folder(ray) / LOG_NAME)
     handle = open(messages.path, "a", encoding="utf-8")
-    module = getattr(getattr(ray, "_private", None), "worker", None)
+    module: Any = getattr(getattr(ray, "_private", None), "worker", None)
     original = getattr(module, "print_to_stdstream", None)
 
     def to_log(data, ignore_prefix=False, **_):

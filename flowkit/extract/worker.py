@@ -15,19 +15,19 @@ import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import numpy as np
 
 from flowkit.color import rgb_to_gray
+from flowkit.extract.failures import BROKEN_DEVICE, broken_device_error, describe, failure_kind
+from flowkit.errors import UserError
 from flowkit.extract.jobs import VideoJob
 from flowkit.extract.options import ContentOptions
-from flowkit.flow.functions import make_flow_fn
+from flowkit.flow.functions import FlowFn, make_flow_fn
 from flowkit.store import format as fmt
-from flowkit.store.checksums import file_sha256
+from flowkit.store.checksums import source_sha256
 from flowkit.store.records import VideoRecord
-
-FlowFn = Callable  # flowkit.flow.functions: (prev, next (N, H, W) uint8) -> (N, 2, H, W) float32 numpy, pixels
 
 
 @dataclass
@@ -89,16 +89,19 @@ def extract_video(
     encoded: dict[str, list[np.ndarray]] = {s: [] for s in streams}
     notes: list[str] = []
     try:
-        record.sha256 = file_sha256(job.source)
+        record.sha256 = source_sha256(job.source)
         info = probe(job.source)
         record.fps, record.orig_width, record.orig_height = info.fps, info.width, info.height
-        frames = iter_frames(job.source, size=content.size, step=content.step, max_frames=content.max_frames)
+        frames = iter_frames(job.source, size=content.frame_size(), step=content.step, max_frames=content.max_frames,
+                             fps=content.fps)
         stored = 0
         fallbacks = 0
         with _collect_decode_warnings() as caught:
             for window, first_new in _windows(frames, batch_pairs):
                 if len(window) < 2:
                     raise ValueError(f"only {len(window)} frame decodes; flow needs at least 2")
+                if not stored:
+                    record.height, record.width = (int(n) for n in window.shape[1:3])
                 gray = rgb_to_gray(window)
                 flow, warp, fell_back = _window_flow(gray, flow_fn, content.warped)
                 fallbacks += fell_back
@@ -117,9 +120,13 @@ def extract_video(
         record.num_frames = stored
         record.warp_fallbacks = fallbacks
     except Exception as exc:  # a bad video is recorded, never raised: the others must complete
+        if failure_kind(exc) == BROKEN_DEVICE:
+            # The device's fault, not the video's: the run stops (without Ray) or the task is run again.
+            raise broken_device_error(exc) from exc
         record.status = fmt.STATUS_FAILED
         record.error = _reason(exc)
         record.num_frames = 0
+        record.width = record.height = 0
         record.warp_fallbacks = 0
         encoded = {}
     return record, encoded, notes
@@ -131,10 +138,11 @@ _hook_installed = False
 
 
 def _install_warning_hook() -> None:
-    """Route PartialDecodeWarning to the calling thread's collector (warnings.catch_warnings is
-    process-global, so it cannot be used from several worker threads at once)."""
+    """Route DecodeNoteWarning (a partial decode, --fps on a frame folder) to the calling thread's
+    collector (warnings.catch_warnings is process-global, so it cannot be used from several worker
+    threads at once)."""
     global _hook_installed
-    from flowkit.video import PartialDecodeWarning
+    from flowkit.video import DecodeNoteWarning
 
     with _hook_lock:
         if _hook_installed:
@@ -143,19 +151,19 @@ def _install_warning_hook() -> None:
 
         def showwarning(message, category, filename, lineno, file=None, line=None):
             sink = getattr(_local, "sink", None)
-            if sink is not None and issubclass(category, PartialDecodeWarning):
+            if sink is not None and issubclass(category, DecodeNoteWarning):
                 sink.append(str(message))
                 return
             original(message, category, filename, lineno, file, line)
 
         warnings.showwarning = showwarning
-        warnings.filterwarnings("always", category=PartialDecodeWarning)
+        warnings.filterwarnings("always", category=DecodeNoteWarning)
         _hook_installed = True
 
 
 @contextlib.contextmanager
 def _collect_decode_warnings():
-    """Collect the PartialDecodeWarning messages this thread raises inside the block (a list)."""
+    """Collect the DecodeNoteWarning messages this thread raises inside the block (a list)."""
     _install_warning_hook()
     sink: list[str] = []
     _local.sink = sink
@@ -166,12 +174,9 @@ def _collect_decode_warnings():
 
 
 def _reason(exc: BaseException) -> str:
-    from flowkit.video import VideoDecodeError
-
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if isinstance(exc, VideoDecodeError):
-        return message
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    if isinstance(exc, UserError):  # a bad video (VideoDecodeError...): its message says it all
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return describe(exc)
 
 
 def _window_flow(gray, flow_fn: FlowFn, warped: bool):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from flowkit.errors import UserValueError
 from flowkit.flow.frames import frame_pair
 from flowkit.flow.params import TVL1Params, check_algorithm, check_device, farneback_params
 
@@ -35,13 +36,13 @@ def _to_tensor(flows: list[np.ndarray]) -> torch.Tensor:
 def opencv_tvl1(prev, next, device="cpu", initial_flow=None, **params) -> torch.Tensor:
     """OpenCV's CPU Dual TV-L1 (cv2.optflow.DualTVL1OpticalFlow_create) on each pair, the reference.
 
-    params: as for flowkit.flow.tvl1 (OpenCV's names and defaults). Returns CPU (N, 2, H, W) float32.
+    params: as for flowkit.flow.engine.tvl1 (OpenCV's names and defaults). Returns CPU (N, 2, H, W) float32.
     """
     check_device("opencv-tvl1", device)
     import cv2
 
     if not hasattr(cv2, "optflow"):
-        raise ValueError("opencv-tvl1 needs opencv-contrib (cv2.optflow), which this OpenCV lacks")
+        raise UserValueError("opencv-tvl1 needs opencv-contrib (cv2.optflow), which this OpenCV lacks")
     settings = TVL1Params.from_kwargs(**params)
     solver = cv2.optflow.DualTVL1OpticalFlow_create(*settings.opencv_args())
     a, b = _opencv_gray(prev, next)
@@ -70,9 +71,9 @@ def farneback(prev, next, device="cpu", **params) -> torch.Tensor:
 def compute_flow(prev, next, algo: str = "tvl1", device="cpu", **params) -> torch.Tensor:
     """Flow between frame batches with the chosen algorithm (one of ALGORITHMS).
 
-    "tvl1": our torch Dual TV-L1 (flowkit.flow.tvl1) on `device`; "opencv-tvl1": OpenCV's CPU TV-L1
-    with the same parameters; "farneback": OpenCV's Farneback. Returns float32 (N, 2, H, W) flow in
-    pixels, x then y, with next(p + flow(p)) ~ prev(p).
+    "tvl1": flowkit's Dual TV-L1 (flowkit.flow.engine.tvl1) on `device`; "opencv-tvl1": OpenCV's CPU
+    TV-L1 with the same parameters; "farneback": OpenCV's Farneback. Returns float32 (N, 2, H, W) flow
+    in pixels, x then y, with next(p + flow(p)) ~ prev(p).
     """
     check_algorithm(algo)
     if algo == "tvl1":

@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from flowkit.flow.convergence import ChangeTest, change_test, fixed_point_change
+from flowkit.errors import UserValueError
 from flowkit.flow.frames import frame_pair
 from flowkit.flow.median import median_filter_opencv, median_filter_torch
 from flowkit.flow.params import TVL1Params, pyramid_sizes
@@ -181,20 +182,20 @@ def choose_engine(engine: str, device: torch.device, compile: bool, interpolatio
     tensors, slowly; for tests). Impossible combinations raise ValueError.
     """
     if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+        raise UserValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     if engine == "auto":
         fused = device.type == "cuda" and not compile and interpolation == "bicubic" and triton_available()
         return "triton" if fused else "torch"
     if engine == "triton":
         if compile:
-            raise ValueError("compile=True compiles the torch engine; engine='triton' is fused kernels already")
+            raise UserValueError("compile=True compiles the torch engine; engine='triton' is fused kernels already")
         if interpolation != "bicubic":
-            raise ValueError("engine='triton' warps bicubic only; use engine='torch' for bilinear")
+            raise UserValueError("engine='triton' warps bicubic only; use engine='torch' for bilinear")
         if device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
-            raise ValueError("engine='triton' needs a CUDA device (or TRITON_INTERPRET=1, Triton's interpreter on "
-                             "the CPU, for tests)")
+            raise UserValueError("engine='triton' needs a CUDA device (or TRITON_INTERPRET=1, Triton's interpreter on "
+                                 "the CPU, for tests)")
         if not triton_available():
-            raise ValueError("engine='triton' needs the triton package (it comes with torch's CUDA wheels)")
+            raise UserValueError("engine='triton' needs the triton package (it comes with torch's CUDA wheels)")
     return engine
 
 
@@ -211,9 +212,10 @@ def _allow_recompiles(limit: int = 64) -> None:
     set is a graph of its own. Past the limit dynamo silently runs the function eagerly, many times
     slower, so a process with a few engines would quietly lose the compiled speed.
     """
-    import torch._dynamo
-
-    config = torch._dynamo.config
+    try:  # torch has no public setting for this limit: without dynamo's config module the default stays
+        from torch._dynamo import config
+    except ImportError:
+        return
     name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
     setattr(config, name, max(getattr(config, name), limit))
 
@@ -223,7 +225,7 @@ def image_pyramid(i0: torch.Tensor, i1: torch.Tensor, nscales: int,
     """[(I0, I1)] from fine to coarse, as OpenCV builds it: each level cv2.resize(INTER_LINEAR) of the
     previous one by scale_step, as many levels as flowkit.flow.params.pyramid_sizes says. i0, i1: (N, H, W)."""
     levels = [(i0, i1)]
-    for _ in pyramid_sizes(*i0.shape[-2:], nscales, scale_step)[1:]:
+    for _ in pyramid_sizes(i0.shape[-2], i0.shape[-1], nscales, scale_step)[1:]:
         levels.append((downscale(levels[-1][0], scale_step), downscale(levels[-1][1], scale_step)))
     return levels
 
@@ -251,15 +253,16 @@ def resolve_device(device) -> torch.device:
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError):
-        raise ValueError(f"invalid device {device!r}: use 'cpu' or 'cuda[:index]'") from None
+        raise UserValueError(f"invalid device {device!r}: use 'cpu' or 'cuda[:index]'") from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} requested but CUDA is not available on this machine")
+            raise UserValueError(f"device {device!r} requested but CUDA is not available on this machine")
         index = dev.index or 0
         if index >= torch.cuda.device_count():
-            raise ValueError(f"device {device!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
+            raise UserValueError(f"device {device!r} requested but only {torch.cuda.device_count()} CUDA "
+                                 f"device(s) exist")
     elif dev.type != "cpu":
-        raise ValueError(f"unsupported device {device!r}: use 'cpu' or 'cuda[:index]'")
+        raise UserValueError(f"unsupported device {device!r}: use 'cpu' or 'cuda[:index]'")
     return dev
 
 

@@ -60,9 +60,9 @@ def _rgb_to_gray(rgb: torch.Tensor) -> torch.Tensor:
         wr, wg, wb = GRAY_FIXED_POINT
         gray = (r * wr + g * wg + b * wb + (1 << (GRAY_SHIFT - 1))) >> GRAY_SHIFT
         return gray.to(torch.uint8)
-    wr, wg, wb = GRAY_WEIGHTS
+    fr, fg, fb = GRAY_WEIGHTS
     r, g, b = rgb.unbind(1)
-    return r * wr + g * wg + b * wb
+    return r * fr + g * fg + b * fb
 
 
 def frame_pair(prev, next, device=None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -17,7 +17,9 @@ from typing import Callable
 
 import numpy as np
 
-FlowFn = Callable[..., np.ndarray]
+# The type of a flow function (the module docstring): (prev, next) -> (N, 2, H, W) float32 flow. The one
+# definition; extraction, the batcher and the warped flow import it.
+FlowFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def make_flow_fn(algo: str, flow_params: dict, device: str = "cpu", compile: bool = False,
@@ -32,7 +34,9 @@ def make_flow_fn(algo: str, flow_params: dict, device: str = "cpu", compile: boo
 
     check_algorithm(algo)
     if engine != "auto" and algo != "tvl1":
-        raise ValueError(f"engine applies to tvl1 only, not {algo!r}")
+        from flowkit.errors import UserValueError
+
+        raise UserValueError(f"engine applies to tvl1 only, not {algo!r}")
     if algo == "tvl1" and device == "cpu" and not compile and engine != "triton":
         from flowkit.flow import native
         from flowkit.flow.native_solver import NativeTVL1

@@ -11,6 +11,8 @@ import os
 
 import numpy as np
 
+from flowkit.errors import UserFileNotFoundError, UserIsADirectoryError, UserOSError, UserValueError
+
 
 def read_gray_frame(path: str) -> np.ndarray:
     """An image file (PNG, JPEG, ... anything cv2.imread decodes) -> (H, W) uint8 gray. The size its
@@ -20,11 +22,11 @@ def read_gray_frame(path: str) -> np.ndarray:
     from flowkit.limits import check_image_file
 
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"no such image file: {path}")
+        raise UserFileNotFoundError(f"no such image file: {path}")
     check_image_file(path)
     image = cv2.imread(path, cv2.IMREAD_COLOR)
     if image is None:
-        raise ValueError(f"cannot decode {path} as an image")
+        raise UserValueError(f"cannot decode {path} as an image")
     return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
 
 
@@ -32,7 +34,7 @@ def read_frame_pair(prev_path: str, next_path: str) -> tuple[np.ndarray, np.ndar
     """Two image files -> two (H, W) uint8 gray frames of the same size (ValueError otherwise)."""
     prev, next = read_gray_frame(prev_path), read_gray_frame(next_path)
     if prev.shape != next.shape:
-        raise ValueError(
+        raise UserValueError(
             f"images differ in size: {prev_path} is {prev.shape[1]}x{prev.shape[0]}, "
             f"{next_path} is {next.shape[1]}x{next.shape[0]}"
         )
@@ -46,9 +48,9 @@ def prepare_output(path: str) -> None:
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as exc:
-        raise OSError(f"cannot create the folder for {path}: {exc.strerror or exc}") from None
+        raise UserOSError(f"cannot create the folder for {path}: {exc.strerror or exc}") from None
     if os.path.isdir(path):
-        raise IsADirectoryError(f"output {path} is a folder; give a file name")
+        raise UserIsADirectoryError(f"output {path} is a folder; give a file name")
 
 
 def save_flow_npy(path: str, flow) -> None:
@@ -74,4 +76,4 @@ def save_flow_png(path: str, flow, max_magnitude: float | None = None) -> None:
     except cv2.error:  # e.g. an extension no encoder handles
         written = False
     if not written:
-        raise OSError(f"cannot write image {path} (check the extension, e.g. .png)")
+        raise UserOSError(f"cannot write image {path} (check the extension, e.g. .png)")

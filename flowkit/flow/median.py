@@ -69,7 +69,7 @@ def selection_network(n_inputs: int, rank: int) -> tuple[tuple[str, int, int], .
             _, a, b = nodes[value - n_inputs]
             stack += [a, b]
     renumber = {i: i for i in range(n_inputs)}
-    program = []
+    program: list[tuple[str, int, int]] = []
     for value in sorted(needed):
         op, a, b = nodes[value - n_inputs]
         renumber[value] = n_inputs + len(program)

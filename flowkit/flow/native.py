@@ -1,14 +1,18 @@
-"""The fused CPU kernel of the TV-L1 inner iterations (tvl1_cpu.c), compiled on first use and cached.
+"""The fused CPU kernel of the TV-L1 inner iterations (tvl1_cpu.c), loaded with ctypes.
 
-Eager torch runs an iteration as ~20 separate passes over memory; the C kernel makes one, about 5x
-faster on CPU. It is built with the machine's C compiler (`$CC`, else `cc`, the compiler inductor
-also needs on CPU) in well under a second, once per machine: the library is kept in the cache folder
-(`$FLOWKIT_CACHE_DIR`, else `$XDG_CACHE_HOME/flowkit`, else `~/.cache/flowkit`) under a name that
-hashes the source, the flags, the compiler and the CPU's features, and loaded with ctypes (calls
-release the GIL, so threads run pairs in parallel). Without a compiler, or with `FLOWKIT_NATIVE=0`,
-`load()` returns None and the engine runs its torch iteration (same results up to rounding), with
-one warning saying why. Buffers are numpy arrays (or CPU torch tensors, read through numpy without a
-copy): this module does not import torch, so a CPU process can solve flow without paying its import.
+Eager torch runs an iteration as a score of separate passes over memory; the C kernel makes one, so
+the memory-bound iteration runs several times faster on CPU. The library is built when the package
+is installed (setup.py, flowkit.flow.native_build: portable, the instruction set chosen when it is
+loaded), so no machine needs a compiler to run it. When the installed library is missing (installed
+without a compiler, or a source checkout never built), it is compiled at run time with the machine's
+C compiler (`$CC`, else `cc`) for this CPU (-march=native), with one warning, and kept in the cache
+folder (`$FLOWKIT_CACHE_DIR`, else `$XDG_CACHE_HOME/flowkit`, else `~/.cache/flowkit`) under a name
+that hashes the source, the flags, the compiler and the CPU's features. Without either, or with
+`FLOWKIT_NATIVE=0`, `load()` returns None and the engine runs its torch iteration (same results up
+to rounding), with one warning saying why. `FLOWKIT_NATIVE=runtime` skips the installed library and
+builds for this CPU (to compare the two). Calls release the GIL, so threads run pairs in parallel.
+Buffers are numpy arrays (or CPU torch tensors, read through numpy without a copy): this module does
+not import torch, so a CPU process can solve flow without paying its import.
 """
 
 from __future__ import annotations
@@ -18,19 +22,18 @@ import functools
 import hashlib
 import os
 import platform
-import shutil
-import subprocess
 import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-SOURCE = Path(__file__).with_name("tvl1_cpu.c")
-# No FMA contraction: products are rounded as torch rounds them. -fno-math-errno lets sqrtf vectorize.
-FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-fopenmp-simd", "-shared", "-fPIC")
-COMPILE_TIMEOUT_S = 120
-ENV_SWITCH = "FLOWKIT_NATIVE"  # "0" turns the kernel off
+from flowkit.flow import native_build
+from flowkit.flow.native_build import SOURCE
+
+FLAGS = (*native_build.NATIVE_FLAGS, native_build.NO_DISPATCH)  # the run-time build's
+ENV_SWITCH = "FLOWKIT_NATIVE"  # "0" turns the kernel off; "runtime" builds it for this CPU, ignoring the installed one
+RUNTIME = "runtime"
 _FLOAT_P = ctypes.POINTER(ctypes.c_float)
 
 
@@ -67,27 +70,15 @@ def _library_name(compiler: str) -> str:
 
 
 def _build(compiler: str) -> Path:
-    """The compiled library, from the cache or compiled now (to a temporary name, then renamed, so
-    processes building at the same time never load a half-written file). OSError on failure."""
+    """The library compiled for this machine, from the cache or compiled now. OSError on failure."""
     folder = cache_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError:
         folder = Path(tempfile.mkdtemp(prefix="flowkit-native-"))  # private to this process
     target = folder / _library_name(compiler)
-    if target.is_file():
-        return target
-    scratch = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-    command = [compiler, *FLAGS, "-o", str(scratch), str(SOURCE)]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise OSError(f"{compiler} failed to run: {exc}") from None
-    if done.returncode != 0:
-        scratch.unlink(missing_ok=True)
-        detail = (done.stderr.strip().splitlines() or ["no message"])[0]
-        raise OSError(f"{compiler} could not build {SOURCE.name}: {detail}")
-    os.replace(scratch, target)
+    if not target.is_file():
+        native_build.compile_library(compiler, FLAGS, target)
     return target
 
 
@@ -160,24 +151,36 @@ def _ptr(a: np.ndarray):
 
 
 def _compiler() -> str | None:
-    name = os.environ.get("CC") or "cc"
-    return shutil.which(name)
+    return native_build.find_compiler()
 
 
 @functools.lru_cache(maxsize=1)
 def load() -> NativeKernel | None:
-    """The kernel, built or taken from the cache; None (with one warning) when it cannot be had."""
-    if os.environ.get(ENV_SWITCH, "1") == "0":
+    """The kernel: the installed library, else one built at run time (warned, cached), else None (warned)."""
+    switch = os.environ.get(ENV_SWITCH, "1")
+    if switch == "0":
         return None
+    if switch == RUNTIME:
+        installed, missing = None, f"{ENV_SWITCH}={RUNTIME} asks for a build at run time"
+    else:
+        installed, missing = native_build.installed_library()
+    if installed is not None:
+        return NativeKernel(installed)
     compiler = _compiler()
-    reason = None
     if compiler is None:
-        reason = f"no C compiler ({os.environ.get('CC') or 'cc'}) on PATH"
+        reason = f"{missing}; no C compiler ({os.environ.get('CC') or 'cc'}) on PATH"
     else:
         try:
-            return NativeKernel(_build(compiler))
+            kernel = NativeKernel(_build(compiler))
         except OSError as exc:
-            reason = str(exc)
+            reason = f"{missing}; {exc}"
+        else:
+            if switch != RUNTIME:
+                warnings.warn(f"flowkit: the fused CPU TV-L1 kernel was not built at install time ({missing}); "
+                              f"compiled it for this machine with {os.path.basename(compiler)}. Reinstall with a C "
+                              f"compiler (pip install .) to build it once for every machine.", RuntimeWarning,
+                              stacklevel=2)
+            return kernel
     warnings.warn(f"flowkit: the fused CPU TV-L1 kernel is unavailable ({reason}); using the slower torch "
                   f"iterations. Set {ENV_SWITCH}=0 to silence this.", RuntimeWarning, stacklevel=2)
     return None

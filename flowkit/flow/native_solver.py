@@ -71,7 +71,8 @@ class NativeTVL1:
         self.constants = dict(l_t=float(p.lambda_ * p.theta), theta=float(p.theta), taut=float(p.tau / p.theta))
         self.threads = threads
         self.iterations = None
-        self._pool, self._pool_size = None, 0
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_size = 0
         self._pool_lock = threading.Lock()
 
     def __call__(self, prev, next, initial_flow=None) -> np.ndarray:
@@ -117,15 +118,16 @@ class NativeTVL1:
                     self._pool.shutdown(wait=False)  # a smaller pool from an earlier call: its threads end now
                 self._pool = ThreadPoolExecutor(threads, thread_name_prefix="flowkit-tvl1")
                 self._pool_size = threads
+            assert self._pool is not None
             return self._pool
 
     def _solve_pair(self, i0: np.ndarray, i1: np.ndarray, initial_flow: np.ndarray | None):
         """One pair: (H, W) float32 images -> ((2, H, W) float32 flow, iterations run)."""
         p = self.params
-        sizes = pyramid_sizes(*i0.shape, p.nscales, p.scale_step)
+        sizes = pyramid_sizes(i0.shape[0], i0.shape[1], p.nscales, p.scale_step)
         levels = [(i0, i1)]
         for _ in sizes[1:]:
-            levels.append(tuple(_downscale(image, p.scale_step) for image in levels[-1]))
+            levels.append((_downscale(levels[-1][0], p.scale_step), _downscale(levels[-1][1], p.scale_step)))
         h, w = sizes[-1]
         u = np.zeros((1, self.channels, h, w), np.float32)
         if initial_flow is not None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from flowkit.errors import UserValueError
 from flowkit.flow.params import check_device, resolve_flow_params
 
 VIZ_GAP_PX = 8  # width of the empty (black) column between flow and warped flow in the picture
@@ -69,11 +70,11 @@ def flow_between_files(
     from flowkit.flow.io import prepare_output, read_frame_pair, save_flow_npy, save_flow_png
 
     if int(threads) != threads or threads < 1:
-        raise ValueError(f"--threads must be at least 1, got {threads}")
+        raise UserValueError(f"--threads must be at least 1, got {threads}")
     if compile and algo != "tvl1":  # the only torch engine
-        raise ValueError("--compile applies to --algo tvl1 only")
+        raise UserValueError("--compile applies to --algo tvl1 only")
     if warped_output and not warped:
-        raise ValueError("--warped-output needs --warped")
+        raise UserValueError("--warped-output needs --warped")
     for path in (output, viz, warped_output):
         if path:
             prepare_output(path)  # its folder is created before the computation: a bad path fails at once

@@ -11,6 +11,8 @@ import math
 import numbers
 from dataclasses import asdict, dataclass, fields
 
+from flowkit.errors import UserValueError
+
 ALGORITHMS = ("tvl1", "opencv-tvl1", "farneback")
 TVL1_ALGORITHMS = ("tvl1", "opencv-tvl1")  # the ones taking TVL1Params
 GPU_ALGORITHMS = ("tvl1",)  # the others run on the CPU only
@@ -55,35 +57,35 @@ class TVL1Params:
         for name in positive:
             value = getattr(self, name)
             if not _is_number(value) or not value > 0:
-                raise ValueError(f"TV-L1 parameter {_public(name)} must be a positive number, got {value!r}")
+                raise UserValueError(f"TV-L1 parameter {_public(name)} must be a positive number, got {value!r}")
         for name in ("nscales", "warps", "inner_iterations", "outer_iterations"):
             value = getattr(self, name)
             if not _is_int(value) or value < 1:
-                raise ValueError(f"TV-L1 parameter {name} must be an integer >= 1, got {value!r}")
+                raise UserValueError(f"TV-L1 parameter {name} must be an integer >= 1, got {value!r}")
         if not _is_number(self.epsilon) or self.epsilon < 0:
-            raise ValueError(f"TV-L1 parameter epsilon must be a number >= 0, got {self.epsilon!r}")
+            raise UserValueError(f"TV-L1 parameter epsilon must be a number >= 0, got {self.epsilon!r}")
         if not _is_number(self.scale_step) or not 0 < self.scale_step < 1:
-            raise ValueError(f"TV-L1 parameter scale_step must be in (0, 1), got {self.scale_step!r}")
+            raise UserValueError(f"TV-L1 parameter scale_step must be in (0, 1), got {self.scale_step!r}")
         if not _is_number(self.gamma) or self.gamma < 0:
-            raise ValueError(f"TV-L1 parameter gamma must be a number >= 0, got {self.gamma!r}")
+            raise UserValueError(f"TV-L1 parameter gamma must be a number >= 0, got {self.gamma!r}")
         if not _is_int(self.median_filtering) or self.median_filtering not in (0, 1, 3, 5):
-            raise ValueError(
+            raise UserValueError(
                 f"TV-L1 parameter median_filtering must be 0 or 1 (off), 3 or 5, got {self.median_filtering!r}"
             )
         if not isinstance(self.use_initial_flow, bool):
-            raise ValueError(f"TV-L1 parameter use_initial_flow must be a bool, got {self.use_initial_flow!r}")
+            raise UserValueError(f"TV-L1 parameter use_initial_flow must be a bool, got {self.use_initial_flow!r}")
 
     @classmethod
     def from_kwargs(cls, **kwargs) -> "TVL1Params":
-        """Build from keyword arguments, accepting `lambda` for `lambda_`; unknown names raise ValueError."""
+        """Build from keyword arguments, accepting `lambda` for `lambda_`; unknown names raise UserValueError."""
         if "lambda" in kwargs:
             if "lambda_" in kwargs:
-                raise ValueError("give either lambda or lambda_, not both")
+                raise UserValueError("give either lambda or lambda_, not both")
             kwargs["lambda_"] = kwargs.pop("lambda")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(kwargs) - known)
         if unknown:
-            raise ValueError(f"unknown TV-L1 parameter(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            raise UserValueError(f"unknown TV-L1 parameter(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         return cls(**kwargs)
 
     def as_dict(self) -> dict:
@@ -114,7 +116,7 @@ def _is_int(value) -> bool:
 def check_algorithm(algo: str) -> None:
     """ValueError unless `algo` is one of ALGORITHMS."""
     if algo not in ALGORITHMS:
-        raise ValueError(f"unknown flow algorithm {algo!r}; choose from {', '.join(ALGORITHMS)}")
+        raise UserValueError(f"unknown flow algorithm {algo!r}; choose from {', '.join(ALGORITHMS)}")
 
 
 def check_device(algo: str, device) -> None:
@@ -122,7 +124,7 @@ def check_device(algo: str, device) -> None:
     None for the default): only GPU_ALGORITHMS run off the CPU."""
     check_algorithm(algo)
     if device is not None and algo not in GPU_ALGORITHMS and str(device).split(":")[0] != "cpu":
-        raise ValueError(f"{algo} runs on the CPU only, got device {str(device)!r}; use the CPU, or tvl1 on a GPU")
+        raise UserValueError(f"{algo} runs on the CPU only, got device {str(device)!r}; use the CPU, or tvl1 on a GPU")
 
 
 def farneback_params(params: dict) -> dict:
@@ -132,7 +134,7 @@ def farneback_params(params: dict) -> dict:
         tvl1 = {f.name for f in fields(TVL1Params)} | {"lambda"}
         note = " (TV-L1 parameters do not apply to farneback)" if set(unknown) <= tvl1 else ""
         takes = ", ".join(FARNEBACK_DEFAULTS)
-        raise ValueError(f"farneback does not take {', '.join(unknown)}{note}; it takes {takes}")
+        raise UserValueError(f"farneback does not take {', '.join(unknown)}{note}; it takes {takes}")
     return {**FARNEBACK_DEFAULTS, **params}
 
 

@@ -3,8 +3,9 @@
  * tvl1_iterate_block: the same formula as flowkit.flow.engine.tvl1_iteration_ (thresholding, divergence, primal update,
  * forward gradient, dual update, OpenCV's border rules), written row by row so that each pixel's
  * state is read once and written once per iteration: the primal update of row y + 1 runs before the
- * dual update of row y, which needs the new flow of rows y and y + 1. Compiled on first use by
- * flowkit.flow.native (no FMA contraction, so every product is rounded as torch rounds it).
+ * dual update of row y, which needs the new flow of rows y and y + 1. Compiled when the package is
+ * installed, or at run time as a fallback, by flowkit.flow.native_build (no FMA contraction, so every
+ * product is rounded as torch rounds it).
  * tvl1_linearize: flowkit.flow.engine's _linearize (bicubic warp of I1 and its gradient, then the
  * data term's constants) with torch's grid_sample arithmetic, the three planes sampled together.
  *
@@ -19,6 +20,37 @@
 #define CUBIC_A -0.75f                       /* Keys' kernel, as OpenCV's INTER_CUBIC and torch's bicubic */
 
 typedef float v4 __attribute__((vector_size(16)));
+
+/* The installed library is built without -march, for every CPU of a cluster: on x86-64 each entry point
+ * is compiled once per instruction set, with everything it calls inlined into each copy (flatten), and
+ * the dynamic loader runs the copy the CPU supports best. A build for one machine (-march=native), or
+ * where cloning is unsupported, defines FLOWKIT_NO_DISPATCH. */
+#if defined(__x86_64__) && !defined(FLOWKIT_NO_DISPATCH)
+#define DISPATCH __attribute__((target_clones("avx512f", "avx2", "default"), flatten))
+#else
+#define DISPATCH
+#endif
+
+#ifndef FLOWKIT_SOURCE_SHA256
+#define FLOWKIT_SOURCE_SHA256 ""
+#endif
+
+/* The SHA-256 of the tvl1_cpu.c this library was built from ("" when not given): a library built from
+ * another version of this file is not loaded. */
+const char *tvl1_source_sha256(void) { return FLOWKIT_SOURCE_SHA256; }
+
+/* The instruction set the entry points run with here: the clone the loader picks, or "fixed" when the
+ * library was built for one target. */
+const char *tvl1_isa(void) {
+#if defined(__x86_64__) && !defined(FLOWKIT_NO_DISPATCH)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return "avx512f";
+    if (__builtin_cpu_supports("avx2")) return "avx2";
+    return "default";
+#else
+    return "fixed";
+#endif
+}
 
 /* Primal update of row y: u += theta * div(p) + clamp(rho * neg_inv_grad, -l_t, l_t) * g.
  * Returns the row's summed squared change of u. coef: scratch of w floats. */
@@ -115,7 +147,7 @@ static double iterate_pair(int c, int h, int w, float *u, float *px, float *py, 
 /* Up to `iterations` iterations of each pair i in [0, n) with active[i] != 0. A pair stops after the
  * first iteration whose summed squared change is <= scaled_epsilon, and then active[i] = 0.
  * iterations_done[i] is increased by the iterations pair i ran. Returns 0, or -1 when out of memory. */
-int tvl1_iterate_block(int n, int c, int h, int w, float *u, float *px, float *py, const float *g,
+DISPATCH int tvl1_iterate_block(int n, int c, int h, int w, float *u, float *px, float *py, const float *g,
                        const float *neg_inv_grad, const float *rho_c, float l_t, float theta, float taut,
                        double scaled_epsilon, int iterations, unsigned char *active, int *iterations_done) {
     float *coef = malloc(sizeof(float) * (size_t)w);
@@ -178,7 +210,7 @@ static inline v4 sample_bicubic(const v4 *planes, int h, int w, float fx, float 
 /* Linearize the data term of n pairs around u: g = (I1w_x, I1w_y[, gamma]), neg_inv_grad =
  * -1 / max(|grad I1w|^2, FLT_EPSILON), rho_c = I1w - I1w_x u_x - I1w_y u_y - I0, where I1w is I1
  * (and its gradient) sampled at p + u(p). Returns 0, or -1 when out of memory. */
-int tvl1_linearize(int n, int c, int h, int w, const float *i0, const float *planes, const float *u, float gamma,
+DISPATCH int tvl1_linearize(int n, int c, int h, int w, const float *i0, const float *planes, const float *u, float gamma,
                    float *g, float *neg_inv_grad, float *rho_c) {
     const size_t plane = (size_t)h * w, state = (size_t)c * plane;
     float *row = malloc(sizeof(float) * 3 * (size_t)w); /* sampled I1w, I1w_x, I1w_y of one row, planar */

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from flowkit.store import format as fmt
-from flowkit.store.names import check_name
+from flowkit.store.names import check_name, names_look_safe
 from flowkit.store.records import VideoRecord
 
 
@@ -88,12 +88,14 @@ def check_tables(videos: list[VideoRecord], classes: list[str], streams: dict[st
 
 def _check_videos(videos: list[VideoRecord], classes: list[str], report: TableReport) -> None:
     seen: set[str] = set()
+    names_safe = names_look_safe([video.name for video in videos])
     for video in videos:
         if video.name in seen:
             report.add("table", f"videos table: name {video.name!r} appears more than once")
         seen.add(video.name)
         try:
-            check_name(video.name)
+            if not names_safe:
+                check_name(video.name)
         except ValueError as exc:
             report.add("table", f"videos table: {exc}")
         if video.status not in (fmt.STATUS_OK, fmt.STATUS_FAILED):

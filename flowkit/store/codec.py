@@ -7,6 +7,7 @@ import struct
 
 import numpy as np
 
+from flowkit.errors import UserValueError
 from flowkit.limits import check_pixels
 from flowkit.store.format import CODECS, ZSTD_LEVEL, ZSTD_MAGIC
 
@@ -17,7 +18,7 @@ DEFAULT_JPEG_QUALITY = 95
 
 def _check_codec(codec: str) -> None:
     if codec not in CODECS:
-        raise ValueError(f"unknown codec {codec!r}; expected one of {', '.join(CODECS)}")
+        raise UserValueError(f"unknown codec {codec!r}; expected one of {', '.join(CODECS)}")
 
 
 def encode_image(image: np.ndarray, codec: str, quality: int = DEFAULT_JPEG_QUALITY) -> np.ndarray:
@@ -50,7 +51,7 @@ def decode_image(buffer: np.ndarray, color: bool) -> np.ndarray:
 
     buffer = np.frombuffer(buffer, dtype=np.uint8)
     if buffer.size == 0:
-        raise ValueError("an empty record")
+        raise UserValueError("an empty record")
     if buffer[:2].tobytes() == ZSTD_MAGIC:
         return _decode_zstd(buffer, color)
     flag = cv2.IMREAD_COLOR if color else cv2.IMREAD_GRAYSCALE
@@ -58,9 +59,9 @@ def decode_image(buffer: np.ndarray, color: bool) -> np.ndarray:
         image = cv2.imdecode(buffer, flag)
     except cv2.error as exc:  # e.g. a header declaring more pixels than OPENCV_IO_MAX_IMAGE_PIXELS
         reason = next((line for line in str(exc).splitlines() if "error:" in line), str(exc)).strip()
-        raise ValueError(f"does not decode as an image: {reason}") from None
+        raise UserValueError(f"does not decode as an image: {reason}") from None
     if image is None:
-        raise ValueError("does not decode as an image")
+        raise UserValueError("does not decode as an image")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if color else image
 
 
@@ -69,14 +70,14 @@ def _decode_zstd(buffer: np.ndarray, color: bool) -> np.ndarray:
     import zstandard
 
     try:
-        _, height, width = _ZSTD_HEADER.unpack_from(buffer)
+        _, height, width = _ZSTD_HEADER.unpack_from(buffer.data)
     except struct.error:
-        raise ValueError("a zstd record shorter than its header") from None
+        raise UserValueError("a zstd record shorter than its header") from None
     check_pixels(width, height, "a zstd record")
     try:
         payload = buffer[_ZSTD_HEADER.size :].tobytes()
         raw = zstandard.ZstdDecompressor().decompress(payload, max_output_size=height * width)
         plane = np.frombuffer(raw, np.uint8).reshape(height, width)
     except (zstandard.ZstdError, ValueError):
-        raise ValueError("zstd data does not decompress to its declared size") from None
+        raise UserValueError("zstd data does not decompress to its declared size") from None
     return cv2.cvtColor(plane, cv2.COLOR_GRAY2RGB) if color else plane

@@ -19,7 +19,7 @@ def encode_streams(
     bound: float = DEFAULT_BOUND,
     quality: int = DEFAULT_JPEG_QUALITY,
 ) -> dict[str, list[np.ndarray]]:
-    """Encode the streams named in `codecs` ({stream: 'jpeg'|'png'}).
+    """Encode the streams named in `codecs` ({stream: 'jpeg'|'png'|'zstd'}; flowkit.store.format.CODECS).
 
     rgb: (T, H, W, 3) uint8 RGB. flow, warp: (T-1, 2, H, W) float flow in pixels (x then y) or
     already-quantized uint8 of that shape. Returns {stream: list of 1-D uint8 encoded records}.

@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import os
 
+from flowkit.errors import UserValueError
+
 
 def verify_hint(path: str | os.PathLike) -> str:
     """The advice every damage message ends with."""
     return f"`flowkit verify {path}` lists every problem"
 
 
-class DamagedStoreError(ValueError):
+class DamagedStoreError(UserValueError):
     """The store's tables (videos table, offsets, splits) are inconsistent: readers refuse it."""
+
+    problems: list[str]
 
     @classmethod
     def from_problems(cls, path: str | os.PathLike, problems: list[str]) -> "DamagedStoreError":
@@ -24,7 +28,7 @@ class DamagedStoreError(ValueError):
         return error
 
 
-class DamagedRecordError(ValueError):
+class DamagedRecordError(UserValueError):
     """One stored record is damaged: its checksum differs or it does not decode."""
 
     @classmethod

@@ -1,7 +1,10 @@
 """Names and constants of the flowkit HDF5 store layout (documented in docs/store-format.md)."""
 
 FORMAT_NAME = "flowkit-store"
-FORMAT_VERSION = 1
+# Version 2 added each video's stored frame size (the `width` and `height` columns): videos of one
+# store may differ in size (--short-side / --long-side keep each video's aspect). Version-1 stores
+# still read: their videos take the store's `size` attribute (0 x 0, unknown, without one).
+FORMAT_VERSION = 2
 
 RGB = "rgb"
 FLOW_X, FLOW_Y = "flow_x", "flow_y"
@@ -11,11 +14,12 @@ ALL_STREAMS = (RGB, FLOW_X, FLOW_Y, WARP_X, WARP_Y)
 FLOW_STREAMS = (FLOW_X, FLOW_Y, WARP_X, WARP_Y)
 
 # zstd: a raw uint8 plane compressed with Zstandard behind a 6-byte header (b"ZS", height, width as
-# little-endian uint16). Lossless like PNG, but decodes ~20x faster than PNG and ~2x faster than
-# JPEG (0.03 ms for a 340x256 flow plane here), so lossless flow loads faster than JPEG rawframes.
+# little-endian uint16). Lossless like PNG, and decoding is one zstd decompression, much cheaper than
+# PNG's inflate and unfiltering or JPEG's IDCT, so lossless flow loads faster than JPEG rawframes
+# (docs/performance.md, loader throughput).
 CODECS = ("jpeg", "png", "zstd")
 ZSTD_MAGIC = b"ZS"
-ZSTD_LEVEL = 6  # level 6 is within 2 % of level 9's size at half its encoding time
+ZSTD_LEVEL = 6  # past level 6 files shrink little while encoding slows down
 DEFAULT_CODEC = {RGB: "jpeg", FLOW_X: "zstd", FLOW_Y: "zstd", WARP_X: "zstd", WARP_Y: "zstd"}
 
 STATUS_OK = "ok"
@@ -37,7 +41,7 @@ RECORD_CRC = "crc32"
 PARTS_SUFFIX = ".parts"
 
 VIDEO_STR_COLUMNS = ("name", "path", "sha256", "status", "error")
-VIDEO_INT_COLUMNS = ("label", "num_frames", "orig_width", "orig_height", "warp_fallbacks")
+VIDEO_INT_COLUMNS = ("label", "num_frames", "orig_width", "orig_height", "width", "height", "warp_fallbacks")
 VIDEO_INT64_COLUMNS = ("rgb_start", "flow_start")
 VIDEO_FLOAT_COLUMNS = ("fps",)
 

@@ -14,12 +14,14 @@ from typing import Sequence
 
 import numpy as np
 
+from flowkit.errors import UserFileNotFoundError, UserKeyError, UserOSError, UserValueError
 from flowkit.quantize import DEFAULT_BOUND
 from flowkit.store import format as fmt
 from flowkit.store.checks import StreamTable, check_tables, column_problems
 from flowkit.store.codec import decode_image
 from flowkit.store.errors import DamagedRecordError, DamagedStoreError
-from flowkit.store.records import VideoRecord
+from flowkit.store.shards import LAYOUT_ATTR, LAYOUT_SHARDED
+from flowkit.store.records import records_from_columns
 from flowkit.store.source import FrameSource
 
 
@@ -48,7 +50,39 @@ def _interrupted_run_hint(path: Path) -> str:
             "command again to resume it")
 
 
-class FlowStore(FrameSource):
+def load_tables(store: StoreBase, file) -> None:
+    """Set store.attrs, bound, streams, classes, videos, _index (name -> position) and splits from an open
+    store (or sharded store index) file. DamagedStoreError when the videos table's columns do not fit."""
+    store.attrs = {k: _decode_attr(v) for k, v in file.attrs.items()}
+    store.bound = float(store.attrs.get("bound", DEFAULT_BOUND))  # the flow quantization bound in pixels
+    store.streams = {name: _decode_attr(group.attrs["codec"]) for name, group in file["streams"].items()}
+    store.classes = [_decode_attr(c) for c in file["classes"][()]]
+    table = file["videos"]
+    columns = {name: table[name][()] for name in table}
+    broken = column_problems({name: len(values) for name, values in columns.items()})
+    if broken:
+        raise DamagedStoreError.from_problems(store.path, broken)
+    store.videos = records_from_columns(columns)  # columns it does not know (an index's `shard`) are left
+    store._index = {record.name: i for i, record in enumerate(store.videos)}
+    store.splits = {int(k): v[()] for k, v in file["splits"].items()}
+
+
+class StoreBase(FrameSource):
+    """What the two store readers share (FlowStore, one file; flowkit.store.sharded.ShardedStore, an
+    index and its shards): attrs (dict of store-wide attributes) and lookups by name."""
+
+    attrs: dict
+    _index: dict[str, int]
+
+    def index_of(self, name: str) -> int:
+        """Position of the video called `name` in `videos`."""
+        try:
+            return self._index[name]
+        except KeyError:
+            raise UserKeyError(f"no video named {name!r} in {self.path}") from None
+
+
+class FlowStore(StoreBase):
     """Read-only view of a store file.
 
     Attributes after opening: attrs (dict of store-wide attributes), streams ({name: codec}),
@@ -62,16 +96,22 @@ class FlowStore(FrameSource):
     def __init__(self, path: str | os.PathLike, check: bool = True):
         self.path = Path(path)
         if not self.path.is_file():
-            raise FileNotFoundError(f"no store at {self.path}{_interrupted_run_hint(self.path)}")
+            raise UserFileNotFoundError(f"no store at {self.path}{_interrupted_run_hint(self.path)}")
         self._file = None
-        self._pid = None
-        self._data = {}
-        file = self._handle()
+        self._pid: int | None = None
+        self._data: dict = {}
+        try:
+            file = self._handle()
+        except OSError as exc:  # h5py: not an HDF5 file, truncated, unreadable
+            raise UserOSError(f"{self.path} cannot be opened as a flowkit store: {exc}") from None
         if file.attrs.get("format") != fmt.FORMAT_NAME:
-            raise ValueError(f"{self.path} is not a flowkit store (no format attribute {fmt.FORMAT_NAME!r})")
+            raise UserValueError(f"{self.path} is not a flowkit store (no format attribute {fmt.FORMAT_NAME!r})")
+        if _decode_attr(file.attrs.get(LAYOUT_ATTR)) == LAYOUT_SHARDED:
+            raise UserValueError(f"{self.path} is the index of a sharded store: open it with flowkit.store.open_store")
         version = int(file.attrs.get("format_version", 0))
         if version > fmt.FORMAT_VERSION:
-            raise ValueError(f"{self.path} has store format {version}; this flowkit reads up to {fmt.FORMAT_VERSION}")
+            raise UserValueError(f"{self.path} has store format {version}; this flowkit reads up to "
+                                 f"{fmt.FORMAT_VERSION}")
         try:
             self._load(file)
         except KeyError as exc:  # a group or dataset is missing: h5py's message names it
@@ -83,21 +123,9 @@ class FlowStore(FrameSource):
             raise DamagedStoreError.from_problems(self.path, self.table_report.messages)
 
     def _load(self, file) -> None:
-        self.attrs = {k: _decode_attr(v) for k, v in file.attrs.items()}
-        self.streams = {name: _decode_attr(group.attrs["codec"]) for name, group in file["streams"].items()}
-        self.classes = [_decode_attr(c) for c in file["classes"][()]]
-        table = file["videos"]
-        columns = {name: table[name][()] for name in table}
-        broken = column_problems({name: len(values) for name, values in columns.items()})
-        if broken:
-            raise DamagedStoreError.from_problems(self.path, broken)
-        count = len(columns["name"])
-        self.videos = [
-            VideoRecord.from_dict({name: _decode_attr(values[i]) for name, values in columns.items()})
-            for i in range(count)
-        ]
-        self._index = {record.name: i for i, record in enumerate(self.videos)}
-        self.splits = {int(k): v[()] for k, v in file["splits"].items()}
+        load_tables(self, file)
+        if "width" not in file["videos"]:  # format 1: one size for the store, when it recorded one
+            self._fill_sizes(self.attrs.get("size"))
         # Offsets (8 bytes a record) and checksums (4) stay in memory: a frame read is one h5 read.
         self._tables = {}
         for name in self.streams:
@@ -106,6 +134,14 @@ class FlowStore(FrameSource):
             self._tables[name] = StreamTable(group["offsets"][()], int(group["data"].shape[0]), crc32)
         self._offsets = {name: table.offsets for name, table in self._tables.items()}
         self._crc32 = {name: table.crc32 for name, table in self._tables.items()}
+
+    def _fill_sizes(self, size) -> None:
+        """Give a format-1 store's ok videos the store-wide `size` ([width, height]) as their own."""
+        if not (isinstance(size, list) and len(size) == 2):
+            return
+        for record in self.videos:
+            if record.status == fmt.STATUS_OK:
+                record.width, record.height = int(size[0]), int(size[1])
 
     def _handle(self):
         import h5py
@@ -117,8 +153,8 @@ class FlowStore(FrameSource):
         return self._file
 
     def _stream_data(self, stream: str):
-        # h5py resolves a path on every file[...] lookup (~0.2 ms); a loader reads thousands of
-        # spans a second, so keep each stream's data dataset open with the handle.
+        # h5py resolves a path on every file[...] lookup, which is slow next to reading a span; a loader
+        # reads thousands of spans a second, so keep each stream's data dataset open with the handle.
         file = self._handle()
         if stream not in self._data:
             self._data[stream] = file[f"streams/{stream}/data"]
@@ -143,21 +179,10 @@ class FlowStore(FrameSource):
     def __exit__(self, *exc) -> None:
         self.close()
 
-    @property
-    def bound(self) -> float:
-        """The flow quantization bound in pixels."""
-        return float(self.attrs.get("bound", DEFAULT_BOUND))
-
-    def index_of(self, name: str) -> int:
-        """Position of the video called `name` in `videos`."""
-        try:
-            return self._index[name]
-        except KeyError:
-            raise KeyError(f"no video named {name!r} in {self.path}") from None
-
     def _no_split_hint(self) -> str:
         return (f"; add labels and splits with `flowkit set-labels {self.path} --labels LABELS` (a UCF101 folder, "
-                "an HMDB51 split folder or an mmaction2 list file), no need to extract again")
+                "an HMDB51 split folder, Kinetics CSVs, an SSv2 folder or an mmaction2 list file), "
+                "no need to extract again")
 
     def has_record_checksums(self, stream: str) -> bool:
         """Whether `stream` stores a CRC-32 per record (stores written before them do not)."""

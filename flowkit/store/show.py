@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from flowkit.errors import UserKeyError, UserOSError, UserValueError, create_output_folder
 from flowkit.store import format as fmt
-from flowkit.store.reader import FlowStore
+from flowkit.store.opening import Store, open_store
 
 # Panels narrower than this are enlarged (nearest neighbour) so titles fit and pixels are visible.
 MIN_PANEL_WIDTH = 320
@@ -17,7 +18,7 @@ TITLE_HEIGHT = 28
 GAP = 8
 
 
-def find_video(store: FlowStore, video: str | int) -> int:
+def find_video(store: Store, video: str | int) -> int:
     """Index of a video given by name, or by its position in the table (an int or digits)."""
     if isinstance(video, int):
         index = video
@@ -29,11 +30,11 @@ def find_video(store: FlowStore, video: str | int) -> int:
                 raise
         index = int(video)
     if not 0 <= index < len(store.videos):
-        raise KeyError(f"video index {index} out of range: {store.path} has {len(store.videos)} videos")
+        raise UserKeyError(f"video index {index} out of range: {store.path} has {len(store.videos)} videos")
     return index
 
 
-def show_panels(store: FlowStore, video: int, frame: int | None = None) -> tuple[list[tuple[str, np.ndarray]], int]:
+def show_panels(store: Store, video: int, frame: int | None = None) -> tuple[list[tuple[str, np.ndarray]], int]:
     """The panels for frame `frame` (default: the middle) of video index `video`: a list of
     (title, (H, W, 3) uint8 RGB image) with the RGB frame, the flow frame -> frame + 1 and the
     warped flow, for the streams the store has; flow and warped flow share one colour scale (the
@@ -42,13 +43,13 @@ def show_panels(store: FlowStore, video: int, frame: int | None = None) -> tuple
 
     record = store.videos[video]
     if record.status != fmt.STATUS_OK:
-        raise ValueError(f"video {record.name!r} failed at extraction ({record.error}); it has no frames")
+        raise UserValueError(f"video {record.name!r} failed at extraction ({record.error}); it has no frames")
     has_flow = fmt.FLOW_X in store.streams
     last = record.num_frames - (2 if has_flow else 1)
     if frame is None:
         frame = max(min(record.num_frames // 2, last), 0)
     if not 0 <= frame <= last:
-        raise ValueError(
+        raise UserValueError(
             f"frame {frame} out of range: video {record.name!r} has {record.num_frames} frames"
             + (f" and flow for frames 0..{last}" if has_flow else "")
         )
@@ -91,11 +92,11 @@ def render_show(
     Returns the output path. KeyError for an unknown video, ValueError for a bad frame."""
     import cv2
 
-    with FlowStore(store_path) as store:
+    with open_store(store_path) as store:
         panels, _ = show_panels(store, find_video(store, video), frame)
     image = compose(panels)
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    create_output_folder(output.parent)
     if not cv2.imwrite(str(output), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"could not write {output} (use a .png name)")
+        raise UserOSError(f"could not write {output} (use a .png name)")
     return output

@@ -9,6 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
+from flowkit.errors import UserValueError
 from flowkit.quantize import dequantize_flow
 from flowkit.store import format as fmt
 from flowkit.store.records import VideoRecord
@@ -39,7 +40,7 @@ class FrameSource(ABC):
 
     def _check_stream(self, stream: str) -> None:
         if stream not in self.streams:
-            raise ValueError(f"{self.path} has no stream {stream!r}; it has {', '.join(self.streams) or 'none'}")
+            raise UserValueError(f"{self.path} has no stream {stream!r}; it has {', '.join(self.streams) or 'none'}")
 
     def _record_indices(self, stream: str, video: int, indices: Sequence[int]) -> list[int]:
         """`indices` as ints, checked against the records `video` has in `stream` (IndexError)."""
@@ -72,10 +73,10 @@ class FrameSource(ABC):
     def split_videos(self, split: int, subset: str) -> list[int]:
         """Indices of the ok videos in `subset` ('train' or 'test') of split `split`."""
         if subset not in ("train", "test"):
-            raise ValueError(f"subset must be 'train' or 'test', got {subset!r}")
+            raise UserValueError(f"subset must be 'train' or 'test', got {subset!r}")
         if split not in self.splits:
             have = ", ".join(map(str, sorted(self.splits))) or "none"
-            raise ValueError(f"{self.path} has no split {split} (splits stored: {have}){self._no_split_hint()}")
+            raise UserValueError(f"{self.path} has no split {split} (splits stored: {have}){self._no_split_hint()}")
         code = fmt.SPLIT_TRAIN if subset == "train" else fmt.SPLIT_TEST
         membership = self.splits[split]
         return [i for i, r in enumerate(self.videos) if membership[i] == code and r.status == fmt.STATUS_OK]

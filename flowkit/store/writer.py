@@ -36,6 +36,40 @@ def write_classes_and_splits(file, classes: Sequence[str], names: Sequence[str],
         group.create_dataset(str(int(number)), data=codes)
 
 
+def write_attrs(file, attrs: Mapping) -> None:
+    """Set store-wide attributes on an open file; dicts, lists and tuples as JSON strings."""
+    for key, value in attrs.items():
+        file.attrs[key] = json.dumps(value) if isinstance(value, (dict, list, tuple)) else value
+
+
+def write_videos_table(file, records: Sequence[VideoRecord], fixed_strings: bool = False):
+    """Write `/videos/<column>` of an open store (or index) file, one row per record, with the
+    dtypes of docs/store-format.md. fixed_strings: string columns as fixed-length UTF-8 byte
+    strings (a sharded store's index: they read many times faster than variable-length ones).
+    Returns the `videos` group (callers may add columns)."""
+    import h5py
+
+    str_dtype = h5py.string_dtype()
+    table = file.create_group("videos")
+    columns = {name: [getattr(r, name) for r in records] for name in VideoRecord.__dataclass_fields__}
+    for name in fmt.VIDEO_STR_COLUMNS:
+        if fixed_strings:
+            table.create_dataset(name, data=np.array([v.encode() for v in columns[name]], dtype=np.bytes_))
+            continue
+        table.create_dataset(name, data=np.array(columns[name], dtype=object), dtype=str_dtype)
+    for name in fmt.VIDEO_INT_COLUMNS:
+        table.create_dataset(name, data=np.array(columns[name], dtype=np.int32))
+    for name in fmt.VIDEO_INT64_COLUMNS:
+        table.create_dataset(name, data=np.array(columns[name], dtype=np.int64))
+    for name in fmt.VIDEO_FLOAT_COLUMNS:
+        table.create_dataset(name, data=np.array(columns[name], dtype=np.float32))
+    return table
+
+
+# Encoded bytes a writer holds before writing them to the file.
+WRITE_BUFFER_BYTES = 8 * 2**20
+
+
 def _partial_path(path: Path) -> Path:
     return path.with_name(path.name + ".partial")
 
@@ -65,15 +99,20 @@ class StoreWriter:
         self._streams = dict(streams)
         self._records: list[VideoRecord] = []
         self._names: set[str] = set()
-        self._totals = {s: 0 for s in self._streams}  # records written per stream
+        self._totals = {s: 0 for s in self._streams}  # records added per stream (pending ones included)
         self._bytes = {s: 0 for s in self._streams}
+        # Records wait here until WRITE_BUFFER_BYTES of them are pending: a store of many tiny videos
+        # then costs a few HDF5 calls per buffer instead of several per video.
+        self._pending: dict[str, list[np.ndarray]] = {s: [] for s in self._streams}
+        self._pending_bytes = 0
+        self._written = {s: 0 for s in self._streams}  # records in the file
+        self._written_bytes = {s: 0 for s in self._streams}
         self._hashes = {s: hashlib.sha256() for s in self._streams}  # of each stream's data bytes
         self._classes: list[str] = []
-        self._splits: dict[int, np.ndarray] = {}
+        self._splits: dict[int, dict[str, int]] = {}
         self._file.attrs["format"] = fmt.FORMAT_NAME
         self._file.attrs["format_version"] = fmt.FORMAT_VERSION
-        for key, value in (attrs or {}).items():
-            self._file.attrs[key] = json.dumps(value) if isinstance(value, (dict, list, tuple)) else value
+        write_attrs(self._file, attrs or {})
         for stream, codec in self._streams.items():
             group = self._file.create_group(f"streams/{stream}")
             group.attrs["codec"] = codec
@@ -87,6 +126,16 @@ class StoreWriter:
     @property
     def streams(self) -> dict[str, str]:
         return dict(self._streams)
+
+    @property
+    def totals(self) -> dict[str, int]:
+        """Records written so far per stream."""
+        return dict(self._totals)
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        """Bytes of data written so far per stream."""
+        return dict(self._bytes)
 
     def add_video(self, record: VideoRecord, encoded: Mapping[str, Sequence[np.ndarray | bytes]]) -> VideoRecord:
         """Append one video. encoded: {stream: list of encoded records (1-D uint8 arrays or bytes)},
@@ -118,21 +167,35 @@ class StoreWriter:
         if not items:
             return
         buffers = [_as_bytes_array(item) for item in items]
-        sizes = np.fromiter((b.size for b in buffers), np.int64, len(buffers))
-        group = self._file[f"streams/{stream}"]
-        data, offsets, crc32 = group["data"], group["offsets"], group[fmt.RECORD_CRC]
-        start = self._bytes[stream]
-        joined = np.concatenate(buffers)
-        data.resize((start + int(sizes.sum()),))
-        data[start:] = joined
-        self._hashes[stream].update(joined.tobytes())
-        count = self._totals[stream]
-        offsets.resize((count + 1 + len(buffers),))
-        offsets[count + 1 :] = start + np.cumsum(sizes)
-        crc32.resize((count + len(buffers),))
-        crc32[count:] = np.fromiter((zlib.crc32(b) for b in buffers), np.uint32, len(buffers))
-        self._bytes[stream] = start + int(sizes.sum())
-        self._totals[stream] = count + len(buffers)
+        size = sum(b.size for b in buffers)
+        self._pending[stream].extend(buffers)
+        self._pending_bytes += size
+        self._bytes[stream] += size
+        self._totals[stream] += len(buffers)
+        if self._pending_bytes >= WRITE_BUFFER_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Write the pending records of every stream to the file, in the order they were added."""
+        for stream, buffers in self._pending.items():
+            if not buffers:
+                continue
+            sizes = np.fromiter((b.size for b in buffers), np.int64, len(buffers))
+            group = self._file[f"streams/{stream}"]
+            data, offsets, crc32 = group["data"], group["offsets"], group[fmt.RECORD_CRC]
+            start, count = self._written_bytes[stream], self._written[stream]
+            joined = np.concatenate(buffers)
+            data.resize((start + joined.size,))
+            data[start:] = joined
+            self._hashes[stream].update(joined.tobytes())
+            offsets.resize((count + 1 + len(buffers),))
+            offsets[count + 1 :] = start + np.cumsum(sizes)
+            crc32.resize((count + len(buffers),))
+            crc32[count:] = np.fromiter((zlib.crc32(b.data) for b in buffers), np.uint32, len(buffers))
+            self._written_bytes[stream] = start + joined.size
+            self._written[stream] = count + len(buffers)
+            buffers.clear()
+        self._pending_bytes = 0
 
     def set_classes(self, names: Sequence[str]) -> None:
         """Class names, indexed by VideoRecord.label."""
@@ -145,19 +208,8 @@ class StoreWriter:
 
     def close(self) -> Path:
         """Write the tables, close and publish the file under its final name. Returns the path."""
-        import h5py
-
-        str_dtype = h5py.string_dtype()
-        table = self._file.create_group("videos")
-        columns = {name: [getattr(r, name) for r in self._records] for name in VideoRecord.__dataclass_fields__}
-        for name in fmt.VIDEO_STR_COLUMNS:
-            table.create_dataset(name, data=np.array(columns[name], dtype=object), dtype=str_dtype)
-        for name in fmt.VIDEO_INT_COLUMNS:
-            table.create_dataset(name, data=np.array(columns[name], dtype=np.int32))
-        for name in fmt.VIDEO_INT64_COLUMNS:
-            table.create_dataset(name, data=np.array(columns[name], dtype=np.int64))
-        for name in fmt.VIDEO_FLOAT_COLUMNS:
-            table.create_dataset(name, data=np.array(columns[name], dtype=np.float32))
+        self._flush()
+        write_videos_table(self._file, self._records)
         for stream in self._streams:
             group = self._file[f"streams/{stream}"]
             group.attrs["data_sha256"] = self._hashes[stream].hexdigest()

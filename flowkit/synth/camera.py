@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from flowkit.errors import UserValueError
 from flowkit.synth.affine import affine, compose
 from flowkit.synth.motion import REFERENCE_SIDE
 
@@ -22,7 +23,7 @@ SHAKE_CORRELATION = 0.5  # AR(1) coefficient of the jitter from frame to frame
 def check_camera_motion(camera_motion: str) -> None:
     """ValueError unless camera_motion is one of CAMERA_MOTIONS."""
     if camera_motion not in CAMERA_MOTIONS:
-        raise ValueError(f"unknown camera motion {camera_motion!r}; choose from {', '.join(CAMERA_MOTIONS)}")
+        raise UserValueError(f"unknown camera motion {camera_motion!r}; choose from {', '.join(CAMERA_MOTIONS)}")
 
 
 def camera_path(camera_motion: str, frames: int, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from flowkit.errors import UserOSError, UserValueError, create_output_folder
 from flowkit.sizes import TSN_SIZE, check_size
 from flowkit.synth.camera import check_camera_motion
 from flowkit.synth.kinds import KIND_MOTIONS, KIND_RENDER, KINDS, kind_motion_name, kind_motion_pairs
@@ -54,17 +55,18 @@ def family_classes(family: str, count: int) -> list[SynthClass]:
     count, 4 .. 6). ValueError for other families or counts."""
     if family == "motion":
         if int(count) != count or not 1 <= count <= len(MOTIONS):
-            raise ValueError(f"classes must be between 1 and {len(MOTIONS)} (one per distinct motion), got {count!r}")
+            raise UserValueError(f"classes must be between 1 and {len(MOTIONS)} (one per distinct "
+                                 f"motion), got {count!r}")
         return [SynthClass(name, name) for name in MOTIONS[: int(count)]]
     if family == "order":
         if int(count) != count or count % 2 or not 2 <= count <= len(ORDER_CLASSES):
-            raise ValueError(f"the order family takes an even number of classes (pairs) from 2 to "
+            raise UserValueError(f"the order family takes an even number of classes (pairs) from 2 to "
                              f"{len(ORDER_CLASSES)}, got {count!r}")
         return [SynthClass(name, None) for name in ORDER_CLASSES[: int(count)]]
     if family == "kind-motion":
         return [SynthClass(kind_motion_name(kind, motion), motion, kind, dict(KIND_RENDER))
                 for kind, motion in kind_motion_pairs(count, KIND_MOTIONS)]
-    raise ValueError(f"unknown class family {family!r}; choose from {', '.join(FAMILIES)}")
+    raise UserValueError(f"unknown class family {family!r}; choose from {', '.join(FAMILIES)}")
 
 
 @dataclass(frozen=True)
@@ -134,20 +136,20 @@ def make_dataset(
     started = time.perf_counter()
     specs = family_classes(family, classes)
     if family == "order" and camera_motion != "none":
-        raise ValueError(f"the order family takes no camera motion, got {camera_motion!r}")
+        raise UserValueError(f"the order family takes no camera motion, got {camera_motion!r}")
     if int(videos_per_class) != videos_per_class or videos_per_class < 2:
-        raise ValueError(
+        raise UserValueError(
             f"videos_per_class must be an integer >= 2 (train and test need one each), got {videos_per_class!r}"
         )
     if int(frames) != frames or frames < 2:
-        raise ValueError(f"frames must be an integer >= 2 (flow needs a pair), got {frames!r}")
+        raise UserValueError(f"frames must be an integer >= 2 (flow needs a pair), got {frames!r}")
     if int(seed) != seed or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        raise UserValueError(f"seed must be a non-negative integer, got {seed!r}")
     check_camera_motion(camera_motion)
     width, height = check_size(size, minimum=MIN_SIDE)
     if width % 2 or height % 2:
         # OpenCV's mp4v and MJPG writers silently crop odd sizes to even ones.
-        raise ValueError(f"video size must have an even width and height, got {width}x{height}")
+        raise UserValueError(f"video size must have an even width and height, got {width}x{height}")
     classes, videos_per_class, frames, seed = int(classes), int(videos_per_class), int(frames), int(seed)
 
     out_dir = Path(out_dir)
@@ -209,7 +211,7 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float = FPS, fourcc: 
     height, width = frames.shape[1:3]
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), float(fps), (width, height))
     if not writer.isOpened():
-        raise OSError(f"OpenCV cannot write {fourcc} video to {path}")
+        raise UserOSError(f"OpenCV cannot write {fourcc} video to {path}")
     try:
         for frame in frames:
             writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
@@ -219,10 +221,10 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float = FPS, fourcc: 
 
 def _prepare_out_dir(out_dir: Path, videos_dir: Path, overwrite: bool) -> None:
     if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"output exists and is not a folder: {out_dir}")
+        raise UserValueError(f"output exists and is not a folder: {out_dir}")
     if out_dir.exists() and any(out_dir.iterdir()):
         if not overwrite:
-            raise ValueError(
+            raise UserValueError(
                 f"output folder is not empty: {out_dir} (overwrite=True / --overwrite replaces a dataset there)"
             )
         # Only what make_dataset writes is removed; stale videos would otherwise be picked up by
@@ -231,7 +233,7 @@ def _prepare_out_dir(out_dir: Path, videos_dir: Path, overwrite: bool) -> None:
             shutil.rmtree(videos_dir)
         for name in LIST_FILES:
             (out_dir / name).unlink(missing_ok=True)
-    videos_dir.mkdir(parents=True, exist_ok=True)
+    create_output_folder(videos_dir)
 
 
 def _choose_container(out_dir: Path, size: tuple[int, int]) -> tuple[str, str, list[str]]:
@@ -252,7 +254,7 @@ def _choose_container(out_dir: Path, size: tuple[int, int]) -> tuple[str, str, l
             pass
         finally:
             probe_path.unlink(missing_ok=True)
-    raise OSError("this OpenCV can neither write mp4v (.mp4) nor MJPG (.avi) videos")
+    raise UserOSError("this OpenCV can neither write mp4v (.mp4) nor MJPG (.avi) videos")
 
 
 def _write_lists(info: DatasetInfo) -> None:

@@ -20,6 +20,7 @@ import math
 
 import numpy as np
 
+from flowkit.errors import UserValueError
 from flowkit.color import brightness
 from flowkit.synth.names import choice_index
 
@@ -51,7 +52,7 @@ def kind_motion_pairs(count: int, motions: tuple[str, ...]) -> list[tuple[int, s
     otherwise (with fewer than 2 kinds the cycle would not cross kinds with motions)."""
     largest = 2 * min(len(KINDS), len(motions))
     if int(count) != count or count % 2 or not 4 <= count <= largest:
-        raise ValueError(f"the kind-motion family has an even number of classes from 4 to {largest}, got {count!r}")
+        raise UserValueError(f"the kind-motion family has an even number of classes from 4 to {largest}, got {count!r}")
     kinds = int(count) // 2
     return [(kind, motions[(kind + step) % kinds]) for kind in range(kinds) for step in (0, 1)]
 
@@ -80,8 +81,8 @@ def colour_by_kind(texture: np.ndarray, kind: int, tint: tuple[float, float, flo
     gray = brightness(texture) / 255.0
     lo, hi = OBJECT_GRAY_RANGE
     luma = lo + (hi - lo) * gray
-    hue = math.radians(KIND_HUE_DEG[kind] + HUE_SPREAD_DEG * hue_offset)
-    hue = hue + math.radians(HUE_VARIATION_DEG) * np.sin(2 * np.pi * gray + phase)
+    base_hue = math.radians(KIND_HUE_DEG[kind] + HUE_SPREAD_DEG * hue_offset)
+    hue = base_hue + math.radians(HUE_VARIATION_DEG) * np.sin(2 * np.pi * gray + phase)
     chroma = OBJECT_CHROMA[0] + (OBJECT_CHROMA[1] - OBJECT_CHROMA[0]) * chroma_draw
     return _add_chroma(luma, chroma * np.cos(hue), chroma * np.sin(hue))
 

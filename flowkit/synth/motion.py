@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from flowkit.errors import UserValueError
 from flowkit.synth.names import choice_index
 
 # One class per motion, named UCF101-style (CamelCase; used for folders and file names).
@@ -99,7 +100,7 @@ def object_motion(motion: str, params: MotionParams, dt: float) -> tuple[float, 
             0.0,
             0.0,
         )
-    raise ValueError(f"unknown motion {motion!r}; choose from {', '.join(MOTIONS)}")
+    raise UserValueError(f"unknown motion {motion!r}; choose from {', '.join(MOTIONS)}")
 
 
 def motion_name(motion_class: str | int) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from flowkit.errors import UserValueError
 from flowkit.sizes import TSN_SIZE, check_size
 from flowkit.synth.names import choice_index
 from flowkit.synth.shapes import random_shape_mask
@@ -66,7 +67,7 @@ def render_order_video(
     name = order_class_name(order_class)
     width, height = check_size(size, minimum=MIN_SIDE)
     if int(frames) != frames or frames < 1:
-        raise ValueError(f"frames must be an integer >= 1, got {frames!r}")
+        raise UserValueError(f"frames must be an integer >= 1, got {frames!r}")
     frames = int(frames)
     index = ORDER_CLASSES.index(name)
     forward = _render_forward(ORDER_CLASSES[index - index % 2], frames, width, height, np.random.default_rng(rng))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from flowkit.errors import UserValueError
 from flowkit.sizes import TSN_SIZE, check_size
 from flowkit.synth.affine import affine, bounds, compose, invert
 from flowkit.synth.camera import camera_path, check_camera_motion
@@ -58,7 +59,7 @@ def render_video(
     motion = motion_name(motion_class)
     width, height = check_size(size, minimum=MIN_SIDE)
     if int(frames) != frames or frames < 1:
-        raise ValueError(f"frames must be an integer >= 1, got {frames!r}")
+        raise UserValueError(f"frames must be an integer >= 1, got {frames!r}")
     check_camera_motion(camera_motion)
     kind = None if kind is None else kind_index(kind)
     rng = np.random.default_rng(rng)

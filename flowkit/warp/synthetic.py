@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -14,7 +15,7 @@ import numpy as np
 from flowkit.synth.textures import noise_texture
 
 # Camera steps of the ground-truth scenes (keyword arguments of camera_homography).
-CAMERA_MOTIONS = {
+CAMERA_MOTIONS: dict[str, dict[str, Any]] = {
     "pan": dict(pan=(3.0, -2.0)),
     "zoom": dict(zoom=1.04),
     "rotation": dict(rotation_deg=2.0),
@@ -101,7 +102,7 @@ def render_pair(
         texture = noise_texture(h, w, seed + 1)
         ones = np.ones((h, w), np.float32)
         for frame, offset in ((prev, np.zeros(2)), (next_, shift)):
-            place = np.float64([[1, 0, x + offset[0]], [0, 1, y + offset[1]]])
+            place = np.array([[1, 0, x + offset[0]], [0, 1, y + offset[1]]], np.float64)
             patch = cv2.warpAffine(texture, place, (width, height), flags=cv2.INTER_LINEAR)
             alpha = cv2.warpAffine(ones, place, (width, height), flags=cv2.INTER_LINEAR)
             frame *= 1.0 - alpha

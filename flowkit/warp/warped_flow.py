@@ -18,20 +18,17 @@ return tensors (the torch engine's), on any device.
 
 from __future__ import annotations
 
-import os
 import threading
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
 from flowkit.color import GRAY_WEIGHTS, rgb_to_gray
-from flowkit.flow.functions import host_array
+from flowkit.cpus import available_cpus
+from flowkit.flow.functions import FlowFn, host_array
 from flowkit.warp.homography import HomographyParams, fit_pair, pair_features
 from flowkit.warp.warping import warp_by_homography
-
-FlowFn = Callable  # (prev, next frame batches) -> (N, 2, H, W) float32 flow, numpy or tensor
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -42,7 +39,7 @@ def default_executor() -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="flowkit-warp")
+            _pool = ThreadPoolExecutor(max_workers=available_cpus(), thread_name_prefix="flowkit-warp")
         return _pool
 
 

@@ -15,10 +15,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from flowkit.errors import UserValueError
 from flowkit.store.errors import DamagedRecordError
 from tsn.choices import DECODE_MODES
 from tsn.data import transforms as T
-from tsn.data.device_decode import EncodedClip
+from tsn.data.device_decode import EncodedClip, encode_clip_records
 from tsn.data.loader import SkippedClip
 from tsn.data.modalities import get_modality
 from tsn.data.presets import TestCrops, TrainCrops
@@ -27,9 +28,9 @@ from tsn.data.sampling import contiguous_runs, sample_indices
 
 def _open(store):
     if isinstance(store, (str, os.PathLike)):
-        from flowkit.store import FlowStore
+        from flowkit.store import open_store
 
-        return FlowStore(store)
+        return open_store(store)
     return store
 
 
@@ -53,8 +54,8 @@ class TSNDataset(Dataset):
     clip float32 (crops * segments, C, input_size, input_size), crop-major
     (clip.view(crops, segments, C, s, s)), C = modality channels (rgb 3, rgbdiff 15, flow/warp
     10), label int (-1 when unknown). With decode='device' the item is an EncodedClip for
-    tsn.data.device_decode.decode_batch (JPEG streams only; PNG streams fall back to 'cpu' with
-    a warning, see `decode_note`).
+    tsn.data.device_decode.decode_batch (JPEG streams only; zstd and PNG streams, zstd being the
+    default for flow, fall back to 'cpu' with a warning, see `decode_note`).
 
     Videos without a single record of the modality's stream (a 1-frame video has no flow) are
     left out and listed in `skipped`. `names` and `labels` give the kept videos in item order.
@@ -85,21 +86,21 @@ class TSNDataset(Dataset):
         if not isinstance(self.preset, (TrainCrops, TestCrops)):
             raise TypeError(f"preset must be a TrainCrops or TestCrops, got {type(preset).__name__}")
         if self.segments < 1:
-            raise ValueError(f"segments must be >= 1, got {segments}")
+            raise UserValueError(f"segments must be >= 1, got {segments}")
         if decode not in DECODE_MODES:
-            raise ValueError(f"decode must be one of {', '.join(DECODE_MODES)}, got {decode!r}")
+            raise UserValueError(f"decode must be one of {', '.join(DECODE_MODES)}, got {decode!r}")
         missing = [s for s in self.modality.streams if s not in self.store.streams]
         if missing:
             have = ", ".join(self.store.streams) or "none"
-            raise ValueError(f"{self.store.path} has no stream {', '.join(missing)} needed by modality {modality!r}; "
-                             f"it has {have}")
+            raise UserValueError(f"{self.store.path} has no stream {', '.join(missing)} needed by "
+                                 f"modality {modality!r}; it has {have}")
         self.decode, self.decode_note = decode, ""
         if decode == "device":
-            png = [s for s in self.modality.streams if self.store.streams[s] != "jpeg"]
-            if png:
+            not_jpeg = [s for s in self.modality.streams if self.store.streams[s] != "jpeg"]
+            if not_jpeg:
                 self.decode = "cpu"
                 self.decode_note = (
-                    f"streams {', '.join(png)} are not JPEG ({self.store.streams[png[0]]}); "
+                    f"streams {', '.join(not_jpeg)} are not JPEG ({self.store.streams[not_jpeg[0]]}); "
                     "decoding them in the loader workers on the CPU instead of on the device"
                 )
                 warnings.warn(self.decode_note, stacklevel=2)
@@ -108,7 +109,8 @@ class TSNDataset(Dataset):
         self.video_ids = [v for v in candidates if self.store.num_records(v, stream) > 0]
         self.skipped = [self.store.videos[v].name for v in candidates if self.store.num_records(v, stream) == 0]
         if not self.video_ids:
-            raise ValueError(f"split {self.split} of {self.store.path} has no {subset} videos with {modality} records")
+            raise UserValueError(f"split {self.split} of {self.store.path} has no {subset} videos with "
+                                 f"{modality} records")
         self.names = [self.store.videos[v].name for v in self.video_ids]
         self.labels = [int(self.store.videos[v].label) for v in self.video_ids]
         self.bound = float(self.store.bound)
@@ -183,7 +185,7 @@ class TSNDataset(Dataset):
             # Crop the unique records, then expand repeats (short videos) by `order`; flow x
             # and y stay separate planes until they are small.
             cropped = [T.crop_records(p, box, s) for p in planes]
-            if m.is_flow:
+            if m.flow_x_channel is not None:  # m.is_flow
                 if box.flip:
                     T.negate_quantized(cropped[m.flow_x_channel])
                 records = torch.from_numpy(np.stack(cropped, axis=1))  # (U, 2, s, s)
@@ -200,10 +202,13 @@ class TSNDataset(Dataset):
                    for s in self.modality.streams}
         image_w, image_h = _jpeg_size(records[self.modality.streams[0]][0])
         boxes = self.boxes(image_w, image_h)
+        data, lengths, streams = encode_clip_records(records)
         return EncodedClip(
-            records={s: [torch.from_numpy(np.ascontiguousarray(b)) for b in bufs] for s, bufs in records.items()},
-            order=torch.from_numpy(order.astype(np.int64)),
-            boxes=torch.tensor([b.as_tuple() for b in boxes], dtype=torch.int64),
+            data=data,
+            lengths=lengths,
+            streams=streams,
+            order=order.astype(np.int64),
+            boxes=np.array([b.as_tuple() for b in boxes], dtype=np.int64).reshape(-1, 5),
             label=self.labels[index],
             modality=self.modality.name,
             segments=self.segments,

@@ -5,32 +5,48 @@ EncodedClip (the JPEG records it sampled plus the crop boxes), collate_encoded g
 and decode_batch decodes every JPEG of the batch in one call on the device, then crops,
 resizes, flips and normalizes there. The result equals the CPU path's up to JPEG decoder and
 resize rounding (a fraction of a uint8 level). Only JPEG streams can be decoded this way; the
-dataset falls back to worker (CPU) decode for PNG streams (flowkit's default for flow).
+dataset falls back to worker (CPU) decode for streams of other codecs (zstd, flowkit's default for
+flow, and PNG).
+
+A clip crosses from a loader worker to the main process as one tensor whatever its length: each
+tensor that crosses holds a shared-memory file descriptor until it is freed, and one per JPEG record
+(about 30 per flow clip, times batch, prefetch and workers) passes the usual limit of 1,024 open files.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from tsn.data.modalities import get_modality
 from tsn.data.presets import TestCrops, TrainCrops
 from tsn.data.transforms import CropBox
+
+if TYPE_CHECKING:  # torch is imported where batches are decoded
+    import torch
 
 
 @dataclass
 class EncodedClip:
     """One video's sampled records, still encoded.
 
-    records: {stream: list of U 1-D uint8 torch tensors (JPEG files)}, the unique records read.
-    order: (segments * L,) int64 tensor, position in the U records of each snippet record
-    (segment-major). boxes: (crops, 5) int64 tensor of CropBox.as_tuple() rows, drawn by the
-    dataset's `preset` in the worker; decode_batch resizes them to preset.input_size. label: int.
-    modality, segments, bound: the rest of what decode_batch needs to finish the clip.
+    data: 1-D uint8 torch tensor, the U unique records read of every stream (JPEG files), stream
+    after stream in `streams` order, concatenated: the one tensor of the clip. lengths: (streams, U)
+    int64 numpy, each record's bytes (clip_records splits data by them). order: (segments * L,)
+    int64 numpy, position in the U records of each snippet record (segment-major). boxes: (crops, 5)
+    int64 numpy of CropBox.as_tuple() rows, drawn by the dataset's `preset` in the worker;
+    decode_batch resizes them to preset.input_size. label: int. modality, segments, bound: the rest
+    of what decode_batch needs to finish the clip. (numpy arrays are pickled with the clip; only
+    tensors travel through shared memory.)
     """
 
-    records: dict
-    order: object
-    boxes: object
+    data: torch.Tensor
+    lengths: np.ndarray
+    streams: tuple[str, ...]
+    order: np.ndarray
+    boxes: np.ndarray
     label: int
     modality: str
     segments: int
@@ -38,12 +54,32 @@ class EncodedClip:
     bound: float
 
 
+def encode_clip_records(records: dict) -> tuple:
+    """{stream: list of U 1-D uint8 numpy records} -> (data 1-D uint8 tensor, lengths (streams, U)
+    int64 numpy, streams tuple): EncodedClip's form."""
+    import torch
+
+    streams = tuple(records)
+    lengths = np.array([[len(b) for b in records[s]] for s in streams], dtype=np.int64).reshape(len(streams), -1)
+    data = np.concatenate([np.asarray(b, dtype=np.uint8).reshape(-1) for s in streams for b in records[s]])
+    return torch.from_numpy(data), lengths, streams
+
+
+def clip_records(clip: EncodedClip) -> dict:
+    """{stream: list of U 1-D uint8 tensors (views of clip.data)}: the clip's records split again."""
+    import torch
+
+    pieces = torch.split(clip.data, clip.lengths.reshape(-1).tolist())
+    count = clip.lengths.shape[1]
+    return {s: list(pieces[k * count : (k + 1) * count]) for k, s in enumerate(clip.streams)}
+
+
 @dataclass
 class EncodedBatch:
     """A batch of EncodedClip (a list) plus labels, (B,) int64 tensor."""
 
     clips: list
-    labels: object
+    labels: torch.Tensor
 
     def pin_memory(self) -> "EncodedBatch":
         # Record tensors are small and decoded on the device; pinning them buys nothing.
@@ -93,20 +129,21 @@ def decode_batch(batch: EncodedBatch, device) -> tuple:
     clips = batch.clips
     if not clips:
         raise ValueError("empty batch")
-    streams = list(clips[0].records)
+    streams = clips[0].streams
+    records = [clip_records(clip) for clip in clips]
     decoded = {}
     for stream in streams:
-        buffers = [buf for clip in clips for buf in clip.records[stream]]
+        buffers = [buf for clip in records for buf in clip[stream]]
         decoded[stream] = _decode_stream(buffers, stream, device)
     outputs, position = [], 0
     for clip in clips:
         modality = get_modality(clip.modality)
-        count = len(clip.records[streams[0]])
+        count = clip.lengths.shape[1]
         # (U, c, H, W): rgb's 3 channels, or flow x and y stacked as 2 channels.
         planes = [torch.stack(decoded[s][position : position + count]) for s in streams]
         frames = torch.cat(planes, dim=1)
         position += count
-        order = clip.order.to(frames.device)
+        order = torch.from_numpy(clip.order).to(frames.device)
         crops = []
         for row in clip.boxes.tolist():
             box = CropBox(row[0], row[1], row[2], row[3], bool(row[4]))

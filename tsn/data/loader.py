@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import random
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,7 +35,7 @@ class SkippingBatch:
     """A batch of a dataset that skips damaged clips: `batch`, what the collate function made of
     the clips that loaded (None when none did), and `skipped`, the SkippedClip of the others."""
 
-    batch: object
+    batch: Any
     skipped: list
 
     def pin_memory(self) -> "SkippingBatch":
@@ -165,7 +166,7 @@ def build_loader(
     generator = torch.Generator().manual_seed(seed)
     if workers == 0 and base is not None:
         base.reseed(seed)
-    extra = {}
+    extra: dict[str, Any] = {}
     if workers > 0:
         extra = {"persistent_workers": True, "worker_init_fn": seed_worker}
         if prefetch_factor is not None:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flowkit.errors import UserValueError
 from flowkit.quantize import dequantize_flow
 from flowkit.store import format as fmt
 
@@ -121,7 +122,7 @@ def get_modality(name: str) -> Modality:
     try:
         return MODALITIES[name]
     except KeyError:
-        raise ValueError(f"unknown modality {name!r}; expected one of {', '.join(MODALITIES)}") from None
+        raise UserValueError(f"unknown modality {name!r}; expected one of {', '.join(MODALITIES)}") from None
 
 
 def input_channels(name: str) -> int:

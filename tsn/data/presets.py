@@ -17,6 +17,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from flowkit.errors import UserValueError
 from tsn.choices import CROP_POSITIONS, TEST_CROPS
 from tsn.data import transforms as T
 
@@ -25,7 +26,7 @@ DEFAULT_INPUT_SIZE = 224  # pixels, the crop side of BN-Inception and ResNets
 
 def _check_size(input_size: int) -> None:
     if int(input_size) < 1:
-        raise ValueError(f"input size must be at least 1 pixel, got {input_size}")
+        raise UserValueError(f"input size must be at least 1 pixel, got {input_size}")
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,9 @@ class TrainCrops:
     def __post_init__(self):
         _check_size(self.input_size)
         if not self.scales or min(self.scales) <= 0:
-            raise ValueError(f"scales must be positive fractions of the short side, got {self.scales}")
+            raise UserValueError(f"scales must be positive fractions of the short side, got {self.scales}")
         if self.max_distort < 0:
-            raise ValueError(f"max_distort must be >= 0, got {self.max_distort}")
+            raise UserValueError(f"max_distort must be >= 0, got {self.max_distort}")
         object.__setattr__(self, "scales", tuple(float(s) for s in self.scales))
 
     def boxes(self, image_w: int, image_h: int, rng: np.random.Generator) -> list[T.CropBox]:
@@ -79,7 +80,7 @@ class TestCrops:
     def __post_init__(self):
         _check_size(self.input_size)
         if self.crops not in TEST_CROPS:
-            raise ValueError(f"crops must be one of {', '.join(map(str, TEST_CROPS))}, got {self.crops}")
+            raise UserValueError(f"crops must be one of {', '.join(map(str, TEST_CROPS))}, got {self.crops}")
 
     def boxes(self, image_w: int, image_h: int, rng: np.random.Generator | None = None) -> list[T.CropBox]:
         """The `crops` CropBoxes for frames of image_w x image_h pixels (rng unused)."""
@@ -97,6 +98,6 @@ def train_crops(modality: str, input_size: int = DEFAULT_INPUT_SIZE, flip: bool 
     recipe = get_recipe(modality)
     positions = recipe.crop_positions if crop_positions is None else int(crop_positions)
     if positions not in CROP_POSITIONS:
-        raise ValueError(f"crop positions must be one of {', '.join(map(str, CROP_POSITIONS))}, got {positions}")
+        raise UserValueError(f"crop positions must be one of {', '.join(map(str, CROP_POSITIONS))}, got {positions}")
     # more_fix_crop: tsn-pytorch's 13 positions, the larger of CROP_POSITIONS
     return TrainCrops(input_size, scales=recipe.scales, more_fix_crop=positions == max(CROP_POSITIONS), flip=flip)

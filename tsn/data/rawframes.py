@@ -17,6 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
+from flowkit.errors import UserOSError
 from flowkit.quantize import DEFAULT_BOUND
 from flowkit.rawframes import frame_file
 from flowkit.store import format as fmt
@@ -92,7 +93,7 @@ class RawFramesSource(FrameSource):
             else:
                 image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
             if image is None:
-                raise OSError(f"cannot read {path}")
+                raise UserOSError(f"cannot read {path}")
             frames.append(image)
         if not frames:
             raise IndexError("no frames requested")

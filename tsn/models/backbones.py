@@ -22,6 +22,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from flowkit.errors import UserValueError
+
 
 class Backbone(nn.Module):
     """A feature extractor: forward (N, C, H, W) -> (N, feature_dim)."""
@@ -104,5 +106,5 @@ def build_backbone(name: str) -> Backbone:
     """Backbone `name` with 3 input channels and random weights (tsn.models.pretrained loads
     weight files into it). Raises ValueError for an unknown name."""
     if name not in BACKBONES:
-        raise ValueError(f"unknown architecture {name!r}; choose from {', '.join(BACKBONES)}")
+        raise UserValueError(f"unknown architecture {name!r}; choose from {', '.join(BACKBONES)}")
     return BACKBONES[name].build()

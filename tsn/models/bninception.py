@@ -23,6 +23,7 @@ input (ImageNet mean/std normalized) instead.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import torch
 from torch import nn
@@ -75,7 +76,7 @@ class InceptionBlock(nn.Module):
         self.out_channels = c1x1 + c3x3 + cdouble + (pool_proj if pool_proj else in_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        units = self._modules
+        units = dict(self.named_children())
         outputs = []
         if "1x1" in units:
             outputs.append(units["1x1"](x))
@@ -87,7 +88,7 @@ class InceptionBlock(nn.Module):
 
 
 # (name, c1x1, c3x3_reduce, c3x3, cdouble_reduce, cdouble, pool, pool_proj, stride) from the prototxt.
-BLOCKS = (
+BLOCKS: tuple[tuple[Any, ...], ...] = (
     ("inception_3a", 64, 64, 64, 64, 96, "avg", 32, 1),
     ("inception_3b", 64, 64, 96, 64, 96, "avg", 64, 1),
     ("inception_3c", 0, 128, 160, 64, 96, "max", 0, 2),
@@ -129,7 +130,7 @@ class BNInception(nn.Module):
         x = self.pool1_3x3_s2(self.conv1_7x7_s2(x))
         x = self.pool2_3x3_s2(self.conv2_3x3(self.conv2_3x3_reduce(x)))
         for name, *_ in BLOCKS:
-            x = self._modules[name](x)
+            x = self.get_submodule(name)(x)
         return torch.flatten(self.global_pool(x), 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -177,5 +178,6 @@ def fold_caffe_input_convention(model: BNInception, mean=None, std=None) -> None
     scale = 255.0 * torch.tensor(std, dtype=rgb_weight.dtype)
     caffe_mean_rgb = torch.tensor(CAFFE_MEAN_BGR[::-1], dtype=rgb_weight.dtype)
     offset = 255.0 * torch.tensor(mean, dtype=rgb_weight.dtype) - caffe_mean_rgb
+    assert conv.bias is not None  # ConvBNReLU's convolution has one
     conv.bias.add_((rgb_weight.sum(dim=(2, 3)) * offset).sum(dim=1))
     conv.weight.copy_(rgb_weight * scale.view(1, 3, 1, 1))

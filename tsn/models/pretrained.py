@@ -36,11 +36,16 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
+from flowkit.errors import UserFileNotFoundError, UserOSError, UserValueError
 from tsn.models.weights import load_torch_file
+
+if TYPE_CHECKING:  # backbones imports this module
+    from tsn.models.backbones import Backbone
 
 CACHE_SUBDIR = "checkpoints"
 IMAGENET = "imagenet"
@@ -97,7 +102,8 @@ def _torchvision_weights(torchvision_name: str, name: str):
         return family[member]
     except KeyError:
         choices = ", ".join([IMAGENET] + [w.name for w in family])
-        raise ValueError(f"--pretrained {name!r}: not a file, nor weights of {torchvision_name} ({choices})") from None
+        raise UserValueError(f"--pretrained {name!r}: not a file, nor weights of {torchvision_name} "
+                             f"({choices})") from None
 
 
 def _download(url: str, target: Path, check_hash: bool) -> None:
@@ -111,7 +117,7 @@ def _download(url: str, target: Path, check_hash: bool) -> None:
         torch.hub.download_url_to_file(url, str(target), hash_prefix, progress=True)
     except Exception as exc:  # URLError, HTTPError, timeouts, hash mismatch: all mean "place it by hand"
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:100]
-        raise OSError(f"cannot download {url} ({reason}); place that file at {target}") from None
+        raise UserOSError(f"cannot download {url} ({reason}); place that file at {target}") from None
 
 
 def resolve_pretrained(spec: str | os.PathLike, arch: str) -> Path:
@@ -127,7 +133,7 @@ def resolve_pretrained(spec: str | os.PathLike, arch: str) -> Path:
     looks_like_path = os.sep in text or text.endswith((".pth", ".pt", ".tar", ".ckpt"))
     spec_arch = BACKBONES.get(arch)
     if looks_like_path or spec_arch is None:
-        raise FileNotFoundError(f"no pretrained weights file at {spec}")
+        raise UserFileNotFoundError(f"no pretrained weights file at {spec}")
     cache = hub_checkpoint_dir()
     if spec_arch.torchvision_name:
         weights = _torchvision_weights(spec_arch.torchvision_name, text)
@@ -140,9 +146,9 @@ def resolve_pretrained(spec: str | os.PathLike, arch: str) -> Path:
             if (cache / name).is_file():
                 return cache / name
         names = " or ".join(f"{name} ({origin})" for name, origin in BNINCEPTION_FILES.items())
-        raise FileNotFoundError(
+        raise UserFileNotFoundError(
             f"no BN-Inception ImageNet weights in {cache}: place {names} there, or pass the file's path")
-    raise ValueError(f"--pretrained {text!r}: no such file, and {arch} has no weights by that name")
+    raise UserValueError(f"--pretrained {text!r}: no such file, and {arch} has no weights by that name")
 
 
 def _read_state(path: Path) -> dict[str, torch.Tensor]:
@@ -154,7 +160,7 @@ def _read_state(path: Path) -> dict[str, torch.Tensor]:
             state = state[key]
             break
     if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{path}: expected a state dict of tensors, got {type(state).__name__}")
+        raise UserValueError(f"{path}: expected a state dict of tensors, got {type(state).__name__}")
     return {str(k).removeprefix("module."): v for k, v in state.items()}
 
 
@@ -174,7 +180,7 @@ def _bninception_form(state: dict[str, torch.Tensor], source: str) -> Pretrained
         try:
             name = caffe_key_to_module_key(key)
         except KeyError as exc:
-            raise ValueError(f"{source}: {exc.args[0]}") from None
+            raise UserValueError(f"{source}: {exc.args[0]}") from None
         if value.ndim == 2 and value.shape[0] == 1 and ".bn." in name:
             value, squeezed = value.reshape(-1), squeezed + 1  # Caffe's (1, C) BN blobs
         backbone[name] = value
@@ -266,17 +272,17 @@ def check_and_load(body: nn.Module, weights: PretrainedWeights) -> int:
     if missing or unexpected:
         parts = [f"{len(missing)} backbone tensors missing ({_some(missing)})"] if missing else []
         parts += [f"{len(unexpected)} unexpected ({_some(unexpected)})"] if unexpected else []
-        raise ValueError(f"{weights.source} ({weights.form}): {'; '.join(parts)}; refusing a partial load")
+        raise UserValueError(f"{weights.source} ({weights.form}): {'; '.join(parts)}; refusing a partial load")
     wrong = [k for k, v in weights.backbone.items() if tuple(v.shape) != tuple(own[k].shape)]
     if wrong:
         key, more = wrong[0], f" ({len(wrong)} such tensors)" if len(wrong) > 1 else ""
-        raise ValueError(f"{weights.source} ({weights.form}): tensor {key} has shape "
+        raise UserValueError(f"{weights.source} ({weights.form}): tensor {key} has shape "
                          f"{tuple(weights.backbone[key].shape)}, the model expects {tuple(own[key].shape)}{more}")
     body.load_state_dict(weights.backbone, strict=False)
     return len(weights.backbone)
 
 
-def load_backbone_weights(backbone: nn.Module, weights: PretrainedWeights, in_channels: int,
+def load_backbone_weights(backbone: Backbone, weights: PretrainedWeights, in_channels: int,
                           caffe_input_map: tuple[float, float] | None = None) -> int:
     """Load `weights` into backbone.body (built with 3 input channels) for a net of `in_channels`
     inputs, in the order the conventions need. RGB weights are loaded; for a 3-channel net a
@@ -286,7 +292,7 @@ def load_backbone_weights(backbone: nn.Module, weights: PretrainedWeights, in_ch
     (tsn.data.modalities.Modality.caffe_input_map). Weights whose first conv already takes
     in_channels (an mmaction2 or flowkit flow model) are loaded after reshaping conv1. Returns the
     tensors copied; ValueError when they do not fit."""
-    from tsn.models.bninception import fold_caffe_input_convention
+    from tsn.models.bninception import BNInception, fold_caffe_input_convention
     from tsn.models.tsn import cross_modality_init
 
     body = backbone.body
@@ -294,17 +300,18 @@ def load_backbone_weights(backbone: nn.Module, weights: PretrainedWeights, in_ch
     kernel = weights.backbone.get(key)
     file_channels = kernel.shape[1] if kernel is not None and kernel.ndim == 4 else 3
     if file_channels not in (3, in_channels):
-        raise ValueError(f"{weights.source}: first convolution {key} takes {file_channels} input channels; "
+        raise UserValueError(f"{weights.source}: first convolution {key} takes {file_channels} input channels; "
                          f"this model needs 3 (RGB weights, cross-modality init) or {in_channels}")
     if file_channels != 3:
         if weights.caffe_input:
-            raise ValueError(
+            raise UserValueError(
                 f"{weights.source}: Caffe-convention weights with {file_channels} input channels are not supported")
         cross_modality_init(backbone, in_channels)
         return check_and_load(body, weights)
     copied = check_and_load(body, weights)
     if in_channels == 3:
         if weights.caffe_input:
+            assert isinstance(body, BNInception)  # the only backbone of Caffe-convention files
             fold_caffe_input_convention(body)
             weights.notes.append("Caffe BGR 0..255 input folded into conv1")
         return copied
@@ -312,10 +319,11 @@ def load_backbone_weights(backbone: nn.Module, weights: PretrainedWeights, in_ch
     weights.notes.append(f"conv1 averaged over RGB for {in_channels} input channels")
     if weights.caffe_input:
         if caffe_input_map is None:
-            raise ValueError(f"{weights.source}: Caffe-convention weights need the input map of the "
+            raise UserValueError(f"{weights.source}: Caffe-convention weights need the input map of the "
                              f"{in_channels}-channel net's modality")
         scale, offset = caffe_input_map
         with torch.no_grad():  # w * (scale x + offset) + b = (scale w) * x + (b + offset * sum w), away from the border
+            assert conv.bias is not None  # a Caffe-convention conv1 has one
             conv.bias.add_(offset * conv.weight.sum(dim=(1, 2, 3)))
             conv.weight.mul_(scale)
         weights.notes[-1] += f", Caffe input x_caffe = {scale:g} x {offset:+g} folded in"

@@ -23,6 +23,7 @@ import os
 import torch
 from torch import nn
 
+from flowkit.errors import UserValueError
 from tsn.choices import CONSENSUS_TYPES, LEARNED_FLOW, MODALITIES, TEMPORAL_MODALITIES
 from tsn.models.backbones import build_backbone
 from tsn.models.consensus import SegmentConsensus
@@ -51,12 +52,14 @@ def cross_modality_init(module: nn.Module, in_channels: int) -> nn.Conv2d:
     old kernels averaged over their input channels and replicated: new weight[:, c] = mean_k
     old weight[:, k] for every c. Bias, stride, padding are kept. Returns the new layer."""
     name, old = first_conv(module)
-    new = nn.Conv2d(in_channels, old.out_channels, old.kernel_size, old.stride, old.padding,
-                    old.dilation, old.groups, bias=old.bias is not None, padding_mode=old.padding_mode)
+    # (torch types the layer's sizes as tuple[int, ...] and the constructor's as pairs)
+    new = nn.Conv2d(in_channels, old.out_channels, old.kernel_size, old.stride, old.padding,  # type: ignore[arg-type]
+                    old.dilation, old.groups, bias=old.bias is not None,  # type: ignore[arg-type]
+                    padding_mode=old.padding_mode)
     with torch.no_grad():
         mean = old.weight.mean(dim=1, keepdim=True)
         new.weight.copy_(mean.expand(-1, in_channels, -1, -1))
-        if old.bias is not None:
+        if old.bias is not None and new.bias is not None:
             new.bias.copy_(old.bias)
     parent_name, _, attr = name.rpartition(".")
     setattr(module.get_submodule(parent_name) if parent_name else module, attr, new)
@@ -81,15 +84,15 @@ class TSN(nn.Module):
                  pretrained: str | os.PathLike | None = None, flow: dict | None = None):
         super().__init__()
         if modality not in MODALITIES:
-            raise ValueError(f"unknown modality {modality!r}; choose from {', '.join(MODALITIES)}")
+            raise UserValueError(f"unknown modality {modality!r}; choose from {', '.join(MODALITIES)}")
         if num_classes < 1:
-            raise ValueError(f"num_classes must be positive, got {num_classes}")
+            raise UserValueError(f"num_classes must be positive, got {num_classes}")
         self.modality = modality
         self.in_channels = in_channels
         self.arch = arch
         self.segments = segments
         if consensus not in CONSENSUS_TYPES:
-            raise ValueError(f"unknown consensus {consensus!r}; choose from {', '.join(CONSENSUS_TYPES)}")
+            raise UserValueError(f"unknown consensus {consensus!r}; choose from {', '.join(CONSENSUS_TYPES)}")
         # The learned-flow layers turn the snippet's frames into the flow modality's input.
         self.flow_layers = None
         backbone_channels, backbone_modality = in_channels, modality
@@ -97,7 +100,7 @@ class TSN(nn.Module):
             self.flow_layers = UnrolledTVL1(**(flow or {}))
             backbone_channels, backbone_modality = 2 * (in_channels // 3 - 1), "flow"  # (x, y) per frame pair
         elif flow is not None:
-            raise ValueError(f"flow layer settings apply to the {LEARNED_FLOW} modality, not {modality}")
+            raise UserValueError(f"flow layer settings apply to the {LEARNED_FLOW} modality, not {modality}")
         self.backbone = build_backbone(arch)
         weights = None
         if pretrained is not None:
@@ -185,7 +188,7 @@ class TSN(nn.Module):
         left out.
         """
         flow = self.modality in TEMPORAL_MODALITIES  # their first convolution learns faster (tsn-pytorch's 'Flow')
-        groups = {
+        groups: dict[str, tuple[list[torch.Tensor], float, float]] = {
             "first_conv_weight": ([], 5 if flow else 1, 1),
             "first_conv_bias": ([], 10 if flow else 2, 0),
             "normal_weight": ([], 1, 1),

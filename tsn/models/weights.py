@@ -10,6 +10,8 @@ import pickle
 
 import torch
 
+from flowkit.errors import UserValueError
+
 
 def load_torch_file(path: str | os.PathLike, what: str):
     """The content of a torch.save file, loaded with weights_only=True on the CPU. ValueError (one
@@ -20,11 +22,11 @@ def load_torch_file(path: str | os.PathLike, what: str):
         raise
     except pickle.UnpicklingError as exc:
         if "GLOBAL" in str(exc) or "global" in str(exc):
-            raise ValueError(f"{path} is not a {what}: it holds Python objects besides tensors "
+            raise UserValueError(f"{path} is not a {what}: it holds Python objects besides tensors "
                              "(refused: loading them could run code)") from None
-        raise ValueError(f"{path} is not a {what} (not a file written by torch.save)") from None
+        raise UserValueError(f"{path} is not a {what} (not a file written by torch.save)") from None
     except Exception as exc:  # zip, pickle and storage errors come in many types; all mean "not a weights file"
-        raise ValueError(f"{path} is not a {what} ({type(exc).__name__}: {_first_line(exc)})") from None
+        raise UserValueError(f"{path} is not a {what} ({type(exc).__name__}: {_first_line(exc)})") from None
 
 
 def _first_line(error: BaseException) -> str:
