@@ -266,7 +266,7 @@ def test_extract_compile_flag_reaches_run_options(tmp_path, monkeypatch):
     (tmp_path / "v.mp4").write_bytes(b"")
     for args, compiled in (([], False), (["--compile"], True)):
         result = CliRunner().invoke(main, ["extract", str(tmp_path), "-o", str(tmp_path / "o.h5"), "--cpu", *args])
-        assert isinstance(result.exception, Stop), result.output
+        assert len(seen) == (2 if compiled else 1), result.output  # the command got as far as extract()
         assert seen[-1].compile is compiled
 
 
