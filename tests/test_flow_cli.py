@@ -70,6 +70,8 @@ def test_tvl1_parameters_reach_the_solver(images, tmp_path):
         (["{a}", "{b}", "--device", "tpu"], "invalid device"),
         (["{a}", "{b}", "--algo", "farneback", "--warps", "2"], "do not apply"),
         (["{a}", "{b}", "--viz", "{out}/picture.unknown"], "cannot write image"),
+        (["{a}", "{b}", "--engine", "triton"], "engine='triton' needs a CUDA device"),
+        (["{a}", "{b}", "--algo", "farneback", "--engine", "torch"], "engine applies to tvl1 only"),
     ],
 )
 def test_bad_input_gives_one_line_error(images, tmp_path, args, message):

@@ -216,6 +216,13 @@ def test_compiled_engine_matches_eager():
     assert engine.steps_per_call == 5
     compiled = engine(prev, next)
     assert_same_flow(compiled, eager, pairs)
+    # Smaller batches (1 and 2 pairs, which torch.compile would specialize) reuse the same graphs.
+    from torch._dynamo.utils import counters
+
+    graphs = counters["stats"]["unique_graphs"]
+    for n in (1, 2):
+        assert torch.equal(engine(prev[:n], next[:n]), compiled[:n])
+    assert counters["stats"]["unique_graphs"] == graphs
     # Another size and batch (another pyramid) reuses the dynamic-shape kernels and is still right.
     small = [synthetic_pair(motion, 48, 64, magnitude=2.0, seed=8) for motion in ("rotation", "zoom")]
     flow = engine(np.stack([p.prev for p in small]), np.stack([p.next for p in small]))

@@ -29,9 +29,23 @@ def pick_device(name: str | None = None) -> torch.device:
 
 
 def amp_default(device: torch.device) -> bool:
-    """bf16 autocast on by default on CUDA devices that support bf16; off on CPU, where it is
-    usually slower than float32 (measure with benchmarks.train_throughput)."""
-    return device.type == "cuda" and torch.cuda.is_bf16_supported()
+    """bf16 autocast on by default on CUDA devices with native bf16 (native_bf16); off on CPU, where
+    it is usually slower than float32 (measure with benchmarks.train_throughput)."""
+    return device.type == "cuda" and native_bf16(device)
+
+
+NATIVE_BF16_CAPABILITY = (8, 0)  # Ampere: the first CUDA compute capability with bf16 arithmetic in hardware
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether CUDA `device` computes bf16 in hardware (compute capability >= 8.0). Older GPUs (V100,
+    T4) emulate it, slowly, and some cuDNN kernels refuse it, though torch.cuda.is_bf16_supported()
+    (with its default including_emulation=True) says yes there. Asks about the current CUDA device,
+    as torch does (the trainer makes its device current)."""
+    try:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # torch < 2.3 has no including_emulation; its answer then is the capability's
+        return torch.cuda.get_device_capability(device) >= NATIVE_BF16_CAPABILITY
 
 
 def autocast(device: torch.device, enabled: bool):

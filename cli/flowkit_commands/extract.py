@@ -57,11 +57,14 @@ from flowkit.sizes import TSN_SIZE, format_size
                    "default: one file unless the job is large, then shards of about 4 GiB).")
 @click.option("--append", is_flag=True,
               help="Add the videos that are not in the existing store -o names as new shards, without rewriting it.")
+@click.option("--compile", "compile_", is_flag=True,
+              help="torch.compile the TV-L1 engine instead of its fused Triton kernels (GPU): the first batch "
+                   "compiles for tens of seconds.")
 @click.option("--dashboard", is_flag=True, help="Start Ray's dashboard (local Ray only; listens on 127.0.0.1).")
 @max_pixels_option
 def extract(paths, output, gpu, cpu, workers, address, size, short_side, long_side, fps, step, bound, algo, warped,
-            no_rgb, max_frames, labels, overwrite, shard_size, append, dashboard, warm_start, fast, raft_model,
-            flow_weights, **tvl1):
+            no_rgb, max_frames, labels, overwrite, shard_size, append, compile_, dashboard, warm_start, fast,
+            raft_model, flow_weights, **tvl1):
     """Extract RGB frames, TV-L1 flow and (with --warped) warped flow of every video under PATH...
     (video files, frame folders of images, folders searched recursively, or list files) into one
     HDF5 store. docs/extraction.md says what counts as a video and which frames are kept.
@@ -79,7 +82,7 @@ def extract(paths, output, gpu, cpu, workers, address, size, short_side, long_si
                              warped=warped, rgb=not no_rgb, warm_start=warm_start, fast=fast)
     run = RunOptions(device=device, gpus=gpus, workers=available_cpus() if workers is None else workers,
                      address=address, dashboard=dashboard, overwrite=overwrite, labels=labels,
-                     shard_size=shard_size, append=append)
+                     shard_size=shard_size, append=append, compile=compile_)
     summary = run_extract(paths, output, content, run)
     click.echo(format_summary(summary))
     if summary.videos_failed:

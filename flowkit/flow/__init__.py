@@ -5,7 +5,7 @@ next, next(p + flow(p)) ~ prev(p).
 
     from flowkit.flow import tvl1, TVL1Engine, compute_flow, ALGORITHMS
     flow = tvl1(prev, next)                        # (N, 2, H, W) on the input's device
-    engine = TVL1Engine(device="cuda:0", compile=True)
+    engine = TVL1Engine(device="cuda:0")           # fused Triton kernels (engine="torch", compile=True: inductor)
     flow = engine(prev_batch, next_batch)          # reuse for many batches
 
 Importing this package is light (no torch, cv2); the names below load their modules on first use.

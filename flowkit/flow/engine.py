@@ -9,10 +9,15 @@ OpenCV's cv::optflow::DualTVL1OpticalFlow step by step so that results track it 
   epsilon**2 * pixels (OpenCV's scaledEpsilon), checked after every iteration.
 
 Batching: the N pairs of a batch are solved together. Each pair keeps its own convergence flag and
-stops changing after its own last iteration, so a pair's flow does not depend on the rest of its
-batch. Convergence is read on the host once per compiled call of a few iterations (after every
-iteration in eager CPU mode, where reading costs nothing); converged pairs then leave the working
-batch, so a batch costs the sum of its pairs' iterations and ends when its last pair converges.
+stops changing after its own last iteration, and its convergence sum is exact in any order
+(flowkit.flow.convergence), so a pair's flow does not depend on the rest of its batch on any
+device. Convergence is read on the host once per call of a few iterations (after every iteration in
+eager CPU mode, where reading costs nothing); converged pairs then leave the working batch, so a
+batch costs the sum of its pairs' iterations and ends when its last pair converges.
+
+Implementations (TVL1Engine's `engine`): torch operators (eager or torch.compile'd; on CPU the C
+solver of flowkit.flow.native_solver), or the fused Triton kernels of flowkit.flow.triton_kernels,
+the default on CUDA.
 
 Flow convention (OpenCV's): flow maps prev to next, next(p + flow(p)) ~ prev(p); (N, 2, H, W),
 float32, pixels, x then y.
@@ -21,11 +26,15 @@ float32, pixels, x then y.
 from __future__ import annotations
 
 import functools
+import os
+import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from flowkit.flow.convergence import ChangeTest, change_test, fixed_point_change
 from flowkit.errors import UserValueError
 from flowkit.flow.frames import frame_pair
 from flowkit.flow.median import median_filter_opencv, median_filter_torch
@@ -33,9 +42,16 @@ from flowkit.flow.params import TVL1Params, pyramid_sizes
 from flowkit.flow.resize import downscale, resize_linear
 from flowkit.flow.remap import centered_gradient, warp_bicubic, warp_bilinear
 
+if TYPE_CHECKING:
+    from flowkit.flow.native_solver import NativeTVL1
+
 FLT_EPSILON = 1.1920928955078125e-07  # std::numeric_limits<float>::epsilon(), OpenCV's |grad I|^2 floor
 MAX_ITERATIONS_PER_CALL = 6  # iterations run per (compiled) call between convergence checks
 INTERPOLATIONS = ("bicubic", "bilinear")
+ENGINES = ("auto", "torch", "triton")
+# torch.compile specializes batch sizes 1 and 2 (2 is tied to the flow's 2 channels) into graphs of
+# their own; a compiled working batch never goes below this, so one graph serves every batch.
+COMPILED_MIN_BATCH = 3
 
 
 def forward_differences(u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -53,7 +69,7 @@ def backward_divergence(px: torch.Tensor, py: torch.Tensor) -> torch.Tensor:
     return (px - F.pad(px[..., :-1], (1, 0))) + (py - F.pad(py[..., :-1, :], (0, 0, 1, 0)))
 
 
-def tvl1_iteration(u, px, py, g, neg_inv_grad, rho_c, active, l_t, theta, taut, scaled_epsilon,
+def tvl1_iteration(u, px, py, g, neg_inv_grad, rho_c, active, l_t, theta, taut, convergence,
                    gradient=forward_differences, divergence=backward_divergence, norm_floor: float = 0.0):
     """One TV-L1 iteration for a batch: thresholding, divergence, primal and dual updates (pure function).
 
@@ -62,8 +78,10 @@ def tvl1_iteration(u, px, py, g, neg_inv_grad, rho_c, active, l_t, theta, taut, 
     gradient per channel (I1wx, I1wy[, gamma]); neg_inv_grad: (N, 1, H, W) -1 / max(|grad I1w|^2,
     FLT_EPSILON); rho_c: (N, 1, H, W) constant part of the residual; active: (N,) bool, the pairs still
     iterating, or None when all iterate with no convergence test (a fixed budget; `active` then comes
-    back None); l_t = lambda * theta; taut = tau / theta; scaled_epsilon: threshold on the summed
-    squared flow change. Returns new (u, px, py, active); inactive pairs come back unchanged.
+    back None); l_t = lambda * theta; taut = tau / theta; convergence: the test on the flow change,
+    (cap, scale, limit) of flowkit.flow.convergence (floats or 0-d tensors: a fixed-point sum, the same
+    for a pair whatever its batch), or a float threshold on the float sum of squared changes.
+    Returns new (u, px, py, active); inactive pairs come back unchanged.
 
     Differentiable (autograd) use: l_t, theta and taut may be 0-d tensors; `gradient` (u -> (ux, uy))
     and `divergence` ((px, py) -> div) replace the finite differences (e.g. by learned kernels; the
@@ -85,7 +103,11 @@ def tvl1_iteration(u, px, py, g, neg_inv_grad, rho_c, active, l_t, theta, taut, 
     if active is not None:
         keep = active[:, None, None, None]
         u_new = torch.where(keep, u_new, u)
-        change = (u_new - u).square().sum((1, 2, 3))
+        if isinstance(convergence, tuple):
+            cap, scale, limit = convergence
+            still = fixed_point_change(u_new - u, cap, scale) > limit
+        else:
+            still = (u_new - u).square().sum((1, 2, 3)) > convergence
     ux, uy = gradient(u_new)
     squared = ux * ux + uy * uy
     if norm_floor > 0:
@@ -94,13 +116,15 @@ def tvl1_iteration(u, px, py, g, neg_inv_grad, rho_c, active, l_t, theta, taut, 
     px_new, py_new = (px + taut * ux) / norm, (py + taut * uy) / norm
     if active is None:
         return u_new, px_new, py_new, None
-    return u_new, torch.where(keep, px_new, px), torch.where(keep, py_new, py), active & (change > scaled_epsilon)
+    return u_new, torch.where(keep, px_new, px), torch.where(keep, py_new, py), active & still
 
 
-def tvl1_iteration_(u, px, py, g, neg_inv_grad, rho_c, l_t: float, theta: float, taut: float) -> torch.Tensor:
+def tvl1_iteration_(u, px, py, g, neg_inv_grad, rho_c, l_t: float, theta: float, taut: float,
+                    test: ChangeTest | None = None) -> torch.Tensor:
     """tvl1_iteration for a batch whose pairs are all active, updating u, px, py in place; returns the
-    (N,) summed squared flow change. Fewer passes over memory and no full-size result allocated per
-    operation make it faster than tvl1_iteration in eager mode.
+    (N,) summed squared flow change: int64 fixed point with `test` (flowkit.flow.convergence),
+    float32 without. Fewer passes over memory and no full-size result allocated per operation make
+    it about 2.5x faster than tvl1_iteration in eager mode.
     """
     rho = torch.addcmul(rho_c, g[:, :1], u[:, :1])
     for c in range(1, u.shape[1]):
@@ -111,7 +135,7 @@ def tvl1_iteration_(u, px, py, g, neg_inv_grad, rho_c, l_t: float, theta: float,
     step[..., 1:, :] += py[..., 1:, :] - py[..., :-1, :]
     step[..., :1, :] += py[..., :1, :]
     step = torch.addcmul(step.mul_(theta), coef, g)
-    change = step.square().sum((1, 2, 3))
+    change = step.square().sum((1, 2, 3)) if test is None else fixed_point_change(step, test.cap, test.scale)
     u += step
     ux = step.zero_()  # reuse the buffer: forward differences with the last column / row at zero
     torch.sub(u[..., 1:], u[..., :-1], out=ux[..., :-1])
@@ -123,19 +147,61 @@ def tvl1_iteration_(u, px, py, g, neg_inv_grad, rho_c, l_t: float, theta: float,
     return change
 
 
-def _run_iterations(u, px, py, g, neg_inv_grad, rho_c, active, steps: int, l_t: float, theta: float, taut: float,
-                    epsilon: float):
-    """`steps` iterations of tvl1_iteration; the unit that gets compiled."""
-    h, w = u.shape[-2:]
-    scaled_epsilon = epsilon * epsilon * h * w
+def _run_iterations(u, px, py, g, neg_inv_grad, rho_c, active, convergence, steps: int, l_t: float, theta: float,
+                    taut: float):
+    """`steps` iterations of tvl1_iteration; the unit that gets compiled. convergence: (cap, scale,
+    limit) 0-d tensors (tensors, so that the values of each scale do not specialize the graph)."""
     for _ in range(steps):
-        u, px, py, active = tvl1_iteration(u, px, py, g, neg_inv_grad, rho_c, active, l_t, theta, taut, scaled_epsilon)
+        u, px, py, active = tvl1_iteration(u, px, py, g, neg_inv_grad, rho_c, active, l_t, theta, taut, convergence)
     return u, px, py, active
 
 
-def _iterations_per_call(inner_iterations: int) -> int:
-    """Largest divisor of inner_iterations up to MAX_ITERATIONS_PER_CALL, so one compiled unit fits all."""
-    return max(k for k in range(1, MAX_ITERATIONS_PER_CALL + 1) if inner_iterations % k == 0)
+def _iterations_per_call(inner_iterations: int, even: bool = False) -> int:
+    """Largest divisor of inner_iterations up to MAX_ITERATIONS_PER_CALL, so one compiled unit fits all.
+    even: prefer an even divisor (the Triton engine's double buffers then end a chunk where they began)."""
+    divisors = [k for k in range(1, MAX_ITERATIONS_PER_CALL + 1) if inner_iterations % k == 0]
+    evens = [k for k in divisors if k % 2 == 0]
+    return max(evens) if even and evens else max(divisors)
+
+
+def triton_available() -> bool:
+    """Whether the triton package is installed (it ships with torch's CUDA wheels); not imported here."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("triton") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def choose_engine(engine: str, device: torch.device, compile: bool, interpolation: str) -> str:
+    """The implementation TVL1Engine runs, "torch" or "triton", for the `engine` asked (ENGINES).
+
+    "auto" is "triton" on CUDA when triton is installed, compile is off and warping is bicubic, else
+    "torch". "triton" off CUDA needs TRITON_INTERPRET=1 (Triton's interpreter: the kernels on CPU
+    tensors, slowly; for tests). Impossible combinations raise ValueError.
+    """
+    if engine not in ENGINES:
+        raise UserValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if engine == "auto":
+        fused = device.type == "cuda" and not compile and interpolation == "bicubic" and triton_available()
+        return "triton" if fused else "torch"
+    if engine == "triton":
+        if compile:
+            raise UserValueError("compile=True compiles the torch engine; engine='triton' is fused kernels already")
+        if interpolation != "bicubic":
+            raise UserValueError("engine='triton' warps bicubic only; use engine='torch' for bilinear")
+        if device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+            raise UserValueError("engine='triton' needs a CUDA device (or TRITON_INTERPRET=1, Triton's interpreter on "
+                                 "the CPU, for tests)")
+        if not triton_available():
+            raise UserValueError("engine='triton' needs the triton package (it comes with torch's CUDA wheels)")
+    return engine
+
+
+def gradient_stack(i1: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W): the images i1 (N, H, W) and their centred x, y gradients, what the warp samples."""
+    return torch.stack((i1, *centered_gradient(i1)), 1)
 
 
 def _allow_recompiles(limit: int = 64) -> None:
@@ -203,18 +269,26 @@ def resolve_device(device) -> torch.device:
 class TVL1Engine:
     """A reusable batched TV-L1 solver on one device; keeps compiled kernels between calls.
 
-    device: "cpu", "cuda", "cuda:1", ... . compile: run the iterations through torch.compile
-    (inductor: C++/OpenMP on CPU, Triton on CUDA); the first call pays the compilation (seconds,
-    less with inductor's on-disk cache), later calls of any size and batch reuse it. Without it, CPU
-    runs an in-place eager iteration and checks convergence after every iteration.
+    device: "cpu", "cuda", "cuda:1", ... . engine: which implementation solves (ENGINES):
+    "triton", fused Triton kernels (flowkit.flow.triton_kernels: one kernel per iteration, median
+    and linearization; CUDA, or the CPU under TRITON_INTERPRET=1 for tests; bicubic warping only);
+    "torch", torch operators (eager, or torch.compile'd with compile=True; on CPU the fused C solver
+    unless native=False); "auto" (default): "triton" on CUDA when triton imports and compile is off,
+    else "torch". compile: run the torch iterations through torch.compile (inductor: C++/OpenMP on
+    CPU, Triton on CUDA); the first call pays the compilation (seconds, less with inductor's on-disk
+    cache), later calls of any size and batch reuse one graph (the working batch is kept at
+    COMPILED_MIN_BATCH pairs or more so that its size never specializes the graph).
     interpolation: "bicubic" (OpenCV's) or "bilinear" warping. per_iteration: in-place iterations with
     a convergence check after each (default: eager CPU) instead of chunks of masked iterations (the
     compiled and CUDA path; False lets CPU tests run that path eagerly). native: solve the per-iteration
     path with bicubic warping by flowkit.flow.native_solver (numpy, OpenCV and the fused C kernel;
     default: whenever the kernel builds; False: torch ops; True: required), `threads` pairs at a time
-    (default: the CPUs this process may use).
+    (default: the CPUs this process may use). max_pairs: most pairs solved at once (default on CUDA:
+    as many as fit in the device's free memory, flowkit.flow.memory; larger calls run in slices).
+    A pair's flow does not depend on the other pairs of its batch, on any engine and device: every
+    per-pair reduction is exact (flowkit.flow.convergence).
     `iterations` holds, after each call, the (N,) iterations each pair ran (all scales and warps; on
-    the chunked path a converging pair counts its whole last chunk). Other keyword arguments are
+    the chunked torch path a converging pair counts its whole last chunk). Other keyword arguments are
     the TV-L1 parameters with OpenCV's names (see TVL1Params; `lambda` is accepted for `lambda_`).
     Call with two frame batches (see flowkit.flow.frames for accepted shapes) to get float32 flow
     (N, 2, H, W) in pixels, x then y, prev -> next (next(p + flow(p)) ~ prev(p)), on this device.
@@ -222,15 +296,39 @@ class TVL1Engine:
 
     def __init__(self, device="cpu", compile: bool = False, interpolation: str = "bicubic",
                  per_iteration: bool | None = None, native: bool | None = None, threads: int | None = None,
-                 **params):
+                 engine: str = "auto", max_pairs: int | None = None, **params):
         self.params = TVL1Params.from_kwargs(**params)
         self.device = resolve_device(device)
         if interpolation not in INTERPOLATIONS:
             raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
         self.interpolation = interpolation
         self.compile = bool(compile)
+        self.engine = choose_engine(engine, self.device, self.compile, interpolation)
+        if max_pairs is not None and (int(max_pairs) != max_pairs or max_pairs < 1):
+            raise ValueError(f"max_pairs must be an integer >= 1, got {max_pairs!r}")
+        self.max_pairs = max_pairs
         p = self.params
         self._constants = dict(l_t=float(p.lambda_ * p.theta), theta=float(p.theta), taut=float(p.tau / p.theta))
+        self.iterations: np.ndarray | None = None  # (N,) int32: iterations each pair of the last call ran
+        self._native: NativeTVL1 | None = None
+        self.threads = threads
+        # engine="auto" falls back to torch when the Triton kernels fail before their first success
+        # (a Triton or driver too old for them, say); an explicit engine="triton" raises instead.
+        self._fallback = engine == "auto"
+        if self.engine == "triton":
+            if per_iteration or native:
+                raise ValueError("per_iteration and native belong to engine='torch'")
+            from flowkit.flow import triton_kernels
+
+            self._triton = triton_kernels
+            self._per_iteration = False
+            self.steps_per_call = _iterations_per_call(p.inner_iterations, even=True)
+        else:
+            self._setup_torch(per_iteration, native, threads)
+
+    def _setup_torch(self, per_iteration: bool | None, native: bool | None, threads: int | None) -> None:
+        """The torch engine's settings (TVL1Engine's per_iteration, native, threads)."""
+        p = self.params
         # Eager CPU checks convergence after each iteration (a host check costs nothing there); with
         # converged pairs dropped at once, the working batch is always all active and can use the
         # faster in-place iteration. per_iteration=False forces the chunked path of CUDA / compile.
@@ -242,15 +340,11 @@ class TVL1Engine:
         # The per-iteration CPU path runs in the fused C kernel when it can be built (flowkit.flow.native).
         if threads is not None and (int(threads) != threads or threads < 1):
             raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
-        fusable = self._per_iteration and self.device.type == "cpu" and interpolation == "bicubic"
+        fusable = self._per_iteration and self.device.type == "cpu" and self.interpolation == "bicubic"
         if native and not fusable:
             raise ValueError("native=True needs the per-iteration CPU path with bicubic warping")
-        self._native = None
-        self.threads = threads
-        self.iterations = None  # (N,) int32: iterations each pair of the last call ran, all scales and warps
         self.steps_per_call = 1 if self._per_iteration else _iterations_per_call(p.inner_iterations)
-        iterate = functools.partial(_run_iterations, steps=self.steps_per_call, epsilon=float(p.epsilon),
-                                    **self._constants)
+        iterate = functools.partial(_run_iterations, steps=self.steps_per_call, **self._constants)
         if self.compile:
             _allow_recompiles()
         self._iterate = torch.compile(iterate, dynamic=True) if self.compile else iterate
@@ -268,8 +362,16 @@ class TVL1Engine:
             kernel = native_kernel.load()
             if kernel is not None:
                 self._native = NativeTVL1(kernel, p, threads)
+                self.engine = "native"
             elif native:
                 raise ValueError("native=True, but the fused CPU TV-L1 kernel cannot be built here (see the warning)")
+
+    def _fall_back_to_torch(self, error: Exception) -> None:
+        warnings.warn(f"flowkit: the Triton TV-L1 kernels failed ({type(error).__name__}: {error}); "
+                      "running the eager torch engine instead", RuntimeWarning, stacklevel=3)
+        self.engine = "torch"
+        self._fallback = False
+        self._setup_torch(None, None, self.threads)
 
     def __call__(self, prev, next, initial_flow=None) -> torch.Tensor:
         """Flow for each pair: prev, next frames (N, H, W) / (N, 3, H, W) / (H, W) -> (N, 2, H, W) float32.
@@ -290,9 +392,41 @@ class TVL1Engine:
             start = None if initial_flow is None else initial_flow.numpy()
             flow, self.iterations = self._native.solve(i0.numpy(), i1.numpy(), start)
             return torch.from_numpy(flow)
+        size = self.batch_limit(*i0.shape[-2:])
+        flows, counts = [], []
         with torch.no_grad():
-            flow, self.iterations = self._solve(i0, i1, initial_flow)
-        return flow
+            # Slices of at most `size` pairs: a pair's flow does not depend on its batch-mates, so
+            # slicing changes nothing but the peak memory.
+            for start in range(0, i0.shape[0], size):
+                part = slice(start, start + size)
+                start_flow = None if initial_flow is None else initial_flow[part]
+                try:
+                    flow, count = self._solve(i0[part], i1[part], start_flow)
+                except torch.cuda.OutOfMemoryError:
+                    raise
+                except Exception as error:  # any failure of kernels not yet proven on this machine
+                    if not (self.engine == "triton" and self._fallback):
+                        raise
+                    self._fall_back_to_torch(error)
+                    return self(prev, next, initial_flow)  # the first slice failed: nothing is lost
+                if self.engine == "triton":
+                    self._fallback = False  # the kernels work here: later errors are real ones
+                flows.append(flow)
+                counts.append(count)
+        self.iterations = np.concatenate(counts)
+        return flows[0] if len(flows) == 1 else torch.cat(flows)
+
+    def batch_limit(self, height: int, width: int) -> int:
+        """Most pairs of height x width solved at once: max_pairs if given, else on CUDA as many as
+        the device's free memory holds (flowkit.flow.memory), else no limit."""
+        if self.max_pairs is not None:
+            return self.max_pairs
+        if self.device.type != "cuda":
+            return 2**31
+        from flowkit.flow.memory import pairs_that_fit
+
+        free, _ = torch.cuda.mem_get_info(self.device)
+        return pairs_that_fit(free, height, width, self.engine, self.params, compiled=self.compile)
 
     def _pyramid(self, i0: torch.Tensor, i1: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         return image_pyramid(i0, i1, self.params.nscales, self.params.scale_step)
@@ -300,6 +434,13 @@ class TVL1Engine:
     def _solve(self, i0: torch.Tensor, i1: torch.Tensor, initial_flow: torch.Tensor | None):
         """Flow (N, 2, H, W) of the pairs and the (N,) iterations each ran."""
         p = self.params
+        n = i0.shape[0]
+        if self.compile and n < COMPILED_MIN_BATCH:
+            # Repeat the last pair up to the compiled graph's smallest batch (see COMPILED_MIN_BATCH).
+            fill = torch.full((COMPILED_MIN_BATCH - n,), n - 1, device=i0.device)
+            index = torch.cat((torch.arange(n, device=i0.device), fill))
+            i0, i1 = i0[index], i1[index]
+            initial_flow = None if initial_flow is None else initial_flow[index]
         levels = self._pyramid(i0, i1)
         channels = 3 if p.gamma != 0 else 2
         h, w = levels[-1][0].shape[-2:]
@@ -310,12 +451,13 @@ class TVL1Engine:
                 initial_flow = downscale(initial_flow, p.scale_step) * p.scale_step
             u[:, :2] = initial_flow
         counts = np.zeros(i0.shape[0], np.int32)
+        solve_scale = self._solve_scale_triton if self.engine == "triton" else self._solve_scale
         for s in range(len(levels) - 1, -1, -1):
-            u = self._solve_scale(*levels[s], u, counts)
+            u = solve_scale(*levels[s], u, counts)
             if s > 0:
                 u = resize_linear(u, levels[s - 1][0].shape[-2:])
                 u[:, :2] *= 1.0 / p.scale_step  # the illumination channel is not a displacement
-        return u[:, :2].contiguous(), counts
+        return u[:n, :2].contiguous(), counts[:n]
 
     def _linearize(self, i0: torch.Tensor, i1_stack: torch.Tensor, u: torch.Tensor):
         warp = warp_bicubic if self.interpolation == "bicubic" else warp_bilinear
@@ -329,8 +471,7 @@ class TVL1Engine:
     def _solve_scale(self, i0: torch.Tensor, i1: torch.Tensor, u: torch.Tensor, counts: np.ndarray) -> torch.Tensor:
         """Refine u (N, C, H, W) on one pyramid scale: `warps` linearizations, each iterated to convergence.
         counts: (N,) iterations run per pair, incremented."""
-        i1x, i1y = centered_gradient(i1)
-        i1_stack = torch.stack((i1, i1x, i1y), 1)
+        i1_stack = gradient_stack(i1)
         px = torch.zeros_like(u)
         py = torch.zeros_like(u)
         for _ in range(self.params.warps):
@@ -343,26 +484,39 @@ class TVL1Engine:
 
         Pairs that converge leave the working batch (their state is written back and the rest is
         gathered into smaller tensors), so a batch costs the sum of its pairs' iterations rather than
-        batch size x the slowest pair's, and pairs still in the working batch are all active.
+        batch size x the slowest pair's. Compiled, the working batch keeps converged (inactive) pairs
+        to stay at COMPILED_MIN_BATCH pairs or more.
         """
         p = self.params
-        scaled_epsilon = p.epsilon * p.epsilon * u.shape[-2] * u.shape[-1]
+        test = change_test(u.shape[1], u.shape[-2], u.shape[-1], p.epsilon)
+        convergence = (torch.tensor(test.cap, device=u.device), torch.tensor(test.scale, device=u.device),
+                       torch.tensor(test.limit, dtype=torch.int64, device=u.device))
         work = [u, px, py, g, neg_inv_grad, rho_c]  # the working batch: pairs `rows` of the full one
         rows = None  # None: all pairs, in order, and `work` holds the full tensors
         counted = np.arange(u.shape[0])  # rows on the host, for the iteration counts
+        running = np.ones(u.shape[0], bool)  # which of them are active, on the host
         active = torch.ones(u.shape[0], dtype=torch.bool, device=u.device)
         calls_per_block = p.inner_iterations // self.steps_per_call
+        floor = COMPILED_MIN_BATCH if self.compile else 1
         for _ in range(p.outer_iterations):
             if p.median_filtering > 1:
-                work[0] = self._median(work[0])
-            for _ in range(calls_per_block):
-                counts[counted] += self.steps_per_call
-                if self._per_iteration:
-                    active = tvl1_iteration_(*work, **self._constants) > scaled_epsilon
+                # Converged pairs kept in a compiled working batch (below COMPILED_MIN_BATCH) stay as they are.
+                if running.all():
+                    work[0] = self._median(work[0])
                 else:
-                    work[0], work[1], work[2], active = self._iterate(*work, active)
-                remaining = int(active.sum())  # the one host sync per call
-                if remaining == len(active):
+                    work[0] = torch.where(active[:, None, None, None], self._median(work[0]), work[0])
+            for _ in range(calls_per_block):
+                counts[counted[running]] += self.steps_per_call
+                if self._per_iteration:
+                    c = self._constants
+                    change = tvl1_iteration_(work[0], work[1], work[2], work[3], work[4], work[5], c["l_t"],
+                                             c["theta"], c["taut"], test)
+                    active = change > test.limit
+                else:
+                    work[0], work[1], work[2], active = self._iterate(*work, active, convergence)
+                running = active.cpu().numpy()  # the one host sync per call
+                remaining = int(running.sum())
+                if remaining == len(running) or (len(running) <= floor and remaining > 0):
                     continue
                 if rows is None:
                     u, px, py = work[:3]
@@ -371,13 +525,69 @@ class TVL1Engine:
                     u[rows], px[rows], py[rows] = work[:3]
                 if remaining == 0:
                     return u, px, py
-                keep = active.nonzero()[:, 0]
-                rows, active, counted = rows[keep], active[keep], counted[keep.cpu().numpy()]
+                order = np.argsort(~running, kind="stable")  # active rows first, then converged ones
+                keep_host = order[: max(remaining, min(floor, len(order)))]
+                keep = torch.from_numpy(keep_host).to(u.device)
+                rows, active, counted, running = rows[keep], active[keep], counted[keep_host], running[keep_host]
                 work = [t[keep] for t in work]
         if rows is None:
             return tuple(work[:3])
         u[rows], px[rows], py[rows] = work[:3]
         return u, px, py
+
+    def _solve_scale_triton(self, i0: torch.Tensor, i1: torch.Tensor, u: torch.Tensor,
+                            counts: np.ndarray) -> torch.Tensor:
+        """_solve_scale on the fused Triton kernels. The state lives in two buffer sets that
+        iterations alternate between; pairs that converge drop out of the launches (`ids`), not out
+        of the tensors, so nothing is gathered or copied when they do."""
+        p = self.params
+        kernels = self._triton
+        n, c, h, w = u.shape
+        planes = gradient_stack(i1)
+        u = u.contiguous()
+        state = (u, torch.zeros_like(u), torch.zeros_like(u))  # the flow and the dual field (x, y)
+        spare = (torch.empty_like(u), torch.empty_like(u), torch.empty_like(u))
+        filtered = torch.empty_like(u) if p.median_filtering > 1 else None
+        g = torch.empty_like(u)
+        neg_inv_grad = torch.empty(n, 1, h, w, device=u.device)
+        rho_c = torch.empty(n, 1, h, w, device=u.device)
+        test = change_test(c, h, w, p.epsilon)
+        steps = self.steps_per_call
+        changes = torch.zeros(steps, n, dtype=torch.int64, device=u.device)
+        for _ in range(p.warps):
+            kernels.linearize(i0, planes, u, float(p.gamma), g, neg_inv_grad, rho_c)
+            rows = np.arange(n)
+            ids = torch.arange(n, dtype=torch.int32, device=u.device)
+            for _ in range(p.outer_iterations):
+                source = state
+                if filtered is not None:
+                    kernels.median(u, filtered, ids, p.median_filtering)
+                    source = (filtered, state[1], state[2])
+                for _ in range(p.inner_iterations // steps):
+                    changes.zero_()
+                    for k in range(steps):
+                        target = spare if k % 2 == 0 else state
+                        kernels.iterate(source, target, g, neg_inv_grad, rho_c, ids, changes, k, test,
+                                        **self._constants)
+                        source = target
+                    if steps % 2:  # an odd chunk ends in the spare buffers: bring the live pairs back
+                        index = ids.long()
+                        for mine, other in zip(state, spare):
+                            mine.index_copy_(0, index, other.index_select(0, index))
+                    source = state
+                    over = changes[:, ids.long()].cpu().numpy() > test.limit  # the one host sync per chunk
+                    live = np.cumprod(np.vstack([np.ones((1, len(rows)), bool), over[:-1]]), axis=0, dtype=bool)
+                    counts[rows] += live.sum(0).astype(np.int32)
+                    running = over.all(0)
+                    if running.all():
+                        continue
+                    rows = rows[running]
+                    ids = ids[torch.from_numpy(running).to(u.device)]
+                    if len(rows) == 0:
+                        break
+                if len(rows) == 0:
+                    break
+        return u
 
 
 @functools.lru_cache(maxsize=8)

@@ -23,25 +23,30 @@ FlowFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def make_flow_fn(algo: str, flow_params: dict, device: str = "cpu", compile: bool = False,
-                 threads: int | None = None, warm_start: bool = False, fast: bool = False) -> FlowFn:
+                 threads: int | None = None, warm_start: bool = False, fast: bool = False,
+                 engine: str = "auto") -> FlowFn:
     """A flow function (module docstring) for `algo` (one of flowkit.flow.ALGORITHMS) with
     `flow_params` (OpenCV's names; raft: flowkit.flow.raft's) on `device` ("cpu", "cuda", "cuda:1").
     compile: torch.compile the TV-L1 iterations. threads: CPU TV-L1 solves that many pairs of a batch
     at once (None: the CPUs this process may use). warm_start / fast (tvl1 only): a
     flowkit.flow.warm.SequenceTVL1, whose calls take the flow of the pair before as a third argument.
-    Invalid parameters raise ValueError here, before any frame is read."""
+    engine: the TV-L1 implementation (flowkit.flow.engine.ENGINES; "auto": fused Triton kernels on
+    CUDA, the C solver on CPU). Invalid parameters raise ValueError here, before any frame is read."""
+    from flowkit.errors import UserValueError
     from flowkit.flow.params import TVL1Params, check_algorithm
 
     check_algorithm(algo)
+    if engine != "auto" and algo != "tvl1":
+        raise UserValueError(f"engine applies to tvl1 only, not {algo!r}")
     if warm_start or fast:
         if algo != "tvl1":
-            raise ValueError(f"--warm-start and --fast apply to --algo tvl1 only, got {algo}")
+            raise UserValueError(f"--warm-start and --fast apply to --algo tvl1 only, got {algo}")
         return _sequence_tvl1(flow_params, device, compile, threads, warm_start, fast)
     if algo == "raft":
         from flowkit.flow.raft import RaftFlow
 
         return RaftFlow.from_params(flow_params, device)
-    if algo == "tvl1" and device == "cpu" and not compile:
+    if algo == "tvl1" and device == "cpu" and not compile and engine != "triton":
         from flowkit.flow import native
         from flowkit.flow.native_solver import NativeTVL1
 
@@ -52,8 +57,8 @@ def make_flow_fn(algo: str, flow_params: dict, device: str = "cpu", compile: boo
     if algo == "tvl1":
         from flowkit.flow.engine import TVL1Engine
 
-        engine = TVL1Engine(device=device, compile=compile, threads=threads, **flow_params)
-        return lambda prev, next: engine(prev, next).detach().float().cpu().numpy()
+        solver = TVL1Engine(device=device, compile=compile, threads=threads, engine=engine, **flow_params)
+        return lambda prev, next: solver(prev, next).detach().float().cpu().numpy()
     from flowkit.flow.backends import compute_flow
 
     return lambda prev, next: compute_flow(prev, next, algo=algo, device=device, **flow_params).numpy()
@@ -89,7 +94,8 @@ class _EngineSolver:
     def __init__(self, params, device: str, compile: bool, threads: int | None):
         from flowkit.flow.engine import TVL1Engine
 
-        self.engine = TVL1Engine(device=device, compile=compile, threads=threads, **params.as_dict())
+        # The torch engine: the one whose initial-flow path the warm schedule is tested on.
+        self.engine = TVL1Engine(device=device, compile=compile, threads=threads, engine="torch", **params.as_dict())
 
     def solve(self, i0: np.ndarray, i1: np.ndarray, initial_flow: np.ndarray | None = None) -> tuple:
         scale = np.float32(1 / 255)  # the engine takes float frames in [0, 1]

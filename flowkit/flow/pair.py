@@ -49,6 +49,7 @@ def flow_between_files(
     device: str = "cpu",
     threads: int = 1,
     compile: bool = False,
+    engine: str = "auto",
     warped: bool = False,
     warped_output: str | None = None,
     params: dict | None = None,
@@ -58,7 +59,8 @@ def flow_between_files(
     viz: also save a colour-coded PNG (flow | warped flow side by side with warped=True). algo: one
     of flowkit.flow.ALGORITHMS. device: where tvl1 runs. threads: torch's CPU threads during the call
     (the torch engine; CPU TV-L1 runs without torch when its C kernel builds). compile:
-    torch.compile the tvl1 iterations. warped: also compute warped flow (camera motion removed), saved
+    torch.compile the tvl1 iterations. engine: the tvl1 implementation ("auto", "torch", "triton";
+    flowkit.flow.engine.ENGINES). warped: also compute warped flow (camera motion removed), saved
     to warped_output (default: output's stem + '_warped.npy'). params: the
     algorithm's parameters (TV-L1: OpenCV's names). Frames are read as gray (flowkit.flow.io), their
     declared size checked against the pixel limit (flowkit.limits) first. Output folders are created.
@@ -80,7 +82,7 @@ def flow_between_files(
     check_device(algo, device)
     prev, next = read_frame_pair(prev_path, next_path)
     # CPU TV-L1 runs without torch (flowkit.flow.functions): a one-pair run does not pay its import.
-    flow_fn = make_flow_fn(algo, settings, device, compile)
+    flow_fn = make_flow_fn(algo, settings, device, compile, engine=engine)
     with torch_threads(threads):
         if warped:
             from flowkit.warp import warped_flow_batch
