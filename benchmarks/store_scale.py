@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from flowkit.cpus import available_cpus
 from flowkit.quantize import DEFAULT_BOUND
 
 CLASSES = 400
@@ -186,7 +187,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--frames", type=int, default=8, help="frames per video")
     parser.add_argument("--size", default="16x16", help="frame size WIDTHxHEIGHT")
     parser.add_argument("--shard-size", type=int, default=10_000, help="videos per shard")
-    parser.add_argument("--workers", type=int, default=min(os.cpu_count() or 1, 8),
+    parser.add_argument("--workers", type=int, default=min(available_cpus(), 8),
                         help="processes writing shards (0: this one)")
     parser.add_argument("--clips", type=int, default=200, help="random clips read")
     parser.add_argument("--dir", default=None, help="folder for the store (default: a temporary one, removed)")

@@ -63,7 +63,7 @@ def test_warped_flow_default_name_picture_and_threads(tmp_path):
         (dict(warped_output="w.npy"), "--warped-output needs --warped"),
         (dict(algo="farneback", params={"warps": 2}), "TV-L1 parameters do not apply"),
         (dict(algo="opencv-tvl1", device="cuda"), "runs on the CPU only"),
-        (dict(algo="raft"), "unknown flow algorithm"),
+        (dict(algo="pwcnet"), "unknown flow algorithm"),
         (dict(params={"tau": -1}), "tau must be a positive number"),
     ],
 )

@@ -41,3 +41,8 @@ def test_dry_run_exits_zero_and_writes_the_summary(tmp_path, monkeypatch):
     assert report["stages"]["memory"]["results"][0]["counted_bytes_per_pair"] > 0
     assert report["stages"]["extract"]["summary"][0].startswith("videos: 2 ok")
     assert report["stages"]["kernel_profile"]["results"][0]["kernels_per_iteration"] > 0
+    # The out-of-memory stage: a call too large for the (simulated) device is split and every pair's
+    # flow equals the pair solved alone; DDP needs two GPUs and says so.
+    oom = report["stages"]["oom_recovery"]
+    assert oom["status"] == "ok" and oom["flow_equals_pairs_alone"] and oom["calls"][:3] == [6, 3, 3], oom
+    assert report["stages"]["ddp"]["status"] == "skipped"
