@@ -99,7 +99,7 @@ def median_filter_torch(planes: torch.Tensor, ksize: int = 5) -> torch.Tensor:
     padded = F.pad(planes.reshape(-1, 1, h, w), (r, r, r, r), mode="replicate")
     inputs = ksize * ksize
     values = {dy * ksize + dx: padded[..., dy : dy + h, dx : dx + w] for dy in range(ksize) for dx in range(ksize)}
-    last_use = _last_uses(ksize)
+    last_use = _LAST_USES[ksize]
     for step, (op, a, b) in enumerate(_MEDIAN_NETWORKS[ksize]):
         fn = torch.minimum if op == "min" else torch.maximum
         values[inputs + step] = fn(values[a], values[b])
@@ -110,7 +110,6 @@ def median_filter_torch(planes: torch.Tensor, ksize: int = 5) -> torch.Tensor:
     return values[inputs + len(_MEDIAN_NETWORKS[ksize]) - 1].reshape(*lead, h, w)
 
 
-@functools.lru_cache(maxsize=None)
 def _last_uses(ksize: int) -> dict[int, int]:
     """For each value of the ksize network (inputs first), the index of the last step that reads it."""
     last: dict[int, int] = {}
@@ -119,10 +118,15 @@ def _last_uses(ksize: int) -> dict[int, int]:
     return last
 
 
+# Computed once here rather than cached on call: torch.compile traces median_filter_torch, and a
+# plain dict lookup traces cleanly where a cached function call does not.
+_LAST_USES = {ksize: _last_uses(ksize) for ksize in _MEDIAN_NETWORKS}
+
+
 def median_peak_planes(ksize: int = 5) -> int:
     """The most min/max results median_filter_torch holds at once (each the size of its input):
     what its eager form needs beside the padded input."""
-    last = _last_uses(ksize)
+    last = _LAST_USES[ksize]
     inputs = ksize * ksize
     live, peak = set(), 0
     for step, (_, a, b) in enumerate(_MEDIAN_NETWORKS[ksize]):
