@@ -50,6 +50,21 @@ def _interrupted_run_hint(path: Path) -> str:
             "command again to resume it")
 
 
+def check_header(path: Path, attrs, sharded: bool) -> None:
+    """UserValueError unless `attrs` (an open HDF5 file's attributes) are those of a flowkit store in
+    a format this code reads, laid out as expected: a sharded store's index (sharded) or one file."""
+    if _decode_attr(attrs.get("format")) != fmt.FORMAT_NAME:
+        raise UserValueError(f"{path} is not a flowkit store (no format attribute {fmt.FORMAT_NAME!r})")
+    is_index = _decode_attr(attrs.get(LAYOUT_ATTR)) == LAYOUT_SHARDED
+    if is_index and not sharded:
+        raise UserValueError(f"{path} is the index of a sharded store: open it with flowkit.store.open_store")
+    if sharded and not is_index:
+        raise UserValueError(f"{path} is a single-file store, not a sharded store's index")
+    version = int(attrs.get("format_version", 0))
+    if version > fmt.FORMAT_VERSION:
+        raise UserValueError(f"{path} has store format {version}; this flowkit reads up to {fmt.FORMAT_VERSION}")
+
+
 def load_tables(store: StoreBase, file) -> None:
     """Set store.attrs, bound, streams, classes, videos, _index (name -> position) and splits from an open
     store (or sharded store index) file. DamagedStoreError when the videos table's columns do not fit."""
@@ -104,14 +119,7 @@ class FlowStore(StoreBase):
             file = self._handle()
         except OSError as exc:  # h5py: not an HDF5 file, truncated, unreadable
             raise UserOSError(f"{self.path} cannot be opened as a flowkit store: {exc}") from None
-        if file.attrs.get("format") != fmt.FORMAT_NAME:
-            raise UserValueError(f"{self.path} is not a flowkit store (no format attribute {fmt.FORMAT_NAME!r})")
-        if _decode_attr(file.attrs.get(LAYOUT_ATTR)) == LAYOUT_SHARDED:
-            raise UserValueError(f"{self.path} is the index of a sharded store: open it with flowkit.store.open_store")
-        version = int(file.attrs.get("format_version", 0))
-        if version > fmt.FORMAT_VERSION:
-            raise UserValueError(f"{self.path} has store format {version}; this flowkit reads up to "
-                                 f"{fmt.FORMAT_VERSION}")
+        check_header(self.path, file.attrs, sharded=False)
         try:
             self._load(file)
         except KeyError as exc:  # a group or dataset is missing: h5py's message names it

@@ -18,13 +18,12 @@ from typing import Sequence
 
 import numpy as np
 
-from flowkit.errors import UserFileNotFoundError, UserValueError
+from flowkit.errors import UserFileNotFoundError
 
-from flowkit.store import format as fmt
 from flowkit.store.checks import check_tables
 from flowkit.store.errors import DamagedStoreError
-from flowkit.store.reader import FlowStore, StoreBase, _decode_attr, _interrupted_run_hint, load_tables
-from flowkit.store.shards import LAYOUT_ATTR, LAYOUT_SHARDED, SHARD_COLUMN, ShardEntry, check_index, \
+from flowkit.store.reader import FlowStore, StoreBase, _interrupted_run_hint, check_header, load_tables
+from flowkit.store.shards import LAYOUT_ATTR, SHARD_COLUMN, ShardEntry, check_index, \
     read_shard_table, shard_path
 
 # Open shard files kept per process: enough for a loader's working set, few enough that file
@@ -48,14 +47,7 @@ class ShardedStore(StoreBase):
         if not self.path.is_file():
             raise UserFileNotFoundError(f"no store at {self.path}{_interrupted_run_hint(self.path)}")
         with h5py.File(self.path, "r") as file:
-            if _decode_attr(file.attrs.get("format")) != fmt.FORMAT_NAME:
-                raise UserValueError(f"{self.path} is not a flowkit store (no format attribute {fmt.FORMAT_NAME!r})")
-            if _decode_attr(file.attrs.get(LAYOUT_ATTR)) != LAYOUT_SHARDED:
-                raise UserValueError(f"{self.path} is a single-file store, not a sharded store's index")
-            version = int(file.attrs.get("format_version", 0))
-            if version > fmt.FORMAT_VERSION:
-                raise UserValueError(f"{self.path} has store format {version}; this flowkit reads up to "
-                                 f"{fmt.FORMAT_VERSION}")
+            check_header(self.path, file.attrs, sharded=True)
             try:
                 self._load(file)
             except KeyError as exc:
