@@ -25,10 +25,10 @@ from flowkit.flow.native import NativeKernel
 from flowkit.flow.params import TVL1Params, pyramid_sizes
 
 
-def gray_batch(frames) -> np.ndarray:
-    """Gray frames (H, W), (N, H, W) or (N, 1, H, W), uint8 in 0..255 or float in [0, 1] (numpy, or
-    CPU tensors) -> float32 (N, H, W) in 0..255, the intensities OpenCV's TV-L1 works on. RGB frames
-    are for TVL1Engine (or flowkit.color.rgb_to_gray first)."""
+def gray_planes(frames) -> np.ndarray:
+    """Gray frames (H, W), (N, H, W) or (N, 1, H, W), uint8 or floating point (numpy, or CPU tensors)
+    as an (N, H, W) array of the same dtype (a view when it can be); ValueError for other shapes or
+    dtypes. RGB frames are for TVL1Engine (or flowkit.color.rgb_to_gray first)."""
     x = np.asarray(frames)
     if x.ndim == 4 and x.shape[1] == 1:
         x = x[:, 0]
@@ -36,10 +36,17 @@ def gray_batch(frames) -> np.ndarray:
         x = x[None]
     if x.ndim != 3:
         raise ValueError(f"gray frames must be (H, W), (N, H, W) or (N, 1, H, W), got {tuple(x.shape)}")
+    if x.dtype != np.uint8 and x.dtype.kind != "f":
+        raise ValueError(f"frames must be uint8 or floating point, got {x.dtype}")
+    return x
+
+
+def gray_batch(frames) -> np.ndarray:
+    """gray_planes' frames, uint8 in 0..255 or float in [0, 1] -> float32 (N, H, W) in 0..255, the
+    intensities OpenCV's TV-L1 works on."""
+    x = gray_planes(frames)
     if x.dtype == np.uint8:
         return x.astype(np.float32)
-    if x.dtype.kind != "f":
-        raise ValueError(f"frames must be uint8 or floating point, got {x.dtype}")
     return (x * 255.0).astype(np.float32)
 
 

@@ -179,16 +179,9 @@ class RaftFlow:
 def _unit_gray(frames) -> np.ndarray:
     """Gray frames (H, W), (N, H, W) or (N, 1, H, W), uint8 or float in [0, 1] -> float32 (N, H, W) in [0, 1]."""
     from flowkit.flow.functions import host_array
+    from flowkit.flow.native_solver import gray_planes
 
-    x = host_array(frames)
-    if x.ndim == 4 and x.shape[1] == 1:
-        x = x[:, 0]
-    elif x.ndim == 2:
-        x = x[None]
-    if x.ndim != 3:
-        raise ValueError(f"raft takes gray frames (N, H, W), got {tuple(x.shape)}")
+    x = gray_planes(host_array(frames))
     if x.dtype == np.uint8:
         return x.astype(np.float32) / np.float32(255)
-    if x.dtype.kind != "f":
-        raise ValueError(f"frames must be uint8 or floating point, got {x.dtype}")
     return np.ascontiguousarray(x, dtype=np.float32)
