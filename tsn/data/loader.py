@@ -122,8 +122,6 @@ class TSNLoader(DataLoader):
             yield batch
 
 
-
-
 def _rank() -> int:
     import torch.distributed as dist
 
